@@ -1,0 +1,1 @@
+"""The streaming gateway: app, admission, auth, metrics and drain."""

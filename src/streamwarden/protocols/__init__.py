@@ -1,0 +1,1 @@
+"""Request models and event framing for each client protocol."""

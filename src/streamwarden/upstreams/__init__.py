@@ -1,0 +1,1 @@
+"""Async token sources: the simulated model and real upstream APIs."""
