@@ -26,10 +26,10 @@ from streamwarden.sse import Event, encode, encode_comment
 
 __all__ = [
     "ErrorFormatter",
+    "GuardedStreamResponse",
     "Outcome",
     "StreamPolicy",
     "StreamStats",
-    "GuardedStreamResponse",
     "default_error_events",
     "stream_response",
 ]
@@ -37,7 +37,7 @@ __all__ = [
 logger = logging.getLogger("streamwarden.guard")
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """How a stream ended. Every stream ends with exactly one."""
 
     COMPLETED = "completed"
@@ -83,7 +83,9 @@ class StreamPolicy:
             if value is not None and not value > 0:
                 raise ValueError(f"StreamPolicy.{name} must be > 0 or None, got {value!r}")
         if self.send_timeout is not None and not self.send_timeout > 0:
-            raise ValueError(f"StreamPolicy.send_timeout must be > 0 or None, got {self.send_timeout!r}")
+            raise ValueError(
+                f"StreamPolicy.send_timeout must be > 0 or None, got {self.send_timeout!r}"
+            )
 
 
 @dataclass(slots=True)
@@ -367,9 +369,14 @@ class _StreamRun:
         if self.message and stats.error is None and stats.outcome is not Outcome.COMPLETED:
             stats.error = self.message
         if self.outcome is not Outcome.CLIENT_DISCONNECTED and not self.client_gone:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.policy.send_timeout or 1.0):
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(self.policy.send_timeout or 1.0),
+            ):
                 try:
-                    await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+                    await self._send(
+                        {"type": "http.response.body", "body": b"", "more_body": False}
+                    )
                 except OSError:
                     pass
         on_close = self.response.on_close

@@ -75,7 +75,7 @@ class ManagedProcess:
     ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
-        log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         try:
             self.popen = subprocess.Popen(
                 self.argv,

@@ -1,0 +1,3 @@
+from streamwarden.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""What every upstream produces: text deltas, then one finish. Protocol-neutral."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["ChatRequest", "Finish", "TextDelta", "Upstream", "UpstreamError", "UpstreamItem"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A chat request, whichever protocol it came in by."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    #: Per-request overrides for the simulated model (the body's `sim` object).
+    sim: dict[str, Any] = field(default_factory=dict)
+    temperature: float | None = None
+    system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str = "stop"
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+UpstreamItem = TextDelta | Finish
+
+
+class UpstreamError(Exception):
+    """The upstream failed. `status` is the HTTP status to answer with before streaming."""
+
+    def __init__(self, message: str, *, status: int = 502, kind: str = "upstream_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+
+
+class Upstream(Protocol):
+    """An async token source for one chat request."""
+
+    name: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[UpstreamItem]: ...
+
+    def models(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...

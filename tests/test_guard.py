@@ -1,0 +1,356 @@
+"""The guard under a real uvicorn on 127.0.0.1, read byte by byte through a socket."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rawclient import RawStream
+from streamwarden import Comment, Event, Outcome, StreamPolicy, StreamStats, encode, stream_response
+from streamwarden.lab.procs import ServerThread, find_binary, free_port, start_nginx
+
+CONTENT: list[Event | str] = [
+    "hello",
+    "two\nlines",
+    "",
+    "  leading spaces and unicode: héllo ✓",
+    Event('{"a": 1}', event="delta", id="7"),
+    Event("with retry", retry=1500),
+    "trailing newline\n",
+]
+
+
+class Recorder:
+    """Collects on_close stats and source lifecycle marks from the server thread."""
+
+    def __init__(self) -> None:
+        self.closed: queue.Queue[StreamStats] = queue.Queue()
+        self.marks: dict[str, float] = {}
+        self.errors: list[str] = []
+
+    def on_close(self, stats: StreamStats) -> None:
+        self.closed.put(stats)
+
+    def next_stats(self, timeout: float = 5.0) -> StreamStats:
+        return self.closed.get(timeout=timeout)
+
+
+def build_app(rec: Recorder) -> Starlette:
+    def policy(request: Request, **defaults: float | None) -> StreamPolicy:
+        values: dict[str, float | None] = dict(defaults)
+        for key in (
+            "heartbeat",
+            "first_token_timeout",
+            "idle_timeout",
+            "max_duration",
+            "send_timeout",
+        ):
+            if key in request.query_params:
+                values[key] = float(request.query_params[key])
+        return StreamPolicy(**values)  # type: ignore[arg-type]
+
+    async def content(request: Request) -> Response:
+        async def source() -> AsyncIterator[Event | str]:
+            for item in CONTENT:
+                yield item
+                await anyio.sleep(0.01)
+
+        return stream_response(request, source(), policy=policy(request), on_close=rec.on_close)
+
+    async def silent(request: Request) -> Response:
+        pause = float(request.query_params.get("pause", "1"))
+        tokens = int(request.query_params.get("tokens", "2"))
+        pause_after = int(request.query_params.get("pause_after", "0"))
+
+        async def source() -> AsyncIterator[str]:
+            try:
+                for index in range(tokens):
+                    if index == pause_after:
+                        await anyio.sleep(pause)
+                    yield f"t{index}"
+            finally:
+                rec.marks["silent_finally"] = time.monotonic()
+
+        return stream_response(request, source(), policy=policy(request), on_close=rec.on_close)
+
+    async def ticker(request: Request) -> Response:
+        interval = float(request.query_params.get("interval", "0.05"))
+        size = int(request.query_params.get("size", "8"))
+
+        async def source() -> AsyncIterator[str]:
+            index = 0
+            try:
+                while True:
+                    yield f"{index}:" + "x" * size
+                    index += 1
+                    await anyio.sleep(interval)
+            finally:
+                rec.marks[f"ticker_finally_{size}"] = time.monotonic()
+
+        return stream_response(request, source(), policy=policy(request), on_close=rec.on_close)
+
+    async def failing(request: Request) -> Response:
+        async def source() -> AsyncIterator[str]:
+            yield "before"
+            raise RuntimeError("model backend exploded")
+
+        return stream_response(request, source(), policy=policy(request), on_close=rec.on_close)
+
+    async def class_source(request: Request) -> Response:
+        # A hand-written async iterator: proves aclose() comes only after the pending
+        # __anext__ was cancelled and awaited (else: "already running").
+        class Source:
+            def __init__(self) -> None:
+                self.running = False
+
+            def __aiter__(self) -> Source:
+                return self
+
+            async def __anext__(self) -> str:
+                self.running = True
+                try:
+                    await anyio.sleep(30)
+                    return "never"
+                finally:
+                    self.running = False
+
+            async def aclose(self) -> None:
+                if self.running:
+                    rec.errors.append("aclose() while __anext__ was pending")
+                rec.marks["class_aclose"] = time.monotonic()
+
+        return stream_response(request, Source(), policy=policy(request), on_close=rec.on_close)
+
+    return Starlette(
+        routes=[
+            Route("/content", content),
+            Route("/silent", silent),
+            Route("/ticker", ticker),
+            Route("/failing", failing),
+            Route("/class", class_source),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def rec_server() -> Iterator[tuple[Recorder, ServerThread]]:
+    rec = Recorder()
+    with ServerThread(build_app(rec)) as server:
+        yield rec, server
+
+
+@pytest.fixture
+def rec(rec_server: tuple[Recorder, ServerThread]) -> Recorder:
+    recorder = rec_server[0]
+    while not recorder.closed.empty():
+        recorder.closed.get_nowait()
+    recorder.marks.clear()
+    recorder.errors.clear()
+    return recorder
+
+
+@pytest.fixture
+def port(rec_server: tuple[Recorder, ServerThread]) -> int:
+    return rec_server[1].port
+
+
+def get(port: int, path: str, **kwargs: object) -> RawStream:
+    return RawStream("127.0.0.1", port, path, **kwargs)  # type: ignore[arg-type]
+
+
+def test_headers_and_first_comment_arrive_before_the_first_token(rec: Recorder, port: int) -> None:
+    with get(port, "/silent?pause=1.0&heartbeat=5") as stream:
+        head_at = time.monotonic() - stream.started
+        first = stream.read_some()
+        first_at = time.monotonic() - stream.started
+        response = stream.response
+        assert response.status == 200
+        assert response.headers["content-type"] == "text/event-stream"
+        assert response.headers["cache-control"] == "no-cache, no-transform"
+        assert response.headers["x-accel-buffering"] == "no"
+        assert "connection" not in response.headers
+        assert "content-encoding" not in response.headers
+        assert head_at < 0.5 and first_at < 0.5
+        assert first is not None and first.startswith(b":")
+        stream.read_all()
+    assert rec.next_stats().outcome is Outcome.COMPLETED
+
+
+def test_content_is_byte_for_byte_the_source_plus_comments(rec: Recorder, port: int) -> None:
+    response = get(port, "/content?heartbeat=0.005").read_all()
+    items = response.items()
+    events = [i for i in items if isinstance(i, Event)]
+    expected = [Event(i) if isinstance(i, str) else i for i in CONTENT]
+    # A str with a trailing newline round-trips as two data lines: the last one empty.
+    assert [e.data for e in events] == [e.data for e in expected]
+    assert [(e.event, e.id, e.retry) for e in events] == [
+        (e.event, e.id, e.retry) for e in expected
+    ]
+    # Strip comment blocks: what is left is exactly the encoded source.
+    blocks = response.body.split(b"\n\n")
+    content = b"".join(b + b"\n\n" for b in blocks if b and not b.startswith(b":"))
+    assert content == b"".join(encode(i) for i in CONTENT)
+    assert all(
+        isinstance(i, Comment) and i.text in ("stream open", "keepalive")
+        for i in items
+        if i not in events
+    )
+    assert rec.next_stats().events == len(CONTENT)
+
+
+def test_heartbeats_during_silence_including_before_first_token(rec: Recorder, port: int) -> None:
+    # 1.0 s of silence before the first token, heartbeat every 0.2 s.
+    response = get(port, "/silent?pause=1.0&heartbeat=0.2").read_all()
+    timed = response.timed_items()
+    first_event_at = next(t for t, item in timed if isinstance(item, Event))
+    beats = [t for t, item in timed if isinstance(item, Comment) and item.text == "keepalive"]
+    assert first_event_at >= 0.95
+    early = [t for t in beats if t < first_event_at]
+    assert 3 <= len(early) <= 6, early
+    gaps = [b - a for a, b in zip([0.0, *early], early, strict=False)]
+    assert all(0.15 <= g <= 0.4 for g in gaps), gaps
+    stats = rec.next_stats()
+    assert stats.heartbeats == len(beats)
+    assert stats.ttft is not None and stats.ttft >= 0.95
+    # Heartbeats never appear in the content.
+    assert [e.data for e in response.events()] == ["t0", "t1"]
+
+
+def test_heartbeat_during_silence_between_tokens(rec: Recorder, port: int) -> None:
+    response = get(port, "/silent?pause=0.9&pause_after=1&tokens=3&heartbeat=0.25").read_all()
+    timed = response.timed_items()
+    t0 = next(t for t, i in timed if isinstance(i, Event) and i.data == "t0")
+    t1 = next(t for t, i in timed if isinstance(i, Event) and i.data == "t1")
+    between = [t for t, i in timed if isinstance(i, Comment) and t0 < t < t1]
+    assert len(between) >= 2
+    assert rec.next_stats().outcome is Outcome.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("path", "outcome"),
+    [
+        ("/silent?pause=5&first_token_timeout=0.3", Outcome.FIRST_TOKEN_TIMEOUT),
+        ("/silent?pause=5&pause_after=1&idle_timeout=0.3", Outcome.IDLE_TIMEOUT),
+        ("/ticker?interval=0.05&max_duration=0.5", Outcome.MAX_DURATION),
+    ],
+)
+def test_deadlines_end_with_an_error_event_and_close_the_source(
+    rec: Recorder, port: int, path: str, outcome: Outcome
+) -> None:
+    started = time.monotonic()
+    response = get(port, path).read_all()
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5
+    last = response.events()[-1]
+    assert last.event == "error"
+    assert json.loads(last.data)["error"]["type"] == outcome.value
+    stats = rec.next_stats()
+    assert stats.outcome is outcome
+    assert any("finally" in key for key in rec.marks), "source was not closed"
+
+
+def test_upstream_error_becomes_an_error_event(rec: Recorder, port: int) -> None:
+    response = get(port, "/failing").read_all()
+    events = response.events()
+    assert events[0].data == "before"
+    assert events[-1].event == "error"
+    assert "exploded" in json.loads(events[-1].data)["error"]["message"]
+    assert rec.next_stats().outcome is Outcome.UPSTREAM_ERROR
+
+
+def test_client_leaving_mid_stream_closes_the_source_within_100ms(rec: Recorder, port: int) -> None:
+    stream = get(port, "/silent?pause=30&pause_after=1&tokens=3&heartbeat=10")
+    stream.read_until(lambda r: any(e.data == "t0" for e in r.events()))
+    left_at = time.monotonic()
+    stream.close()
+    stats = rec.next_stats()
+    assert stats.outcome is Outcome.CLIENT_DISCONNECTED
+    assert rec.marks["silent_finally"] - left_at < 0.1
+
+
+def test_pending_anext_is_cancelled_before_aclose(rec: Recorder, port: int) -> None:
+    stream = get(port, "/class?heartbeat=10&first_token_timeout=60")
+    stream.read_some()  # the opening comment: __anext__ is now pending
+    time.sleep(0.05)
+    left_at = time.monotonic()
+    stream.close()
+    stats = rec.next_stats()
+    assert stats.outcome is Outcome.CLIENT_DISCONNECTED
+    assert rec.errors == []
+    assert rec.marks["class_aclose"] - left_at < 0.1
+
+
+def test_client_that_stops_reading_is_dropped_while_others_flow(rec: Recorder, port: int) -> None:
+    # The stuck client never reads and has a tiny receive buffer; it gets 64 KB events.
+    stuck = get(port, "/ticker?interval=0&size=65536&send_timeout=0.5&heartbeat=0.1", rcvbuf=4096)
+    healthy = get(port, "/ticker?interval=0.05&size=8&max_duration=2&heartbeat=10")
+    arrivals: list[float] = []
+    while healthy.read_some() is not None:
+        arrivals.append(time.monotonic())
+    healthy.close()
+    outcomes = {rec.next_stats().outcome, rec.next_stats().outcome}
+    assert outcomes == {Outcome.SEND_TIMEOUT, Outcome.MAX_DURATION}
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert len(arrivals) > 20 and max(gaps) < 0.3, max(gaps)
+    assert "ticker_finally_65536" in rec.marks
+    stuck.close()
+
+
+def test_fastapi_route_uses_the_guard() -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    closed: list[StreamStats] = []
+
+    @app.post("/chat")
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+
+        async def tokens() -> AsyncIterator[str]:
+            for word in body["words"]:
+                await anyio.sleep(0.01)
+                yield word
+
+        return stream_response(
+            request, tokens(), policy=StreamPolicy(heartbeat=1), on_close=closed.append
+        )
+
+    with ServerThread(app) as server:
+        response = RawStream(
+            "127.0.0.1", server.port, "/chat", method="POST", body={"words": ["a", "b", "c"]}
+        ).read_all()
+    assert response.status == 200
+    assert [e.data for e in response.events()] == ["a", "b", "c"]
+    assert closed and closed[0].outcome is Outcome.COMPLETED and closed[0].events == 3
+
+
+@pytest.mark.skipif(
+    find_binary("nginx") is None, reason="nginx not installed (apt-get install nginx-light)"
+)
+def test_events_arrive_one_by_one_through_default_nginx(
+    rec: Recorder, port: int, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    listen = free_port()
+    # nginx's defaults: proxy_buffering on, HTTP/1.0 upstream. Only X-Accel-Buffering helps.
+    body = f"server {{ listen 127.0.0.1:{listen}; location / {{ proxy_pass http://127.0.0.1:{port}; }} }}"
+    with start_nginx(Path(str(tmp_path)), body, listen):
+        response = get(
+            listen, "/ticker?interval=0.2&size=8&max_duration=1.1&heartbeat=10"
+        ).read_all()
+    timed = [(t, i) for t, i in response.timed_items() if isinstance(i, Event) and i.event is None]
+    assert len(timed) >= 5
+    arrival_gaps = [b[0] - a[0] for a, b in itertools.pairwise(timed)]
+    # Each event lands on its own, about 0.2 s after the previous one.
+    assert all(0.1 < gap < 0.4 for gap in arrival_gaps), arrival_gaps
