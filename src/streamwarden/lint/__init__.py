@@ -1,1 +1,20 @@
-"""streamwarden.lint"""
+"""streamwarden.lint: static checks of proxy, server and load-balancer configs for streams."""
+
+from streamwarden.lint.catalog import RULES
+from streamwarden.lint.detect import Kind
+from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
+from streamwarden.lint.linter import Result, lint_paths, lint_text
+from streamwarden.lint.snippets import SnippetOptions
+
+__all__ = [
+    "RULES",
+    "ConfigError",
+    "Finding",
+    "Kind",
+    "Limits",
+    "Result",
+    "Severity",
+    "SnippetOptions",
+    "lint_paths",
+    "lint_text",
+]

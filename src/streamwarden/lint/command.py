@@ -1,17 +1,119 @@
-"""`streamwarden lint` and `config` (stubs until the linter lands)."""
+"""`streamwarden lint` and `streamwarden config`."""
 
 from __future__ import annotations
 
+import enum
+import sys
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from streamwarden.lint import report, snippets
+from streamwarden.lint.catalog import RULES
+from streamwarden.lint.detect import Kind
+from streamwarden.lint.findings import Limits
+from streamwarden.lint.linter import lint_paths
 
 
-def lint(paths: list[str]) -> None:
-    """Check proxy and server configs for streaming killers (not built yet)."""
-    typer.echo("streamwarden lint: not built yet", err=True)
-    raise typer.Exit(2)
+class Format(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
 
 
-def config(kind: str) -> None:
-    """Print a config snippet that streams correctly (not built yet)."""
-    typer.echo("streamwarden config: not built yet", err=True)
-    raise typer.Exit(2)
+class SnippetKind(enum.StrEnum):
+    NGINX = "nginx"
+    HAPROXY = "haproxy"
+    GUNICORN = "gunicorn"
+    INGRESS = "ingress"
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        raise typer.BadParameter(f"not a version: {text!r} (write it like 1.22.1)") from None
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("streamwarden")
+    except Exception:  # an uninstalled checkout still lints
+        return "0.0.0"
+
+
+def lint(
+    paths: Annotated[list[str], typer.Argument(help="Config files or directories to check.")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TEXT,
+    max_gap: Annotated[
+        float,
+        typer.Option(
+            "--max-gap",
+            min=0.001,
+            help="Longest silence between bytes, in seconds (your heartbeat interval). "
+            "Idle timeouts must be at least twice this.",
+        ),
+    ] = 15.0,
+    max_duration: Annotated[
+        float,
+        typer.Option(
+            "--max-duration",
+            min=0.001,
+            help="Longest stream, in seconds. Total timeouts must be at least this.",
+        ),
+    ] = 600.0,
+    nginx_version: Annotated[
+        str | None,
+        typer.Option(
+            "--nginx-version",
+            help="nginx version the configs run on (default: older than 1.29.7, so "
+            "proxy_http_version defaults to 1.0).",
+        ),
+    ] = None,
+    kind: Annotated[
+        Kind | None,
+        typer.Option("--kind", help="Treat every file as this kind instead of detecting it."),
+    ] = None,
+) -> None:
+    """Check proxy, server and load-balancer configs for settings that break streams.
+
+    Exit code: 0 clean or warnings only, 1 an error finding, 2 a file that cannot be read.
+    """
+    limits = Limits(max_gap, max_duration, _version(nginx_version))
+    result = lint_paths(paths, limits, kind)
+    for error in result.errors:
+        typer.echo(report.error_line(error), err=True)
+    if format is Format.JSON:
+        typer.echo(report.to_json(result.findings))
+    elif format is Format.SARIF:
+        typer.echo(report.to_sarif(result.findings, _package_version(), RULES))
+    else:
+        report.to_text(result.findings, result.files, Console(highlight=False))
+    raise typer.Exit(result.exit_code)
+
+
+def config(
+    kind: Annotated[SnippetKind, typer.Argument(help="Which snippet to print.")],
+    upstream: Annotated[
+        str, typer.Option("--upstream", help="host:port of the streaming app.")
+    ] = "127.0.0.1:8000",
+    listen: Annotated[
+        str, typer.Option("--listen", help="Port or address:port the proxy listens on.")
+    ] = "8080",
+    read_timeout: Annotated[
+        int, typer.Option("--read-timeout", min=1, help="Idle timeout in seconds.")
+    ] = 300,
+    max_duration: Annotated[
+        int, typer.Option("--max-duration", min=1, help="Longest stream in seconds.")
+    ] = 600,
+) -> None:
+    """Print a config snippet that streams correctly and passes `streamwarden lint`."""
+    options = snippets.SnippetOptions(
+        upstream=upstream, listen=listen, read_timeout=read_timeout, max_duration=max_duration
+    )
+    sys.stdout.write(snippets.SNIPPETS[kind.value](options))

@@ -1,0 +1,117 @@
+"""Find gunicorn and uvicorn command lines in Procfiles, Dockerfiles and shell scripts."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One server command line: its argv from the program name on, and where it starts."""
+
+    program: str  # "gunicorn" or "uvicorn"
+    argv: tuple[str, ...]
+    line: int
+
+
+PROGRAMS = ("gunicorn", "uvicorn")
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Join backslash continuations; keep the first line number."""
+    out: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not buf:
+            start = number
+        stripped = raw.rstrip()
+        if stripped.endswith("\\"):
+            buf.append(stripped[:-1])
+            continue
+        buf.append(stripped)
+        out.append((start, " ".join(buf)))
+        buf = []
+    if buf:
+        out.append((start, " ".join(buf)))
+    return out
+
+
+def _words(line: str) -> list[str]:
+    body = line.strip()
+    # Dockerfile exec form: CMD ["gunicorn", "-k", "..."]
+    for keyword in ("CMD", "ENTRYPOINT", "RUN"):
+        if body.upper().startswith(keyword + " "):
+            body = body[len(keyword) :].strip()
+            if body.startswith("["):
+                try:
+                    value = json.loads(body)
+                except ValueError:
+                    break
+                if isinstance(value, list):
+                    return [str(v) for v in value]
+            break
+    try:
+        return shlex.split(body, comments=True)
+    except ValueError:
+        return body.split()
+
+
+def find_commands(text: str) -> list[Command]:
+    """Every gunicorn/uvicorn invocation, including `python -m uvicorn` and env-var args."""
+    found: list[Command] = []
+    for number, line in _logical_lines(text):
+        if not any(p in line for p in PROGRAMS):
+            continue
+        words = _words(line)
+        for i, word in enumerate(words):
+            base = word.rsplit("/", 1)[-1]
+            if base in PROGRAMS and (i == 0 or _is_command_position(words, i)):
+                found.append(Command(base, tuple(words[i:]), number))
+                break
+            if word.startswith("GUNICORN_CMD_ARGS="):
+                args = shlex.split(word.split("=", 1)[1])
+                found.append(Command("gunicorn", ("gunicorn", *args), number))
+                break
+    return found
+
+
+def _is_command_position(words: list[str], i: int) -> bool:
+    # After a shell keyword, a separator, a Procfile process type or an env assignment.
+    prev = words[i - 1]
+    return (
+        prev in {"exec", "&&", "||", ";", "then", "do", "nohup", "-c", "-m", "env", "run"}
+        or prev.endswith(":")
+        or "=" in prev
+        or prev.rsplit("/", 1)[-1].startswith("python")
+    )
+
+
+def options(argv: tuple[str, ...], aliases: dict[str, str]) -> dict[str, str]:
+    """`--timeout 30`, `--timeout=30`, `-t 30`, `-t30` -> {"timeout": "30"} for known options.
+
+    Flags without values are recorded as "true". The last occurrence wins, as in argparse.
+    """
+    out: dict[str, str] = {}
+    i = 1
+    while i < len(argv):
+        word = argv[i]
+        name, value = word, None
+        if word.startswith("--") and "=" in word:
+            name, value = word.split("=", 1)
+        elif word.startswith("-") and not word.startswith("--") and len(word) > 2:
+            if word[:2] in aliases:
+                name, value = word[:2], word[2:]
+        key = aliases.get(name)
+        if key is not None:
+            if key.endswith("!"):
+                out[key[:-1]] = "true"
+            elif value is not None:
+                out[key] = value
+            elif i + 1 < len(argv):
+                out[key] = argv[i + 1]
+                i += 1
+        i += 1
+    return out

@@ -1,0 +1,72 @@
+"""The one finding type every rule returns, and the errors the edges raise."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is. `error` makes `streamwarden lint` exit 1."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem in one config file.
+
+    `message` says what happens to a stream and why; `fix` is the exact change to make.
+    """
+
+    rule: str
+    severity: Severity
+    file: str
+    line: int
+    message: str
+    fix: str
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "file": self.file,
+            "line": self.line,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the streams behind these configs need.
+
+    `max_gap` is the longest silence expected between two bytes (the heartbeat interval); an
+    idle timeout is safe from twice that. `max_duration` is the longest stream; a total timeout
+    must be at least that. `nginx_version` picks version-dependent defaults (None: assume an
+    nginx older than 1.29.7, as every distribution shipped in 2025).
+    """
+
+    max_gap: float = 15.0
+    max_duration: float = 600.0
+    nginx_version: tuple[int, ...] | None = None
+
+    @property
+    def idle_threshold(self) -> float:
+        return 2 * self.max_gap
+
+
+class ConfigError(Exception):
+    """A file that cannot be read or parsed. Reported as one line, never a traceback."""
+
+    def __init__(self, file: str, problem: str, line: int | None = None) -> None:
+        self.file = file
+        self.problem = problem
+        self.line = line
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.problem}"

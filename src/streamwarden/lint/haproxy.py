@@ -1,0 +1,104 @@
+"""HAProxy: `timeout server` and `timeout client` in defaults, frontend, backend and listen.
+
+A proxy section takes its timeouts from the last `defaults` section above it (or the one
+named with `defaults from NAME`), unless it sets its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamwarden.lint.durations import haproxy_seconds, show
+from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
+
+SECTIONS = {"global", "defaults", "frontend", "backend", "listen", "resolvers", "peers"}
+SECTIONS |= {"userlist", "program", "http-errors", "ring", "cache", "mailers"}
+
+
+@dataclass(slots=True)
+class Section:
+    kind: str
+    name: str
+    line: int
+    timeouts: dict[str, tuple[float, int]] = field(default_factory=dict)
+    parent: Section | None = None
+
+    def timeout(self, which: str) -> tuple[float, int] | None:
+        if which in self.timeouts:
+            return self.timeouts[which]
+        return self.parent.timeout(which) if self.parent else None
+
+
+def parse(text: str, file: str) -> list[Section]:
+    sections: list[Section] = []
+    named_defaults: dict[str, Section] = {}
+    last_defaults: Section | None = None
+    current: Section | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        if words[0] in SECTIONS:
+            name = words[1] if len(words) > 1 and words[1] != "from" else ""
+            parent = last_defaults
+            if "from" in words:
+                parent = named_defaults.get(words[words.index("from") + 1], last_defaults)
+            current = Section(words[0], name, number, parent=parent)
+            sections.append(current)
+            if words[0] == "defaults":
+                last_defaults = current
+                if name:
+                    named_defaults[name] = current
+            continue
+        if current is None:
+            raise ConfigError(file, f"`{words[0]}` outside any section", number)
+        if words[0] == "timeout" and len(words) >= 3:
+            seconds = haproxy_seconds(words[2])
+            if seconds is None:
+                raise ConfigError(file, f"bad time value `{words[2]}`", number)
+            current.timeouts[words[1]] = (seconds, number)
+        elif words[0] in {"contimeout", "srvtimeout", "clitimeout"} and len(words) >= 2:
+            old = {"contimeout": "connect", "srvtimeout": "server", "clitimeout": "client"}
+            seconds = haproxy_seconds(words[1])
+            if seconds is not None:
+                current.timeouts[old[words[0]]] = (seconds, number)
+    if not any(s.kind in {"frontend", "backend", "listen", "defaults"} for s in sections):
+        raise ConfigError(file, "no HAProxy defaults, frontend, backend or listen section")
+    return sections
+
+
+def check(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[tuple[str, int]] = set()
+    wants = {
+        # (rule, timeout name, sections it applies to, severity, who goes quiet)
+        "server": ("haproxy/timeout-server", {"backend", "listen"}, Severity.ERROR, "app"),
+        "client": ("haproxy/timeout-client", {"frontend", "listen"}, Severity.WARNING, "client"),
+    }
+    for section in sections:
+        for which, (rule, kinds, severity, who) in wants.items():
+            if section.kind not in kinds:
+                continue
+            got = section.timeout(which)
+            if got is None or (rule, got[1]) in seen:
+                continue  # unset means no timeout (HAProxy warns at startup, streams live)
+            seconds, line = got
+            if seconds >= limits.idle_threshold:
+                continue
+            seen.add((rule, line))
+            want = max(300, int(limits.idle_threshold * 2))
+            out.append(
+                Finding(
+                    rule,
+                    severity,
+                    file,
+                    line,
+                    f"{section.kind} {section.name}: `timeout {which} {show(seconds)}` closes a "
+                    f"stream once the {who} side has been quiet that long, less than twice the "
+                    f"longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
+                    "the answer.",
+                    f"Set `timeout {which} {want}s` (anything >= {show(limits.idle_threshold)}; "
+                    "heartbeats keep the stream alive).",
+                )
+            )
+    return out

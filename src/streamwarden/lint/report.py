@@ -1,0 +1,102 @@
+"""Findings as text (grouped by file, coloured on a terminal), JSON and SARIF 2.1.0."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from streamwarden.lint.findings import ConfigError, Finding, Severity
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_COLOURS = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def to_json(findings: Sequence[Finding]) -> str:
+    return json.dumps({"findings": [f.as_dict() for f in findings]}, indent=2)
+
+
+def to_text(findings: Sequence[Finding], files: Sequence[str], console: Console) -> None:
+    by_file: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_file.setdefault(finding.file, []).append(finding)
+    for file, group in by_file.items():
+        console.print(f"[bold]{escape(file)}[/bold]")
+        for f in group:
+            colour = _COLOURS[f.severity]
+            console.print(
+                f"  {f.line:>4}  [{colour}]{f.severity.value:<7}[/{colour}] "
+                f"[dim]{escape(f.rule)}[/dim]\n        {escape(f.message)}\n"
+                f"        [green]fix:[/green] {escape(f.fix)}",
+                soft_wrap=True,
+            )
+        console.print()
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
+    summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
+    checked = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
+    console.print(f"{checked}: {summary or 'no findings'}")
+
+
+def _uri(path: str) -> str:
+    rel = os.path.relpath(path) if os.path.isabs(path) else path
+    return rel.replace(os.sep, "/")
+
+
+def to_sarif(findings: Sequence[Finding], version: str, rule_docs: dict[str, str]) -> str:
+    rule_ids = sorted({f.rule for f in findings})
+    index = {rule: i for i, rule in enumerate(rule_ids)}
+    first = {f.rule: f for f in reversed(findings)}
+    rules: list[dict[str, Any]] = [
+        {
+            "id": rule,
+            "name": rule.replace("/", "-"),
+            "shortDescription": {"text": rule_docs.get(rule, rule)},
+            "help": {"text": first[rule].fix},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[first[rule].severity]},
+        }
+        for rule in rule_ids
+    ]
+    results = [
+        {
+            "ruleId": f.rule,
+            "ruleIndex": index[f.rule],
+            "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f"{f.message} Fix: {f.fix}"},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": _uri(f.file)},
+                        "region": {"startLine": max(f.line, 1)},
+                    }
+                }
+            ],
+            "properties": {"fix": f.fix},
+        }
+        for f in findings
+    ]
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "streamwarden-lint",
+                        "version": version,
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2)
+
+
+def error_line(error: ConfigError) -> str:
+    return f"streamwarden lint: {error.one_line()}"
