@@ -1,0 +1,6 @@
+#!/bin/bash
+# A command split over lines is reported at its first line.
+# expect-next: gunicorn/sync-worker, gunicorn/graceful-timeout
+gunicorn --workers 3 \
+    --timeout 0 \
+    app:app
