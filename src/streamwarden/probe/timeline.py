@@ -1,0 +1,297 @@
+"""What a probe run recorded: one row per socket read, one record per request, one per step.
+
+Times inside a request (`ttfb_ms`, `ttft_ms`, `end_ms`, the first column of `reads`) count
+from that request's start; `start_ms` and `scheduled_ms` count from the start of the run.
+The JSON form is the SPEC's `version: 1` shape, extended; `Run.from_json` reads it back so that
+`streamwarden analyze` can diagnose a saved run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FAILED_OUTCOMES",
+    "OUTCOMES",
+    "Finding",
+    "Read",
+    "RequestRecord",
+    "Run",
+    "Step",
+    "percentile",
+]
+
+#: One socket read: `(t_ms, body_bytes, events, heartbeats)`.
+Read = tuple[float, int, int, int]
+
+#: How a request ended. `unterminated`: the body ended cleanly but without the protocol's
+#: terminator (`[DONE]`, `message_stop`); `truncated`: the connection closed mid-body.
+OUTCOMES = (
+    "ok",
+    "http_error",
+    "connect_error",
+    "reset",
+    "truncated",
+    "unterminated",
+    "client_timeout",
+)
+#: Outcomes in which a stream that had started was cut short.
+FAILED_OUTCOMES = frozenset({"reset", "truncated", "unterminated"})
+
+SEVERITIES = ("info", "warning", "error")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100) of `values`; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    if value is None or math.isnan(value):
+        return None
+    return round(value, digits)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    step: int
+    start_ms: float
+    scheduled_ms: float | None = None
+    status: int | None = None
+    ttfb_ms: float | None = None
+    ttft_ms: float | None = None
+    end_ms: float | None = None
+    outcome: str = "ok"
+    terminated: bool = False
+    format: str | None = None
+    events: int = 0
+    content_events: int = 0
+    error_events: int = 0
+    heartbeats: int = 0
+    error: str | None = None
+    reads: list[Read] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "ok"
+
+    @property
+    def served(self) -> bool:
+        """The server answered with a success status (whatever happened afterwards)."""
+        return self.status is not None and 200 <= self.status < 300
+
+    def read_times(self) -> list[float]:
+        return [row[0] for row in self.reads]
+
+    def gaps_ms(self) -> list[float]:
+        """Silences between consecutive reads, from the response headers on."""
+        times = self.read_times()
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+    def max_gap_ms(self) -> float | None:
+        gaps = self.gaps_ms()
+        if self.end_ms is not None and self.reads and self.outcome in FAILED_OUTCOMES:
+            # The silence that ended in a cut is a silence too.
+            gaps.append(self.end_ms - self.reads[-1][0])
+        return max(gaps) if gaps else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "start_ms": _r(self.start_ms),
+            "scheduled_ms": _r(self.scheduled_ms),
+            "status": self.status,
+            "ttfb_ms": _r(self.ttfb_ms),
+            "ttft_ms": _r(self.ttft_ms),
+            "end_ms": _r(self.end_ms),
+            "outcome": self.outcome,
+            "terminated": self.terminated,
+            "format": self.format,
+            "events": self.events,
+            "content_events": self.content_events,
+            "error_events": self.error_events,
+            "heartbeats": self.heartbeats,
+            "error": self.error,
+            "reads": [[round(t, 3), b, e, h] for t, b, e, h in self.reads],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RequestRecord:
+        return cls(
+            step=int(data.get("step", 0)),
+            start_ms=float(data.get("start_ms") or 0.0),
+            scheduled_ms=_opt_float(data.get("scheduled_ms")),
+            status=data.get("status"),
+            ttfb_ms=_opt_float(data.get("ttfb_ms")),
+            ttft_ms=_opt_float(data.get("ttft_ms")),
+            end_ms=_opt_float(data.get("end_ms")),
+            outcome=str(data.get("outcome", "ok")),
+            terminated=bool(data.get("terminated", False)),
+            format=data.get("format"),
+            events=int(data.get("events", 0)),
+            content_events=int(data.get("content_events", 0)),
+            error_events=int(data.get("error_events", 0)),
+            heartbeats=int(data.get("heartbeats", 0)),
+            error=data.get("error"),
+            reads=[(float(t), int(b), int(e), int(h)) for t, b, e, h in data.get("reads", [])],
+        )
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(slots=True)
+class Step:
+    """One load step: closed-loop at `concurrency`, or open-loop Poisson at `rate` per second."""
+
+    index: int
+    concurrency: int | None = None
+    rate: float | None = None
+    duration_s: float = 0.0
+    started_ms: float = 0.0
+    ended_ms: float = 0.0
+    cpu_s: float = 0.0
+    #: The probe's own event-loop lag, sampled: `(t_ms since run start, lag_ms)`.
+    loop_lag: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        if self.rate is not None:
+            return f"rate {self.rate:g}/s"
+        return f"c={self.concurrency}"
+
+    @property
+    def wall_s(self) -> float:
+        return max(0.0, (self.ended_ms - self.started_ms) / 1000.0)
+
+    @property
+    def cpu_percent(self) -> float:
+        return 100.0 * self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def loop_lag_ms(self, q: float) -> float:
+        return percentile([lag for _, lag in self.loop_lag], q)
+
+    def summary(self, requests: Sequence[RequestRecord]) -> dict[str, Any]:
+        """The SPEC's per-step figures, computed from the step's requests."""
+        mine = [r for r in requests if r.step == self.index]
+        ok = [r for r in mine if r.succeeded]
+        ttfb = [r.ttfb_ms for r in mine if r.ttfb_ms is not None]
+        ttft = [r.ttft_ms for r in mine if r.ttft_ms is not None]
+        gaps = [g for r in mine if (g := r.max_gap_ms()) is not None]
+        lags = [r.start_ms - r.scheduled_ms for r in mine if r.scheduled_ms is not None]
+        out: dict[str, Any] = {
+            "index": self.index,
+            "concurrency": self.concurrency,
+            "rate": self.rate,
+            "duration_s": _r(self.duration_s),
+            "started_ms": _r(self.started_ms),
+            "ended_ms": _r(self.ended_ms),
+            "requests": len(mine),
+            "succeeded": len(ok),
+            "success_rate": _r(len(ok) / len(mine), 4) if mine else None,
+            "ttfb_ms": _pcts(ttfb, (50, 90, 99)),
+            "ttft_ms": _pcts(ttft, (50, 90, 99)),
+            "max_gap_ms": _pcts(gaps, (50, 99)),
+            "outcomes": dict(Counter(r.outcome for r in mine)),
+            "schedule_lag_ms": _pcts(lags, (50, 99, 100)) if lags else None,
+            "cpu_s": _r(self.cpu_s),
+            "cpu_percent": _r(self.cpu_percent, 1),
+            "loop_lag_ms": _pcts([lag for _, lag in self.loop_lag], (50, 99, 100)),
+            "loop_lag_samples": [[round(t, 1), round(lag, 2)] for t, lag in self.loop_lag],
+        }
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], index: int) -> Step:
+        return cls(
+            index=int(data.get("index", index)),
+            concurrency=data.get("concurrency"),
+            rate=_opt_float(data.get("rate")),
+            duration_s=float(data.get("duration_s") or 0.0),
+            started_ms=float(data.get("started_ms") or 0.0),
+            ended_ms=float(data.get("ended_ms") or 0.0),
+            cpu_s=float(data.get("cpu_s") or 0.0),
+            loop_lag=[(float(t), float(v)) for t, v in data.get("loop_lag_samples", [])],
+        )
+
+
+def _pcts(values: Sequence[float], qs: Iterable[int]) -> dict[str, float | None]:
+    return {("max" if q == 100 else f"p{q}"): _r(percentile(values, q)) for q in qs}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One diagnosis: what was seen, the numbers that show it, and which setting to change."""
+
+    id: str
+    severity: str
+    summary: str
+    evidence: dict[str, Any]
+    fix: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "summary": self.summary,
+            "evidence": self.evidence,
+            "fix": self.fix,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            str(data["id"]),
+            str(data.get("severity", "info")),
+            str(data.get("summary", "")),
+            dict(data.get("evidence", {})),
+            str(data.get("fix", "")),
+        )
+
+
+@dataclass(slots=True)
+class Run:
+    target: str
+    steps: list[Step] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    diagnosis: list[Finding] = field(default_factory=list)
+
+    def step_requests(self, step: Step) -> list[RequestRecord]:
+        return [r for r in self.requests if r.step == step.index]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "target": self.target,
+            "started_at": self.started_at,
+            "config": self.config,
+            "steps": [s.summary(self.requests) for s in self.steps],
+            "requests": [r.to_json() for r in self.requests],
+            "diagnosis": [f.to_json() for f in self.diagnosis],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported run version: {data.get('version')!r}")
+        return cls(
+            target=str(data.get("target", "")),
+            steps=[Step.from_json(s, i) for i, s in enumerate(data.get("steps", []))],
+            requests=[RequestRecord.from_json(r) for r in data.get("requests", [])],
+            config=dict(data.get("config", {})),
+            started_at=data.get("started_at"),
+            diagnosis=[Finding.from_json(f) for f in data.get("diagnosis", [])],
+        )
