@@ -14,7 +14,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,12 @@ __all__ = [
     "ServerThread",
     "find_binary",
     "free_port",
+    "haproxy_config",
+    "live_session_members",
     "nginx_config",
+    "start_haproxy",
     "start_nginx",
+    "start_process",
     "wait_for_port",
 ]
 
@@ -145,9 +149,11 @@ http {{
 """
 
 
-def start_nginx(workdir: Path, http_body: str, port: int, timeout: float = 10.0) -> ManagedProcess:
+def start_nginx(
+    workdir: Path, http_body: str, port: int, timeout: float = 10.0, binary: str | None = None
+) -> ManagedProcess:
     """Start nginx with `http_body` inside http{}; returns once `port` accepts connections."""
-    binary = find_binary("nginx")
+    binary = binary or find_binary("nginx")
     if binary is None:
         raise FileNotFoundError("nginx is not installed (apt-get install -y nginx-light)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -165,11 +171,82 @@ def start_nginx(workdir: Path, http_body: str, port: int, timeout: float = 10.0)
     return proc
 
 
+def haproxy_config(body: str) -> str:
+    """A whole haproxy.cfg: `body` (defaults, frontends, backends) after a quiet global section."""
+    return f"""
+global
+    maxconn 4096
+{body}
+"""
+
+
+def start_haproxy(
+    workdir: Path, body: str, port: int, timeout: float = 10.0, binary: str | None = None
+) -> ManagedProcess:
+    """Start HAProxy in the foreground with `body`; returns once `port` accepts connections."""
+    binary = binary or find_binary("haproxy")
+    if binary is None:
+        raise FileNotFoundError("haproxy is not installed (apt-get install -y haproxy)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "haproxy.cfg"
+    conf.write_text(haproxy_config(body))
+    # -db: stay in the foreground, no daemon, so the process we hold is the one that serves.
+    return start_process(
+        [binary, "-db", "-f", str(conf)], port, log_path=workdir / "stderr.log", timeout=timeout
+    )
+
+
+def start_process(
+    argv: Sequence[str],
+    port: int,
+    *,
+    log_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 15.0,
+) -> ManagedProcess:
+    """Start `argv` in its own session; returns once 127.0.0.1:`port` accepts connections.
+
+    If it exits early or never listens, it is stopped and the error carries its log's tail.
+    """
+    proc = ManagedProcess(argv, cwd=cwd, env=env, log_path=log_path)
+    try:
+        _wait_or_fail(proc, "127.0.0.1", port, timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def live_session_members(session_ids: Iterable[int]) -> list[tuple[int, str]]:
+    """`(pid, command name)` of every live process in one of these sessions (Linux /proc).
+
+    A ManagedProcess leads its own session, so its pid is the session id of everything it
+    started: workers, helpers, grandchildren. Zombies count as gone.
+    """
+    wanted = set(session_ids)
+    found: list[tuple[int, str]] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The name is in parentheses and may hold spaces; the fields after it are plain.
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, session = fields[0], int(fields[3])
+        if session in wanted and state not in ("Z", "X"):
+            found.append((int(entry.name), name))
+    return found
+
+
 def _wait_or_fail(proc: ManagedProcess, host: str, port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if not proc.alive():
-            raise RuntimeError(f"{proc.argv[0]} exited early: {proc.log_tail()}")
+            raise RuntimeError(f"{Path(proc.argv[0]).name} exited early: {proc.log_tail()}")
         try:
             wait_for_port(host, port, timeout=0.2)
             return
