@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from starlette.requests import Request
@@ -28,6 +28,7 @@ __all__ = [
     "ErrorFormatter",
     "GuardedStreamResponse",
     "Outcome",
+    "ShutdownSignal",
     "StreamPolicy",
     "StreamStats",
     "default_error_events",
@@ -102,6 +103,12 @@ class StreamStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class ShutdownSignal(Protocol):
+    """Anything with `async wait()`, such as `asyncio.Event` or `anyio.Event`."""
+
+    async def wait(self) -> Any: ...
+
+
 #: Turns an ending (deadline, upstream error, shutdown) into the protocol's error events.
 ErrorFormatter = Callable[[Outcome, str], Sequence[Event | str]]
 OnClose = Callable[[StreamStats], Awaitable[None] | None]
@@ -146,7 +153,7 @@ class GuardedStreamResponse(Response):
         format_error: ErrorFormatter = default_error_events,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
-        shutdown: anyio.Event | None = None,
+        shutdown: ShutdownSignal | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
@@ -220,29 +227,38 @@ class _StreamRun:
     async def run(self, receive: Receive) -> None:
         response = self.response
         try:
-            await self._send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": response.raw_headers,
-                }
-            )
-            await self.write(_OPENING)
-        except (_Ended, OSError):
+            try:
+                await self._send(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status_code,
+                        "headers": response.raw_headers,
+                    }
+                )
+                await self.write(_OPENING)
+            except (_Ended, OSError):
+                self.client_gone = True
+                self.outcome = Outcome.CLIENT_DISCONNECTED
+            if self.outcome is None:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch_client, receive)
+                    tg.start_soon(self._watchdog)
+                    if response.shutdown is not None:
+                        tg.start_soon(self._watch_shutdown, response.shutdown)
+                    with self.pump_scope:
+                        await self._pump()
+                    await self._finish()
+                    tg.cancel_scope.cancel()
+        except BaseException:
+            # Cancelled from outside (server shutdown): still exactly one outcome.
+            if self.outcome is None:
+                self.outcome = Outcome.SHUTDOWN
             self.client_gone = True
-            self.outcome = Outcome.CLIENT_DISCONNECTED
-        if self.outcome is None:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_client, receive)
-                tg.start_soon(self._watchdog)
-                if response.shutdown is not None:
-                    tg.start_soon(self._watch_shutdown, response.shutdown)
-                with self.pump_scope:
-                    await self._pump()
-                await self._finish()
-                tg.cancel_scope.cancel()
-        await self._close_source()
-        await self._report()
+            raise
+        finally:
+            # Every exit path closes the source and reports, cancelled or not.
+            await self._close_source()
+            await self._report()
 
     async def _pump(self) -> None:
         iterator = self.iterator
@@ -293,7 +309,7 @@ class _StreamRun:
                 self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
                 return
 
-    async def _watch_shutdown(self, shutdown: anyio.Event) -> None:
+    async def _watch_shutdown(self, shutdown: ShutdownSignal) -> None:
         await shutdown.wait()
         self.end(Outcome.SHUTDOWN, _ERROR_MESSAGES[Outcome.SHUTDOWN])
 
@@ -399,7 +415,7 @@ def stream_response(
     format_error: ErrorFormatter = default_error_events,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
-    shutdown: anyio.Event | None = None,
+    shutdown: ShutdownSignal | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> GuardedStreamResponse:
     """Wrap an async token source in a hardened SSE response.

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from streamwarden.gateway.app import create_app
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.guard import StreamPolicy
 from streamwarden.upstreams.sim import SimParams
+
+__all__ = ["serve"]
+
+_Float = Annotated[float, typer.Option()]
 
 
 def _limit(value: float) -> float | None:
@@ -21,21 +23,37 @@ def _limit(value: float) -> float | None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    upstream: Annotated[str, typer.Option(help="sim (embedded), openai or anthropic.")] = "sim",
+    upstream_url: Annotated[
+        str | None, typer.Option(help="Base URL of the upstream (openai: required).")
+    ] = None,
     heartbeat: Annotated[
-        float, typer.Option(help="Seconds of silence before a keepalive comment (0: off).")
+        float, typer.Option(help="Seconds without a write before a keepalive comment (0: off).")
     ] = 15.0,
     first_token_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the first token (0: off).")
     ] = 120.0,
     idle_timeout: Annotated[
-        float,
-        typer.Option(help="Seconds of upstream silence allowed after the first token (0: off)."),
+        float, typer.Option(help="Seconds of upstream silence after the first token (0: off).")
     ] = 60.0,
     max_duration: Annotated[
         float, typer.Option(help="Longest a stream may last, in seconds (0: off).")
     ] = 900.0,
     send_timeout: Annotated[
         float, typer.Option(help="Seconds a client may stop reading before it is dropped (0: off).")
+    ] = 30.0,
+    max_streams: Annotated[int, typer.Option(help="Streams served at once (0: unlimited).")] = 0,
+    queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot.")] = 0,
+    queue_timeout: Annotated[
+        float, typer.Option(help="Seconds a queued request waits before 503.")
+    ] = 10.0,
+    api_key: Annotated[
+        list[str] | None, typer.Option(help="Accepted API key (repeatable). None: no auth.")
+    ] = None,
+    key_max_streams: Annotated[int, typer.Option(help="Streams per API key (0: unlimited).")] = 0,
+    drain_timeout: Annotated[
+        float, typer.Option(help="Seconds streams may run on after SIGTERM.")
     ] = 30.0,
     sim_ttft: Annotated[
         float, typer.Option(help="Simulated model: seconds to the first token.")
@@ -44,19 +62,50 @@ def serve(
     sim_tps: Annotated[
         float, typer.Option(help="Simulated model: tokens per second (0: full speed).")
     ] = 50.0,
+    access_log: Annotated[
+        bool, typer.Option(help="One JSON line per finished stream on stderr.")
+    ] = True,
 ) -> None:
     """Run the OpenAI/Anthropic-compatible streaming gateway (default upstream: simulated model)."""
+    from streamwarden.gateway.server import run
+
     try:
-        policy = StreamPolicy(
-            heartbeat=_limit(heartbeat),
-            first_token_timeout=_limit(first_token_timeout),
-            idle_timeout=_limit(idle_timeout),
-            max_duration=_limit(max_duration),
-            send_timeout=_limit(send_timeout),
+        if upstream not in ("sim", "openai", "anthropic"):
+            raise ValueError(f"--upstream must be sim, openai or anthropic, not {upstream!r}")
+        if upstream == "openai" and not upstream_url:
+            raise ValueError(
+                "--upstream openai needs --upstream-url URL (an OpenAI-compatible server)"
+            )
+        settings = GatewaySettings(
+            policy=StreamPolicy(
+                heartbeat=_limit(heartbeat),
+                first_token_timeout=_limit(first_token_timeout),
+                idle_timeout=_limit(idle_timeout),
+                max_duration=_limit(max_duration),
+                send_timeout=_limit(send_timeout),
+            ),
+            sim=SimParams(ttft=sim_ttft, tokens=sim_tokens, tps=sim_tps),
+            upstream=upstream,
+            upstream_url=upstream_url,
+            max_streams=max_streams or None,
+            queue=queue,
+            queue_timeout=queue_timeout,
+            api_keys=tuple(api_key or ()),
+            key_max_streams=key_max_streams or None,
+            drain_timeout=drain_timeout,
+            access_log=access_log,
         )
-        sim = SimParams(ttft=sim_ttft, tokens=sim_tokens, tps=sim_tps)
     except ValueError as exc:
         typer.echo(f"streamwarden serve: {exc}", err=True)
         raise typer.Exit(2) from None
-    app = create_app(GatewaySettings(policy=policy, sim=sim))
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    typer.echo(
+        f"streamwarden gateway on http://{host}:{port} (upstream: {upstream}, workers: {workers})",
+        err=True,
+    )
+    try:
+        run(settings, host, port, workers=workers)
+    except OSError as exc:
+        typer.echo(
+            f"streamwarden serve: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True
+        )
+        raise typer.Exit(2) from None

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["ChatRequest", "Finish", "TextDelta", "Upstream", "UpstreamError", "UpstreamItem"]
+__all__ = [
+    "ChatRequest",
+    "Finish",
+    "ItemStream",
+    "TextDelta",
+    "Upstream",
+    "UpstreamError",
+    "UpstreamItem",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +54,22 @@ class UpstreamError(Exception):
         self.kind = kind
 
 
+class ItemStream(Protocol):
+    """What `Upstream.open` returns: items, and an `aclose()` that releases the request."""
+
+    def __aiter__(self) -> AsyncIterator[UpstreamItem]: ...
+
+    def __anext__(self) -> Awaitable[UpstreamItem]: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Upstream(Protocol):
     """An async token source for one chat request."""
 
     name: str
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[UpstreamItem]: ...
-
-    def models(self) -> list[str]: ...
-
-    async def aclose(self) -> None: ...
+    async def open(self, request: ChatRequest) -> ItemStream:
+        """Start the request. Errors before the first byte raise `UpstreamError` here, so
+        the gateway can still answer with a status code instead of a broken stream."""
+        ...

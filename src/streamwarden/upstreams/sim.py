@@ -7,7 +7,7 @@ silent pause (a model "thinking") and an upstream failure mid-stream.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -115,8 +115,22 @@ class SimUpstream:
             params = replace(params, tokens=request.max_tokens)
         return params
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[UpstreamItem]:
-        params = self.params_for(request)
+    async def open(self, request: ChatRequest) -> AsyncGenerator[UpstreamItem, None]:
+        if request.model not in self.models():
+            raise UpstreamError(
+                f"model {request.model!r} does not exist; this gateway serves: {', '.join(self.models())}",
+                status=404,
+                kind="model_not_found",
+            )
+        try:
+            params = self.params_for(request)
+        except ValueError as exc:
+            raise UpstreamError(str(exc), status=400, kind="invalid_request") from None
+        return self._stream(request, params)
+
+    async def _stream(
+        self, request: ChatRequest, params: SimParams
+    ) -> AsyncGenerator[UpstreamItem, None]:
         count = 0
         tokens = sim_tokens(params)
         try:

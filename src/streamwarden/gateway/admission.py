@@ -1,0 +1,142 @@
+"""Admission control: a bounded number of streams, a bounded queue, per-key limits.
+
+Overload is never a hang: past the limits, or after the queue timeout, `acquire` raises
+`Rejected` at once with the status and the Retry-After to answer with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter, deque
+from collections.abc import Callable
+
+__all__ = ["Admission", "Rejected", "Slot"]
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Slot:
+    """One admitted stream. `release()` is idempotent, so every exit path may call it."""
+
+    def __init__(self, admission: Admission, key: str | None) -> None:
+        self._admission = admission
+        self.key = key
+        self.released = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self._admission._release(self)
+
+
+class Admission:
+    def __init__(
+        self,
+        max_streams: int | None = None,
+        queue: int = 0,
+        queue_timeout: float = 10.0,
+        key_max_streams: int | None = None,
+        retry_after: int = 1,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.max_streams = max_streams
+        self.queue = queue
+        self.queue_timeout = queue_timeout
+        self.key_max_streams = key_max_streams
+        self.retry_after = retry_after
+        self.active = 0
+        self.per_key: Counter[str] = Counter()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._on_change = on_change
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
+
+    def _changed(self) -> None:
+        if self.active == 0:
+            self._idle.set()
+        else:
+            self._idle.clear()
+        if self._on_change is not None:
+            self._on_change()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    def _has_room(self) -> bool:
+        return self.max_streams is None or self.active < self.max_streams
+
+    async def acquire(self, key: str | None = None) -> Slot:
+        if key is not None and self.key_max_streams is not None:
+            if self.per_key[key] >= self.key_max_streams:
+                raise Rejected(
+                    429,
+                    f"this API key already has {self.key_max_streams} streams open; "
+                    "wait for one to finish",
+                    self.retry_after,
+                )
+        if self._has_room() and not self._waiters:
+            self.active += 1
+        else:
+            await self._wait_in_queue()  # returns with our slot already counted
+        slot = Slot(self, key)
+        if key is not None:
+            self.per_key[key] += 1
+        self._changed()
+        return slot
+
+    async def _wait_in_queue(self) -> None:
+        if len(self._waiters) >= self.queue:
+            raise Rejected(503, "the server is full; retry shortly", self.retry_after)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._changed()
+        try:
+            timeout = self.queue_timeout if self.queue_timeout > 0 else math.inf
+            async with asyncio.timeout(None if timeout == math.inf else timeout):
+                await waiter
+        except TimeoutError:
+            if not (waiter.done() and not waiter.cancelled()):
+                raise Rejected(
+                    503,
+                    f"the server stayed full for {self.queue_timeout:g}s; retry shortly",
+                    self.retry_after,
+                ) from None
+            # A slot was handed over just as the timeout fired: keep it.
+        except BaseException:
+            # Cancelled while queued (client left): hand a slot we were given to the next.
+            if waiter.done() and not waiter.cancelled():
+                self.active -= 1
+                self._wake_next()
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            self._changed()
+
+    def _release(self, slot: Slot) -> None:
+        self.active -= 1
+        if slot.key is not None:
+            self.per_key[slot.key] -= 1
+            if self.per_key[slot.key] <= 0:
+                del self.per_key[slot.key]
+        self._wake_next()
+        self._changed()
+
+    def _wake_next(self) -> None:
+        while self._waiters and self._has_room():
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                # Reserve the slot now so that a newcomer cannot take it first.
+                self.active += 1
+                waiter.set_result(None)
+                return

@@ -1,0 +1,43 @@
+"""Graceful drain: stop admitting, let running streams finish, then end the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from streamwarden.gateway.admission import Admission
+
+__all__ = ["Drain"]
+
+
+class Drain:
+    """SIGTERM starts `begin()`. `/readyz` and new requests then answer 503; streams run
+    on for up to `timeout` seconds, after which `shutdown` is set and the guard ends them
+    with outcome `shutdown`. `on_done` is called once nothing is left."""
+
+    def __init__(self, admission: Admission, timeout: float = 30.0) -> None:
+        self.admission = admission
+        self.timeout = timeout
+        self.draining = False
+        self.shutdown = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def begin(self, on_done: Callable[[], None]) -> None:
+        if self.draining:
+            return
+        self.draining = True
+        self._task = asyncio.get_running_loop().create_task(self._run(on_done))
+
+    async def _run(self, on_done: Callable[[], None]) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.timeout):
+                    await self.admission.wait_idle()
+            self.shutdown.set()
+            # Streams were told to stop: give them a moment to write their error event.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self.admission.wait_idle()
+        finally:
+            on_done()

@@ -1,0 +1,108 @@
+"""Shared plumbing for upstreams reached over HTTP: one client, SSE in, items out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from streamwarden.sse import Event, SSEDecoder
+from streamwarden.upstreams.base import Finish, UpstreamError, UpstreamItem
+
+__all__ = ["ResponseStream", "open_sse", "upstream_status"]
+
+#: Statuses an upstream may answer that the client should see as they are.
+_PASS_THROUGH = {400, 401, 403, 404, 413, 422, 429}
+
+
+def upstream_status(status: int) -> int:
+    """The status the gateway answers for an upstream's error status."""
+    if status in _PASS_THROUGH:
+        return status
+    if status in (503, 529):
+        return 503
+    return 502
+
+
+class ResponseStream:
+    """Items parsed from one upstream response. `aclose()` always closes the HTTP
+    response, even when iteration never started (an unstarted generator's `finally`
+    would never run)."""
+
+    def __init__(
+        self, response: httpx.Response, parse: Callable[[Event], list[UpstreamItem]]
+    ) -> None:
+        self._response = response
+        self._parse = parse
+        self._items = self._iterate()
+
+    async def _iterate(self) -> AsyncGenerator[UpstreamItem, None]:
+        decoder = SSEDecoder()
+        finished = False
+        try:
+            async for chunk in self._response.aiter_raw():
+                for item in decoder.feed(chunk):
+                    if isinstance(item, Event):
+                        for parsed in self._parse(item):
+                            finished = finished or isinstance(parsed, Finish)
+                            yield parsed
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream connection failed mid-stream: {exc!r}") from None
+        if not finished:
+            # A body that ends without the protocol's terminator was cut somewhere.
+            raise UpstreamError("upstream stream ended without its terminator")
+
+    def __aiter__(self) -> AsyncIterator[UpstreamItem]:
+        return self
+
+    async def __anext__(self) -> UpstreamItem:
+        return await self._items.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._items.aclose()
+        finally:
+            await self._response.aclose()
+
+
+async def open_sse(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    parse: Callable[[Event], list[UpstreamItem]],
+) -> ResponseStream:
+    """POST `payload` and return its SSE body as items, once the status says it streams."""
+    request = client.build_request("POST", url, json=payload, headers=headers)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.TimeoutException:
+        raise UpstreamError(f"upstream {url} did not answer in time", status=504) from None
+    except httpx.HTTPError as exc:
+        raise UpstreamError(
+            f"upstream {url} is unreachable: {type(exc).__name__}", status=502
+        ) from None
+    if response.status_code != 200:
+        try:
+            body = (await response.aread())[:2000].decode("utf-8", "replace")
+        finally:
+            await response.aclose()
+        message = _error_message(body) or f"HTTP {response.status_code}"
+        raise UpstreamError(
+            f"upstream answered {response.status_code}: {message}",
+            status=upstream_status(response.status_code),
+        )
+    return ResponseStream(response, parse)
+
+
+def _error_message(body: str) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:200] or None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return None
