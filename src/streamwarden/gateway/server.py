@@ -55,6 +55,17 @@ class GatewayServer(uvicorn.Server):
         self.should_exit = True
 
 
+def _log_access_to_stderr() -> None:
+    # Configured here, in each worker process: spawned workers start with bare logging.
+    log = logging.getLogger("streamwarden.access")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def run(
     settings: GatewaySettings, host: str, port: int, workers: int = 1, log_level: str = "warning"
 ) -> None:
