@@ -63,7 +63,7 @@ def find_commands(text: str) -> list[Command]:
     """Every gunicorn/uvicorn invocation, including `python -m uvicorn` and env-var args."""
     found: list[Command] = []
     for number, line in _logical_lines(text):
-        if not any(p in line for p in PROGRAMS):
+        if not any(p in line.lower() for p in PROGRAMS):
             continue
         words = _words(line)
         for i, word in enumerate(words):

@@ -1,0 +1,130 @@
+"""Parsers and rules of the non-nginx families on small inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamwarden.lint import ConfigError, Kind, Limits, lint_text
+from streamwarden.lint.cmdline import find_commands
+from streamwarden.lint.detect import detect
+from streamwarden.lint.durations import envoy_seconds, haproxy_seconds, nginx_seconds
+
+
+def rules(name: str, text: str, kind: Kind, limits: Limits | None = None) -> set[tuple[int, str]]:
+    return {(f.line, f.rule) for f in lint_text(name, text, kind, limits or Limits())}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("60", 60), ("60s", 60), ("1m30s", 90), ("500ms", 0.5), ("1h", 3600), ("5x", None)],
+)
+def test_nginx_times(text: str, seconds: float | None) -> None:
+    assert nginx_seconds(text) == seconds
+
+
+def test_haproxy_times_default_to_milliseconds() -> None:
+    assert haproxy_seconds("30000") == 30
+    assert haproxy_seconds("30s") == 30
+    assert haproxy_seconds("5m") == 300
+    assert haproxy_seconds("soon") is None
+
+
+def test_envoy_durations() -> None:
+    assert envoy_seconds("0.5s") == 0.5
+    assert envoy_seconds({"seconds": 15, "nanos": 500_000_000}) == 15.5
+    assert envoy_seconds("15") is None
+
+
+def test_commands_found_where_servers_start_not_where_they_install() -> None:
+    text = (
+        "RUN pip install gunicorn uvicorn\n"
+        'ENV GUNICORN_CMD_ARGS="--timeout 20 -k gevent"\n'
+        "web: python -m gunicorn -t30 app:app\n"
+        "exec uvicorn --timeout-keep-alive=90 app:app\n"
+    )
+    found = [(c.program, c.line, c.argv[1:3]) for c in find_commands(text)]
+    assert found == [
+        ("gunicorn", 2, ("--timeout", "20")),
+        ("gunicorn", 3, ("-t30", "app:app")),
+        ("uvicorn", 4, ("--timeout-keep-alive=90", "app:app")),
+    ]
+
+
+def test_async_workers_are_not_sync() -> None:
+    out = rules(
+        "Procfile",
+        "web: gunicorn -k gevent --graceful-timeout 700 --keep-alive 75 a:b\n",
+        Kind.COMMANDS,
+    )
+    assert out == set()
+
+
+def test_threads_turn_sync_into_gthread() -> None:
+    conf = "threads = 4\ngraceful_timeout = 900\n"
+    found = lint_text("gunicorn.conf.py", conf, Kind.GUNICORN, Limits())
+    [sync] = [f for f in found if f.rule == "gunicorn/sync-worker"]
+    assert sync.severity == "warning" and "gthread" in sync.message
+
+
+def test_sync_timeout_zero_means_no_timeout() -> None:
+    out = rules("gunicorn.conf.py", "timeout = 0\ngraceful_timeout = 900\n", Kind.GUNICORN)
+    assert out == {(1, "gunicorn/sync-worker")}
+
+
+def test_gunicorn_conf_syntax_error_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot parse Python"):
+        lint_text("gunicorn.conf.py", "workers = (\n", Kind.GUNICORN, Limits())
+
+
+def test_haproxy_named_defaults_and_overrides() -> None:
+    cfg = (
+        "defaults fast\n    timeout server 5s\n"
+        "defaults slow\n    timeout server 10m\n    timeout client 10m\n"
+        "backend a from fast\n    server s 1.1.1.1:80\n"
+        "backend b\n    server s 1.1.1.1:80\n"
+    )
+    assert rules("haproxy.cfg", cfg, Kind.HAPROXY) == {(2, "haproxy/timeout-server")}
+
+
+def test_ingress_configmap_read_timeout_and_max_gap() -> None:
+    doc = "kind: ConfigMap\nmetadata: {name: ingress-nginx-controller}\ndata:\n"
+    doc += '  proxy-read-timeout: "120"\n'
+    assert rules("cm.yaml", doc, Kind.YAML) == set()
+    assert rules("cm.yaml", doc, Kind.YAML, Limits(max_gap=90)) == {(4, "ingress/read-timeout")}
+
+
+def test_ingress_default_read_timeout_reported_on_kind_line() -> None:
+    doc = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: a}\n"
+    assert rules("i.yaml", doc, Kind.YAML, Limits(max_gap=40)) == {(2, "ingress/read-timeout")}
+
+
+def test_terraform_unclosed_resource_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="never closed"):
+        lint_text(
+            "main.tf", 'resource "aws_lb" "a" {\n  idle_timeout = 5\n', Kind.TERRAFORM, Limits()
+        )
+
+
+def test_terraform_ignores_comments_and_nested_blocks() -> None:
+    tf = 'resource "aws_lb" "a" {\n  # idle_timeout = 5\n  tags {\n    idle_timeout = 5\n  }\n}\n'
+    assert rules("main.tf", tf, Kind.TERRAFORM) == set()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [
+        ("nginx.conf", "events {}", Kind.NGINX),
+        ("site", "server {\n listen 80;\n}\n", Kind.NGINX),
+        ("haproxy.cfg", "defaults\n", Kind.HAPROXY),
+        ("lb.conf", "frontend fe\n  bind :80\n", Kind.HAPROXY),
+        ("gunicorn.conf.py", "", Kind.GUNICORN),
+        ("settings.py", "DEBUG = True\n", None),
+        ("Dockerfile.prod", "", Kind.COMMANDS),
+        ("entrypoint", "#!/bin/sh\nexec uvicorn app:app\n", Kind.COMMANDS),
+        ("main.tf", "", Kind.TERRAFORM),
+        ("envoy.yml", "", Kind.YAML),
+        ("notes.txt", "hello", None),
+    ],
+)
+def test_detect(name: str, text: str, kind: Kind | None) -> None:
+    assert detect(name, text) == kind
