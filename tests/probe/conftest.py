@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from aiohttp import web
 
 from streamwarden.lab.procs import (
     ManagedProcess,
@@ -25,112 +21,7 @@ from streamwarden.lab.procs import (
     start_nginx,
     wait_for_port,
 )
-
-Scope = dict[str, Any]
-
-
-def _chunk(fmt: str, i: int, pad: int) -> bytes:
-    text = f"t{i}" + "x" * pad
-    if fmt == "anthropic":
-        body = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
-        return f"event: content_block_delta\ndata: {json.dumps(body)}\n\n".encode()
-    if fmt == "raw":
-        return text.encode()
-    if fmt == "sse":
-        return f"data: {text}\n\n".encode()
-    body = {"choices": [{"index": 0, "delta": {"content": text}}]}
-    return f"data: {json.dumps(body)}\n\n".encode()
-
-
-def _terminator(fmt: str) -> bytes:
-    if fmt == "anthropic":
-        return b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-    if fmt == "openai":
-        return b"data: [DONE]\n\n"
-    return b""
-
-
-class SSEServer:
-    """An aiohttp SSE server on loopback, in a thread. Query parameters shape each stream:
-
-    n (events), interval (s), ttft (s before the first event), pause_after/pause (a silent
-    gap after event k), fmt (openai|anthropic|sse|raw), pad (bytes per chunk), short
-    (every other request sends only this many events), block (time.sleep on the event
-    loop after event `block_after`), status, terminator (0 to omit it).
-    It never sends X-Accel-Buffering, so nginx buffers it by default. aiohttp answers an
-    HTTP/1.0 request (nginx's default upstream protocol) with a close-delimited body, as a
-    real server does; uvicorn answers it chunked, which lets nginx pass chunks through.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        q = request.query
-        self.count += 1
-        nth = self.count
-        fmt = q.get("fmt", "openai")
-        n = int(q.get("n", "20"))
-        if "short" in q and nth % 2 == 0:
-            n = int(q["short"])
-        status = int(q.get("status", "200"))
-        if status >= 400:
-            return web.json_response({"error": "nope"}, status=status)
-        ctype = "text/plain" if fmt == "raw" else "text/event-stream"
-        resp = web.StreamResponse(headers={"Content-Type": ctype, "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        try:
-            await self._stream(resp, q, n, fmt)
-        except ConnectionResetError:
-            pass  # The client or a proxy in front went away: that is what some tests do.
-        return resp
-
-    async def _stream(self, resp: web.StreamResponse, q: Any, n: int, fmt: str) -> None:
-        interval = float(q.get("interval", "0.02"))
-        pause_after = int(q.get("pause_after", "-1"))
-        pause = float(q.get("pause", "0"))
-        block_after = int(q.get("block_after", "-1"))
-        block = float(q.get("block", "0"))
-        pad = int(q.get("pad", "0"))
-        await asyncio.sleep(float(q.get("ttft", "0")))
-        for i in range(n):
-            if i:
-                await asyncio.sleep(interval)
-            await resp.write(_chunk(fmt, i, pad))
-            if i == pause_after:
-                await asyncio.sleep(pause)
-            if i == block_after:
-                time.sleep(block)  # deliberately blocks the event loop
-        if q.get("terminator", "1") == "1":
-            await resp.write(_terminator(fmt))
-        await resp.write_eof()
-
-    def __enter__(self) -> SSEServer:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        self.thread.start()
-
-        async def start(runner: web.AppRunner) -> None:
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port, backlog=1024).start()
-
-        asyncio.run_coroutine_threadsafe(start(self.runner), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+from streamwarden.probe.target import SSEServer
 
 
 @pytest.fixture(scope="session")
@@ -237,7 +128,7 @@ def cutting_relay(sse_server: SSEServer) -> Iterator[str]:
 
 
 FLASK_APP = textwrap.dedent(
-    '''
+    """
     import json, time
     from flask import Flask, Response
 
@@ -252,7 +143,7 @@ FLASK_APP = textwrap.dedent(
                 yield f"data: {json.dumps(chunk)}\\n\\n"
             yield "data: [DONE]\\n\\n"
         return Response(gen(), mimetype="text/event-stream")
-    '''
+    """
 )
 
 

@@ -9,6 +9,7 @@ all. `Thresholds` holds every knob; its defaults are real-world values, and
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -252,7 +253,7 @@ def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
         "nginx: `proxy_buffering off;` in the streaming location, or send "
         "`X-Accel-Buffering: no` from the app (and make sure `proxy_ignore_headers` does not "
         "list it); also `gzip off;` for text/event-stream. Ingress-nginx: annotation "
-        "`nginx.ingress.kubernetes.io/proxy-buffering: \"off\"`. Other proxies and CDNs: "
+        '`nginx.ingress.kubernetes.io/proxy-buffering: "off"`. Other proxies and CDNs: '
         "turn off response buffering and compression for text/event-stream."
     )
     return [Finding("proxy_buffering", "error", summary, evidence, fix)]
@@ -306,9 +307,7 @@ def total_timeout(run: Run, th: Thresholds) -> list[Finding]:
         "streams": len(run.requests),
         "short_streams_ok": len(ok_ends),
         "longest_ok_s": _round(max(ok_ends) / 1000) if ok_ends else None,
-        "silence_before_cut_ms": _round(
-            _median([_silence_before_end(r) for r in flowing]), 1
-        ),
+        "silence_before_cut_ms": _round(_median([_silence_before_end(r) for r in flowing]), 1),
     }
     summary = (
         f"{len(group)} streams were cut {cut_at / 1000:.2f}s after they started while data "
@@ -327,7 +326,9 @@ def total_timeout(run: Run, th: Thresholds) -> list[Finding]:
 
 def missing_heartbeat(run: Run, th: Thresholds) -> list[Finding]:
     served = [r for r in run.requests if r.served]
-    long = [(r, g) for r in served if (g := r.max_gap_ms()) is not None and g >= th.silence_s * 1000]
+    long = [
+        (r, g) for r in served if (g := r.max_gap_ms()) is not None and g >= th.silence_s * 1000
+    ]
     idle_cut = [r for r in _cuts(run) if _is_idle_cut(r, th)]
     idle_unbeaten = idle_timeout(run, th) and not any(r.heartbeats for r in idle_cut)
     if not long and not idle_unbeaten:
@@ -370,7 +371,7 @@ def blocked_event_loop(run: Run, th: Thresholds) -> list[Finding]:
         active.append((r.start_ms + times[0], r.start_ms + r.end_ms, r))
         usual = _median(r.gaps_ms())
         floor = max(th.stall_s * 1000, th.stall_ratio * usual)
-        for a, b in zip(times, times[1:], strict=False):
+        for a, b in itertools.pairwise(times):
             if b - a >= floor:
                 stalls.append((r.start_ms + a, r.start_ms + b, r, a))
     if not stalls:
@@ -490,8 +491,13 @@ def server_errors(run: Run, th: Thresholds) -> list[Finding]:
         "connect_errors": connect,
         "error_events": error_events,
         "requests": len(run.requests),
-        "examples": sorted({r.error for r in run.requests if r.error and r.outcome in (
-            "http_error", "connect_error")})[:3],
+        "examples": sorted(
+            {
+                r.error
+                for r in run.requests
+                if r.error and r.outcome in ("http_error", "connect_error")
+            }
+        )[:3],
     }
     parts = []
     if statuses:
@@ -525,15 +531,16 @@ def client_saturated(run: Run, th: Thresholds) -> list[Finding]:
         return []
     worst = max(bad, key=lambda s: (s.loop_lag_ms(99) if s.loop_lag else 0.0, s.cpu_percent))
     lag99 = worst.loop_lag_ms(99) if worst.loop_lag else None
+    labels = [s.label for s in bad]
     evidence = {
-        "steps": [s.label for s in bad],
+        "steps": labels,
         "loop_lag_p99_ms": _round(lag99, 1) if lag99 is not None else None,
         "loop_lag_max_ms": _round(worst.loop_lag_ms(100), 1) if worst.loop_lag else None,
         "cpu_percent": _round(worst.cpu_percent, 1),
         "thresholds": {"loop_lag_ms": th.loop_lag_ms, "cpu_percent": th.cpu_percent},
     }
     summary = (
-        f"The probe itself was the bottleneck at {', '.join(evidence['steps'])}: its event "
+        f"The probe itself was the bottleneck at {', '.join(labels)}: its event "
         "loop ran late or its CPU was near a full core, so timings there are not trustworthy."
     )
     fix = (

@@ -8,6 +8,7 @@ The JSON form is the SPEC's `version: 1` shape, extended; `Run.from_json` reads 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -96,7 +97,7 @@ class RequestRecord:
     def gaps_ms(self) -> list[float]:
         """Silences between consecutive reads, from the response headers on."""
         times = self.read_times()
-        return [b - a for a, b in zip(times, times[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     def max_gap_ms(self) -> float | None:
         gaps = self.gaps_ms()
