@@ -41,7 +41,7 @@ server {{
         proxy_buffering off;               # send each event as it arrives
         proxy_cache off;
         gzip off;                          # no deflate buffers in the way
-        proxy_read_timeout {o.read_timeout}s;          # silence allowed; heartbeats stay under it
+        {f"proxy_read_timeout {o.read_timeout}s;":<35}# silence allowed; heartbeats stay under it
         proxy_send_timeout {o.read_timeout}s;
         send_timeout {o.read_timeout}s;
     }}
