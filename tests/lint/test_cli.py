@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,4 +135,26 @@ def test_directories_skip_files_they_do_not_know(cli: Cli, tmp_path: Path) -> No
     (tmp_path / "site.conf").write_text((NGINX / "clean.conf").read_text())
     ran = cli("lint", str(tmp_path))
     assert ran.exit_code == 0
+    assert ran.stdout.strip() == "1 file checked: no findings"
+
+
+def test_bad_nginx_version_is_a_usage_error(cli: Cli) -> None:
+    ran = cli("lint", "--nginx-version", "latest", str(NGINX / "clean.conf"))
+    assert ran.exit_code == 2
+    assert "not a version" in ran.stderr
+
+
+def test_the_installed_command_gives_one_line_and_no_traceback() -> None:
+    # Through the real entry point (streamwarden.cli wires these commands).
+    broken = str(CORPUS / "broken" / "unbalanced.conf")
+    ran = subprocess.run(
+        [sys.executable, "-m", "streamwarden", "lint", broken, str(NGINX / "clean.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 2
+    assert ran.stderr.strip().splitlines() == [
+        f'streamwarden lint: {broken}:7: cannot parse nginx config: unexpected end of file, expecting "}}"'
+    ]
     assert ran.stdout.strip() == "1 file checked: no findings"

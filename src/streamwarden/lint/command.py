@@ -92,7 +92,7 @@ def lint(
         typer.echo(report.to_json(result.findings))
     elif format is Format.SARIF:
         typer.echo(report.to_sarif(result.findings, _package_version(), RULES))
-    else:
+    elif result.files or not result.errors:
         report.to_text(result.findings, result.files, Console(highlight=False))
     raise typer.Exit(result.exit_code)
 

@@ -71,7 +71,7 @@ def check(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
     seen: set[tuple[str, int]] = set()
     wants = {
-        # (rule, timeout name, sections it applies to, severity, who goes quiet)
+        # timeout name: (rule, sections it applies to, severity, the side that goes quiet)
         "server": ("haproxy/timeout-server", {"backend", "listen"}, Severity.ERROR, "app"),
         "client": ("haproxy/timeout-client", {"frontend", "listen"}, Severity.WARNING, "client"),
     }
