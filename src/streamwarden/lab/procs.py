@@ -111,16 +111,17 @@ class ManagedProcess:
             os.killpg(self.popen.pid, signum)
 
     def stop(self, grace: float = 3.0) -> None:
-        if self.popen.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
+        try:
+            if self.popen.poll() is None:
+                self.signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.popen.wait(grace)
+        finally:
+            # Workers may outlive their master, and a second Ctrl-C may land during the
+            # wait above: kill the whole group on every path.
+            self.signal(signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                pass
-        # Workers may outlive their master: kill the whole group either way.
-        self.signal(signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(grace)
 
     def __enter__(self) -> ManagedProcess:
         return self

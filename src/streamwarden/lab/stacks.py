@@ -74,13 +74,12 @@ class Launcher:
 
     def close(self) -> None:
         # Front to back, so no proxy keeps retrying a backend that is already gone. Each stop
-        # is independent: one failing must not leave the others running.
+        # is independent: one failing (or a second Ctrl-C) must not leave the others running.
         errors: list[BaseException] = []
-        while self.processes:
-            proc = self.processes.pop()
+        for proc in reversed(self.processes):
             try:
                 proc.stop()
-            except BaseException as exc:  # noqa: BLE001 (re-raised below, after the rest)
+            except BaseException as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]
@@ -92,10 +91,16 @@ class Launcher:
         self.close()
 
 
-def uvicorn_app(lab: Launcher, app: str, name: str = "uvicorn") -> int:
-    """An ASGI app (`module:attr`) on uvicorn, one process, as `uvicorn app` runs it."""
+def uvicorn_app(lab: Launcher, app: str, name: str = "uvicorn", http: str = "auto") -> int:
+    """An ASGI app (`module:attr`) on uvicorn, one process, as `uvicorn app` runs it.
+
+    `http="h11"` matters behind nginx 1.22, which proxies with HTTP/1.0: h11 answers that
+    close-delimited (as HTTP/1.0 requires, and as gunicorn and aiohttp do), which nginx
+    buffers; httptools (uvicorn[standard]'s default) answers chunked, which nginx forwards
+    chunk by chunk.
+    """
     port = free_port()
-    args = ["uvicorn", app, "--host", HOST, "--port", str(port)]
+    args = ["uvicorn", app, "--host", HOST, "--port", str(port), "--http", http]
     return lab.python(name, [*args, "--log-level", "warning", "--no-access-log"], port)
 
 
@@ -164,6 +169,9 @@ defaults
     timeout connect 2s
     timeout client 30s
     timeout server {int(timeout_server * 1000)}ms
+    # Without it HAProxy sends with MSG_MORE and the kernel holds small writes up to 200 ms.
+    # That delay is not time-scaled, so in the lab it would read as a 6 s first token.
+    option http-no-delay
 frontend lab
     bind {HOST}:{port}
     default_backend app

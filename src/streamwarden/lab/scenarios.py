@@ -1,0 +1,427 @@
+"""The scenarios: each reproduces one streaming killer (or its fix) on a real stack.
+
+Everything runs at `SCALE` (1 lab second for 30 real ones): nginx's 60 s `proxy_read_timeout`
+becomes 2 s, a 15 s heartbeat 0.5 s, GCP's 30 s backend timeout 1 s, a 45 s answer 1.5 s.
+The probe's thresholds are scaled the same way (`Thresholds.scaled(SCALE)`), so the
+diagnosis reads the lab's timelines as it would read production ones.
+
+A scenario passes when the probe diagnoses every expected id, and nothing else of warning
+or error severity apart from its `companions`: findings that follow from the expected one on
+the same timelines (a stream cut by an idle timeout is also a truncated stream).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamwarden.lab import stacks
+from streamwarden.lab.stacks import Launcher
+from streamwarden.probe.load import ProbeConfig
+from streamwarden.probe.timeline import Finding, Run
+
+__all__ = [
+    "SCALE",
+    "SCENARIOS",
+    "Judgement",
+    "ProbePlan",
+    "Scenario",
+    "get_scenarios",
+    "lab_seconds",
+    "real_seconds",
+]
+
+#: Lab seconds per real second.
+SCALE = 1 / 30
+
+
+def lab_seconds(real: float) -> float:
+    """A real-world duration at the lab's time scale."""
+    return round(real * SCALE, 4)
+
+
+def real_seconds(lab: float) -> float:
+    return lab / SCALE
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePlan:
+    """One probe run against the scenario's front port."""
+
+    label: str = "probe"
+    path: str = "/v1/chat/completions"
+    #: The gateway's per-request simulated model (`"sim"` in the body); the lab apps take
+    #: their pacing from the query string instead.
+    sim: Mapping[str, float] = field(default_factory=dict)
+    concurrency: tuple[int, ...] = (4,)
+    #: Closed loop: each worker starts requests until this much time has passed.
+    step_duration: float = 0.1
+    max_requests: int | None = None
+    timeout: float = 15.0
+    ramp: float = 0.0
+
+    def config(self, base_url: str) -> ProbeConfig:
+        body: dict[str, Any] = {
+            "model": "sim-1",
+            "stream": True,
+            "messages": [{"role": "user", "content": "Why do streams hang in production?"}],
+        }
+        if self.sim:
+            body["sim"] = dict(self.sim)
+        return ProbeConfig(
+            url=base_url + self.path,
+            format="openai",
+            body=json.dumps(body).encode(),
+            concurrency=self.concurrency,
+            step_duration=self.step_duration,
+            timeout=self.timeout,
+            max_requests=self.max_requests,
+            ramp=self.ramp,
+            seed=1,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A scenario's own check, beyond the diagnosis (no-cancel counts tokens server-side)."""
+
+    passed: bool
+    evidence: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+#: Starts the stack inside the launcher and returns its front URL (`http://127.0.0.1:P`).
+StartStack = Callable[[Launcher], str]
+#: `(front URL, {plan label: (run, findings)})` -> judgement.
+Judge = Callable[[str, Mapping[str, tuple[Run, list[Finding]]]], Judgement]
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    #: The stack, front to back, on one line.
+    stack: str
+    expected: tuple[str, ...]
+    start: StartStack
+    probes: tuple[ProbePlan, ...]
+    companions: tuple[str, ...] = ()
+    #: System binaries (nginx, haproxy) and Python distributions (gunicorn, flask) it needs.
+    needs: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    #: What it stands for in production, and what fixes it (docs and the HTML report).
+    real_world: str = ""
+    fix: str = ""
+    #: Always shown beside the evidence.
+    note: str = ""
+    judge: Judge | None = None
+
+
+def _url(port: int) -> str:
+    return f"http://{stacks.HOST}:{port}"
+
+
+# -- time-scaled settings, in real-world terms ----------------------------------------------
+
+HEARTBEAT = lab_seconds(15)  # the guard's default
+NGINX_READ_TIMEOUT = lab_seconds(60)  # nginx's default proxy_read_timeout
+HAPROXY_TIMEOUT_SERVER = lab_seconds(60)
+LB_TOTAL_TIMEOUT = lab_seconds(30)  # GCP backend service timeoutSec
+THINKING_PAUSE = lab_seconds(90)  # a reasoning model's silent gap, longer than 60 s
+TTFT = lab_seconds(1.5)
+
+#: A 45 s answer: 30 tokens at 20 tokens/s.
+ANSWER = "tokens=30&tps=20&ttft=" + f"{TTFT:g}"
+#: The gateway's model with a long silent pause after the fifth token.
+THINKING_SIM: Mapping[str, float] = {
+    "ttft": TTFT,
+    "tokens": 12,
+    "tps": 20,
+    "pause_after": 5,
+    "pause": THINKING_PAUSE,
+}
+
+
+# -- stacks -----------------------------------------------------------------------------------
+
+
+def _sync_workers(lab: Launcher) -> str:
+    return _url(stacks.gunicorn_flask(lab, workers=4, worker_class="sync"))
+
+
+def _async_workers(lab: Launcher) -> str:
+    return _url(stacks.uvicorn_app(lab, "streamwarden.lab.apps.guarded_stream:app"))
+
+
+def _nginx_buffering(lab: Launcher) -> str:
+    # h11: a close-delimited answer to nginx's HTTP/1.0 request, as most servers send it.
+    app = stacks.uvicorn_app(lab, "streamwarden.lab.apps.plain_stream:app", http="h11")
+    return _url(stacks.nginx_in_front(lab, app))
+
+
+def _nginx_idle(heartbeat: float) -> StartStack:
+    def start(lab: Launcher) -> str:
+        app = stacks.gateway(lab, heartbeat=heartbeat)
+        return _url(stacks.nginx_in_front(lab, app, f"proxy_read_timeout {NGINX_READ_TIMEOUT * 1000:.0f}ms;"))
+
+    return start
+
+
+def _lb_total(lab: Launcher) -> str:
+    app = stacks.gateway(lab, heartbeat=HEARTBEAT)
+    return _url(stacks.total_time_limiter(lab, app, cut_after=LB_TOTAL_TIMEOUT))
+
+
+def _haproxy(lab: Launcher) -> str:
+    app = stacks.gateway(lab, heartbeat=0)
+    return _url(stacks.haproxy_in_front(lab, app, timeout_server=HAPROXY_TIMEOUT_SERVER))
+
+
+def _blocked_loop(lab: Launcher) -> str:
+    return _url(stacks.uvicorn_app(lab, "streamwarden.lab.apps.plain_stream:app"))
+
+
+def _no_cancel(lab: Launcher) -> str:
+    return _url(stacks.cancel_app(lab))
+
+
+def _fixed_stack(lab: Launcher) -> str:
+    app = stacks.gateway(lab, heartbeat=HEARTBEAT)
+    port = stacks.free_port()
+    return _url(stacks.nginx_with(lab, fixed_nginx_config(app, port), port))
+
+
+def fixed_nginx_config(upstream: int, port: int) -> str:
+    """`streamwarden config nginx` for this upstream, idle timeout at the lab's scale.
+
+    Falls back to the same directives, written here, when the lint part is not installed.
+    """
+    read_timeout = max(1, round(lab_seconds(300)))
+    listen = f"{stacks.HOST}:{port}"
+    try:
+        from streamwarden.lint import snippets
+    except ImportError:
+        snippets = None  # type: ignore[assignment]
+    if snippets is not None:
+        options = snippets.SnippetOptions(
+            upstream=f"{stacks.HOST}:{upstream}", listen=listen, read_timeout=read_timeout
+        )
+        return snippets.nginx(options)
+    return f"""
+    upstream streamwarden_app {{ server {stacks.HOST}:{upstream}; keepalive 32; }}
+    server {{
+        listen {listen};
+        location / {{
+            proxy_pass http://streamwarden_app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_cache off;
+            gzip off;
+            proxy_read_timeout {read_timeout}s;
+            proxy_send_timeout {read_timeout}s;
+            send_timeout {read_timeout}s;
+        }}
+    }}
+"""
+
+
+# -- no-cancel: counted on the server ----------------------------------------------------------
+
+NO_CANCEL_TOKENS = 40
+NO_CANCEL_TPS = 20.0
+NO_CANCEL_CLIENT_TIMEOUT = 0.8
+
+
+def _judge_no_cancel(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]) -> Judgement:
+    # Let the naive model run out its answer before counting: that is the waste to show.
+    time.sleep(NO_CANCEL_TOKENS / NO_CANCEL_TPS - NO_CANCEL_CLIENT_TIMEOUT + 0.3)
+    with urllib.request.urlopen(base_url + "/stats", timeout=5) as response:
+        stats: dict[str, dict[str, int]] = json.load(response)
+    naive, guarded = stats["naive"], stats["guarded"]
+    left = {label: sum(1 for r in run.requests if r.outcome == "client_timeout")
+            for label, (run, _) in runs.items()}
+    passed = (
+        naive["disconnects"] > 0
+        and guarded["disconnects"] > 0
+        and naive["after_disconnect"] > 0
+        and guarded["after_disconnect"] == 0
+    )
+    evidence = (
+        f"tokens generated after disconnect: naive {naive['after_disconnect']}, "
+        f"guard {guarded['after_disconnect']} ({naive['disconnects']}+{guarded['disconnects']} "
+        "clients left mid-stream)"
+    )
+    return Judgement(passed, evidence, {"server": stats, "clients_left": left})
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="sync-workers",
+        stack="gunicorn sync ×4 → Flask",
+        expected=("worker_exhaustion",),
+        companions=("slow_first_token",),
+        start=_sync_workers,
+        probes=(
+            ProbePlan(path="/v1/chat/completions?" + ANSWER, concurrency=(2, 4, 8), step_duration=2.5),
+        ),
+        modules=("gunicorn", "flask"),
+        real_world="Flask or Django streaming on gunicorn's default `sync` worker: one stream "
+        "per process, so the fifth concurrent user of a 4-worker server waits a whole answer.",
+        fix="Async workers (`-k uvicorn_worker.UvicornWorker` with an ASGI app) or the guard "
+        "under uvicorn; admission control (`streamwarden serve --max-streams`) for a fast 503.",
+    ),
+    Scenario(
+        name="async-workers",
+        stack="uvicorn → guard",
+        expected=(),
+        start=_async_workers,
+        probes=(
+            ProbePlan(path="/v1/chat/completions?" + ANSWER, concurrency=(4, 40), step_duration=0.1),
+        ),
+        real_world="The same answer streamed by the guard on one uvicorn event loop.",
+        fix="Nothing to fix: 40 concurrent streams (10× the sync capacity) are served at once.",
+    ),
+    Scenario(
+        name="nginx-buffering",
+        stack="nginx (default) → uvicorn (h11) → StreamingResponse",
+        expected=("proxy_buffering",),
+        companions=("slow_first_token",),
+        start=_nginx_buffering,
+        needs=("nginx",),
+        probes=(
+            ProbePlan(
+                path="/v1/chat/completions?tokens=60&tps=30&ttft=" + f"{TTFT:g}",
+                concurrency=(4,),
+                max_requests=4,
+            ),
+        ),
+        real_world="Any app behind nginx (or ingress-nginx) that does not send "
+        "`X-Accel-Buffering: no`: nginx buffers the response and the client gets 4 KB bursts.",
+        fix="`proxy_buffering off;` in the location, or `X-Accel-Buffering: no` from the app "
+        "(the guard sends it).",
+    ),
+    Scenario(
+        name="nginx-idle-timeout",
+        stack=f"nginx (proxy_read_timeout {NGINX_READ_TIMEOUT:g}s) → gateway, no heartbeat",
+        expected=("idle_timeout",),
+        companions=("missing_heartbeat", "truncated_stream"),
+        start=_nginx_idle(heartbeat=0),
+        needs=("nginx",),
+        probes=(ProbePlan(sim=THINKING_SIM, concurrency=(4,), max_requests=4),),
+        real_world="nginx's 60 s `proxy_read_timeout` (and AWS ALB's 60 s idle timeout) cutting "
+        "a stream while a reasoning model thinks for 90 s without sending a byte.",
+        fix="Heartbeats (`: keepalive` comments) more often than the idle timeout.",
+    ),
+    Scenario(
+        name="heartbeat-fix",
+        stack=f"nginx (proxy_read_timeout {NGINX_READ_TIMEOUT:g}s) → gateway, "
+        f"heartbeat {HEARTBEAT:g}s",
+        expected=(),
+        start=_nginx_idle(heartbeat=HEARTBEAT),
+        needs=("nginx",),
+        probes=(ProbePlan(sim=THINKING_SIM, concurrency=(4,), max_requests=4),),
+        real_world="The same nginx and the same 90 s pause, with the gateway's 15 s heartbeat.",
+        fix="This is the fix: the heartbeat resets nginx's idle timer during the pause.",
+    ),
+    Scenario(
+        name="lb-total-timeout",
+        stack=f"total-time limiter ({LB_TOTAL_TIMEOUT:g}s) → gateway, heartbeat {HEARTBEAT:g}s",
+        expected=("total_timeout",),
+        companions=("truncated_stream",),
+        start=_lb_total,
+        probes=(ProbePlan(sim=THINKING_SIM, concurrency=(4,), max_requests=4),),
+        real_world="A limit on total time: GCP backend service `timeoutSec` (30 s), Envoy/Istio "
+        "route `timeout` (15 s), API Gateway (29 s), Heroku. The limiter is a TCP relay that "
+        "cuts each connection at a fixed time; it stands in for all of them.",
+        fix="Raise the total timeout above the longest stream (Envoy `timeout: 0s` on the "
+        "streaming route, GCP `timeoutSec`), or cap streams below it with `--max-duration`.",
+        note="heartbeats were on and cannot help: the limit counts total time, not silence",
+    ),
+    Scenario(
+        name="haproxy-timeout",
+        stack=f"HAProxy (timeout server {HAPROXY_TIMEOUT_SERVER:g}s) → gateway, no heartbeat",
+        expected=("idle_timeout",),
+        companions=("missing_heartbeat", "truncated_stream"),
+        start=_haproxy,
+        needs=("haproxy",),
+        probes=(ProbePlan(sim=THINKING_SIM, concurrency=(4,), max_requests=4),),
+        real_world="HAProxy's `timeout server` (often 30–60 s) cutting a silent stream.",
+        fix="Heartbeats more often than `timeout server`, and `timeout server` above the "
+        "longest silence.",
+    ),
+    Scenario(
+        name="blocked-loop",
+        stack="uvicorn → async app with time.sleep in the stream",
+        expected=("blocked_event_loop",),
+        companions=("slow_first_token",),
+        start=_blocked_loop,
+        probes=(
+            ProbePlan(
+                path="/v1/chat/completions?tokens=30&tps=20&block_every=15&block=0.7&ttft="
+                + f"{TTFT:g}",
+                concurrency=(4,),
+                max_requests=4,
+                ramp=0.6,
+            ),
+        ),
+        real_world="A sync call (`requests`, a sync DB driver or SDK, `time.sleep`) inside "
+        "`async def`: every stream on that event loop stalls at the same moment.",
+        fix="`await asyncio.to_thread(...)`, async clients, no blocking calls in `async def`.",
+    ),
+    Scenario(
+        name="no-cancel",
+        stack="uvicorn → StreamingResponse (naive) beside the guard",
+        expected=(),
+        start=_no_cancel,
+        probes=tuple(
+            ProbePlan(
+                label=route,
+                path=f"/{route}/v1/chat/completions?tokens={NO_CANCEL_TOKENS}"
+                f"&tps={NO_CANCEL_TPS:g}&ttft={TTFT:g}",
+                concurrency=(4,),
+                max_requests=4,
+                timeout=NO_CANCEL_CLIENT_TIMEOUT,
+            )
+            for route in ("naive", "guarded")
+        ),
+        judge=_judge_no_cancel,
+        real_world="Users close the tab or press stop mid-answer. A model task feeding a "
+        "`StreamingResponse` keeps generating, and billing, to the end of the answer.",
+        fix="Stop generation in the source's `finally`; the guard runs it within 100 ms of the "
+        "disconnect (Starlette never `aclose()`s a `StreamingResponse` iterator).",
+    ),
+    Scenario(
+        name="fixed-stack",
+        stack="nginx (streamwarden config nginx) → gateway, heartbeat " + f"{HEARTBEAT:g}s",
+        expected=(),
+        start=_fixed_stack,
+        needs=("nginx",),
+        probes=(
+            ProbePlan(
+                sim=THINKING_SIM,
+                concurrency=(2, 8),
+                max_requests=None,
+                step_duration=0.1,
+            ),
+        ),
+        real_world="The whole fix: the gateway (heartbeats, no buffering header, cancel on "
+        "disconnect) behind nginx configured by `streamwarden config nginx`.",
+        fix="Nothing to fix.",
+    ),
+)
+
+
+def get_scenarios(names: tuple[str, ...] | list[str] = ()) -> list[Scenario]:
+    """The named scenarios in registry order (all when `names` is empty)."""
+    known = {s.name: s for s in SCENARIOS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    wanted = set(names)
+    return [s for s in SCENARIOS if not wanted or s.name in wanted]
