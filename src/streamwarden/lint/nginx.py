@@ -281,7 +281,8 @@ def rule_ignores_accel_buffering(pp: Directive, chain: Chain, limits: Limits) ->
             ignore.line,
             f"{label(chain)}: proxy_ignore_headers lists X-Accel-Buffering while proxy_buffering "
             f"is on ({_setting(d, 'the default')}): nginx ignores the app's "
-            "`X-Accel-Buffering: no` and buffers the stream anyway, so events arrive in bursts.",
+            "`X-Accel-Buffering: no` and buffers the stream anyway; a stream that is not "
+            "chunked then reaches the client in 4-8 KB bursts, a short answer all at the end.",
             f"Remove X-Accel-Buffering from it ({fix}), or set `proxy_buffering off;` "
             f"in {label(chain)}.",
         )
@@ -358,9 +359,10 @@ def rule_gzip_event_stream(pp: Directive, chain: Chain, limits: Limits) -> list[
             types.file,
             types.line,
             f"{label(chain)}: gzip is on (line {gzip.line}) and gzip_types matches "
-            f"text/event-stream (`{hits[0]}`): nginx compresses the stream, events wait in the "
-            "deflate buffers and reach the client late or in bursts, and clients reading the "
-            "raw stream see gzip bytes.",
+            f"text/event-stream (`{hits[0]}`): nginx compresses the stream. Each event is "
+            "flushed through zlib (measured on 1.22), so it gains nothing, and a proxy or "
+            "client that decompresses before parsing can hold events back; SSE responses "
+            "should stay uncompressed (`Cache-Control: no-transform`).",
             f"Remove `{hits[0]}` from gzip_types"
             + (" (list the types to compress instead)" if hits[0] == "*" else "")
             + f", or set `gzip off;` in {label(chain)}.",
