@@ -1,11 +1,97 @@
-"""`streamwarden lab` (stub until the lab lands)."""
+"""`streamwarden lab`: reproduce each streaming killer on loopback, probe it, compare.
+
+Exit codes: 0 when every scenario that ran passed (skips do not count), 1 otherwise or when
+interrupted, 2 for an unknown scenario name.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from streamwarden.lab.report import print_table, write_html, write_json
+from streamwarden.lab.runner import ScenarioResult, run_lab
+from streamwarden.lab.scenarios import SCENARIOS, Scenario, get_scenarios
+
+__all__ = ["lab"]
 
 
-def lab() -> None:
-    """Reproduce each streaming failure on real stacks (not built yet)."""
-    typer.echo("streamwarden lab: not built yet", err=True)
-    raise typer.Exit(2)
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, `kill`) takes the same teardown path as Ctrl-C."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def lab(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="Run only this scenario (repeatable). Default: all of them.",
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results (with every run) as JSON.")
+    ] = None,
+    html_path: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write an HTML report with each scenario's charts."),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Keep configs and server logs here (default: a temporary folder)."),
+    ] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
+) -> None:
+    """Reproduce each streaming failure on real stacks on loopback, probe it, and check the diagnosis."""
+    console = Console()
+    if list_only:
+        for s in SCENARIOS:
+            expected = ", ".join(s.expected) or "no findings"
+            console.print(f"[bold]{s.name:<20}[/bold] {s.stack}  [dim]→ {expected}[/dim]")
+        return
+    try:
+        chosen = get_scenarios(scenario or [])
+    except KeyError as exc:
+        typer.echo(f"streamwarden lab: {exc.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    with console.status("") as status, _sigterm_as_interrupt():
+
+        def on_start(s: Scenario) -> None:
+            status.update(f"[bold]{s.name}[/bold]: {s.stack}")
+
+        def on_done(r: ScenarioResult) -> None:
+            mark = {"pass": "[green]✓", "skip": "[yellow]-"}.get(r.verdict, "[red]✗")
+            console.print(f"{mark} {r.name}[/] [dim]{r.duration_s:.1f}s[/dim]")
+
+        result = run_lab(chosen, workdir, on_start=on_start, on_done=on_done)
+    console.print()
+    print_table(result, console)
+    if json_path is not None:
+        write_json(result, json_path)
+    if html_path is not None:
+        write_html(result, html_path)
+    raise typer.Exit(result.exit_code)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamwarden.lab import stacks
+from streamwarden.lab.procs import free_port
 from streamwarden.lab.stacks import Launcher
 from streamwarden.probe.load import ProbeConfig
 from streamwarden.probe.timeline import Finding, Run
@@ -165,7 +166,11 @@ def _nginx_buffering(lab: Launcher) -> str:
 def _nginx_idle(heartbeat: float) -> StartStack:
     def start(lab: Launcher) -> str:
         app = stacks.gateway(lab, heartbeat=heartbeat)
-        return _url(stacks.nginx_in_front(lab, app, f"proxy_read_timeout {NGINX_READ_TIMEOUT * 1000:.0f}ms;"))
+        return _url(
+            stacks.nginx_in_front(
+                lab, app, f"proxy_read_timeout {NGINX_READ_TIMEOUT * 1000:.0f}ms;"
+            )
+        )
 
     return start
 
@@ -190,7 +195,7 @@ def _no_cancel(lab: Launcher) -> str:
 
 def _fixed_stack(lab: Launcher) -> str:
     app = stacks.gateway(lab, heartbeat=HEARTBEAT)
-    port = stacks.free_port()
+    port = free_port()
     return _url(stacks.nginx_with(lab, fixed_nginx_config(app, port), port))
 
 
@@ -242,8 +247,10 @@ def _judge_no_cancel(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]
     with urllib.request.urlopen(base_url + "/stats", timeout=5) as response:
         stats: dict[str, dict[str, int]] = json.load(response)
     naive, guarded = stats["naive"], stats["guarded"]
-    left = {label: sum(1 for r in run.requests if r.outcome == "client_timeout")
-            for label, (run, _) in runs.items()}
+    left = {
+        label: sum(1 for r in run.requests if r.outcome == "client_timeout")
+        for label, (run, _) in runs.items()
+    }
     passed = (
         naive["disconnects"] > 0
         and guarded["disconnects"] > 0
@@ -268,7 +275,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         companions=("slow_first_token",),
         start=_sync_workers,
         probes=(
-            ProbePlan(path="/v1/chat/completions?" + ANSWER, concurrency=(2, 4, 8), step_duration=2.5),
+            ProbePlan(
+                path="/v1/chat/completions?" + ANSWER, concurrency=(2, 4, 8), step_duration=2.5
+            ),
         ),
         modules=("gunicorn", "flask"),
         real_world="Flask or Django streaming on gunicorn's default `sync` worker: one stream "
@@ -282,7 +291,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         expected=(),
         start=_async_workers,
         probes=(
-            ProbePlan(path="/v1/chat/completions?" + ANSWER, concurrency=(4, 40), step_duration=0.1),
+            ProbePlan(
+                path="/v1/chat/completions?" + ANSWER, concurrency=(4, 40), step_duration=0.1
+            ),
         ),
         real_world="The same answer streamed by the guard on one uvicorn event loop.",
         fix="Nothing to fix: 40 concurrent streams (10× the sync capacity) are served at once.",

@@ -141,7 +141,9 @@ def nginx_in_front(lab: Launcher, upstream: int, location: str = "") -> int:
     `proxy_read_timeout 60s`.
     """
     port = free_port()
-    inner = "".join(f"            {line.strip()}\n" for line in location.splitlines() if line.strip())
+    inner = "".join(
+        f"            {line.strip()}\n" for line in location.splitlines() if line.strip()
+    )
     body = f"""
     server {{
         listen {HOST}:{port};

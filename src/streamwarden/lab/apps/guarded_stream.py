@@ -3,9 +3,9 @@ every stream, so concurrency is bounded by memory and CPU, not by a worker count
 
 from __future__ import annotations
 
-import anyio
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response

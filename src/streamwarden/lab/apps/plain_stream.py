@@ -31,7 +31,7 @@ async def chat(request: Request) -> StreamingResponse:
             if index:
                 await asyncio.sleep(pace.interval)
             if block_every and index and index % block_every == 0:
-                time.sleep(block)  # the bug: a sync call (a DB driver, requests.get) in async code
+                time.sleep(block)  # noqa: ASYNC251 (the bug: a sync call in async code)
             yield sse(chunk(index))
         yield sse(DONE)
 

@@ -1,0 +1,146 @@
+"""The lab's report: a terminal table (rich), JSON in the SPEC's shape, and one HTML file.
+
+The HTML reuses the probe's own drawing (its per-stream read waterfall and finding cards),
+so a scenario's chart looks exactly like `streamwarden probe --html` on the same stack.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from streamwarden.lab.runner import LabResult, ScenarioResult
+from streamwarden.lab.scenarios import SCENARIOS, Scenario
+from streamwarden.probe import report as probe_report
+
+__all__ = ["print_table", "render_html", "write_html", "write_json"]
+
+_VERDICT_STYLE = {"pass": "bold green", "FAIL": "bold red", "error": "bold red", "skip": "yellow"}
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(ids) if ids else "none"
+
+
+def print_table(lab: LabResult, console: Console | None = None) -> None:
+    """One row per scenario: stack, expected, diagnosed, verdict, one line of evidence."""
+    console = console or Console()
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", expand=False)
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("stack")
+    table.add_column("expected")
+    table.add_column("diagnosed")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("evidence")
+    for r in lab.scenarios:
+        evidence = r.skipped or r.evidence
+        if r.note and r.ran and r.error is None:
+            evidence = f"{evidence}; {r.note}"
+        table.add_row(
+            r.name,
+            Text(r.stack, style="dim"),
+            _ids(r.expected),
+            "-" if not r.ran or r.error else _ids(r.diagnosed),
+            Text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, "")),
+            evidence,
+        )
+    console.print(table)
+    ran = [r for r in lab.scenarios if r.ran]
+    passed = sum(1 for r in ran if r.passed)
+    skipped = len(lab.scenarios) - len(ran)
+    line = f"{passed}/{len(ran)} scenarios passed"
+    if skipped:
+        line += f", {skipped} skipped"
+    line += f" in {lab.duration_s:.0f}s (time scale 1:{1 / lab.scale:.0f})"
+    if lab.interrupted:
+        line += " — interrupted, every started process was stopped"
+    console.print()
+    console.print(Text(line, style="bold green" if lab.passed else "bold red"))
+
+
+def write_json(lab: LabResult, path: str | Path, runs: bool = True) -> None:
+    Path(path).write_text(json.dumps(lab.to_json(runs), indent=1) + "\n", encoding="utf-8")
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+_CSS_EXTRA = """
+.scn{margin:28px 0 8px;padding-top:8px;border-top:2px solid #e3e7eb}
+.verdict{font-weight:700;padding:1px 8px;border-radius:3px;color:#fff;margin-left:8px;
+font-size:12px}.verdict.pass{background:#1a7f37}.verdict.FAIL,.verdict.error{background:#d1242f}
+.verdict.skip{background:#9a6700}.meta{color:#3d4650;margin:4px 0;max-width:1100px}
+.meta b{color:#1d232b}
+"""
+
+
+def _scenario_html(r: ScenarioResult, scenario: Scenario | None) -> str:
+    out = [
+        f"<div class='scn' id='{_esc(r.name)}'><h2>{_esc(r.name)}"
+        f"<span class='verdict {_esc(r.verdict)}'>{_esc(r.verdict)}</span></h2>",
+        f"<div class='meta'><b>Stack:</b> {_esc(r.stack)}</div>",
+    ]
+    if scenario is not None and scenario.real_world:
+        out.append(f"<div class='meta'><b>In production:</b> {_esc(scenario.real_world)}</div>")
+    out.append(
+        f"<div class='meta'><b>Expected:</b> {_esc(_ids(r.expected))} · "
+        f"<b>Diagnosed:</b> {_esc(_ids(r.diagnosed))} · "
+        f"<b>Took:</b> {r.duration_s:.1f}s</div>"
+    )
+    evidence = r.skipped or r.evidence
+    out.append(f"<div class='meta'><b>Evidence:</b> {_esc(evidence)}</div>")
+    if r.note:
+        out.append(f"<div class='meta'><b>Note:</b> {_esc(r.note)}</div>")
+    if scenario is not None and scenario.fix:
+        out.append(f"<div class='meta'><b>Fix:</b> {_esc(scenario.fix)}</div>")
+    for finding in r.findings:
+        out.append(probe_report._finding_html(finding))
+    for label, run in r.runs.items():
+        title = f"Reads per stream — {label}" if len(r.runs) > 1 else "Reads per stream"
+        out.append(f"<h3>{_esc(title)}</h3><div class='card'>{probe_report._waterfall(run)}</div>")
+    if r.details:
+        out.append(f"<pre>{_esc(json.dumps(r.details, indent=1))}</pre>")
+    out.append("</div>")
+    return "".join(out)
+
+
+def render_html(lab: LabResult) -> str:
+    known = {s.name: s for s in SCENARIOS}
+    rows = "".join(
+        f"<tr><td><a href='#{_esc(r.name)}'>{_esc(r.name)}</a></td><td class='l'>{_esc(r.stack)}</td>"
+        f"<td class='l'>{_esc(_ids(r.expected))}</td>"
+        f"<td class='l'>{_esc('-' if not r.ran else _ids(r.diagnosed))}</td>"
+        f"<td><span class='verdict {_esc(r.verdict)}'>{_esc(r.verdict)}</span></td>"
+        f"<td class='l'>{_esc(r.skipped or r.evidence)}</td></tr>"
+        for r in lab.scenarios
+    )
+    body = "".join(_scenario_html(r, known.get(r.name)) for r in lab.scenarios)
+    legend = (
+        "<div class='legend'><span><i style='background:#8c959f'></i>waiting for headers</span>"
+        "<span><i style='background:#0969da'></i>read with events</span>"
+        "<span><i style='background:#d4a72c'></i>burst (4+ events in one read)</span>"
+        "<span><i style='background:#8250df'></i>heartbeat only</span>"
+        "<span style='color:#1a7f37'>● complete</span>"
+        "<span style='color:#d1242f'>✕ cut / failed</span></div>"
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>streamwarden lab</title>"
+        f"<style>{probe_report._CSS}{_CSS_EXTRA}</style></head><body>"
+        "<h1>streamwarden lab</h1>"
+        f"<div class='sub'>{len(lab.scenarios)} scenarios · {lab.duration_s:.0f}s · time scale "
+        f"1:{1 / lab.scale:.0f} (1 lab second stands for {1 / lab.scale:.0f} real seconds)</div>"
+        "<table><tr><th>scenario</th><th>stack</th><th>expected</th><th>diagnosed</th>"
+        f"<th>verdict</th><th>evidence</th></tr>{rows}</table>{legend}{body}"
+        "</body></html>\n"
+    )
+
+
+def write_html(lab: LabResult, path: str | Path) -> None:
+    Path(path).write_text(render_html(lab), encoding="utf-8")
