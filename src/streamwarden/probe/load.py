@@ -242,6 +242,8 @@ class _Exchange(asyncio.Protocol):
         self._chunked: _Chunked | None = None
         self._length: int | None = None  # Content-Length left; None: until close
         self._error_body = b""
+        #: Set once the record holds its outcome. Not `done.done()`: a timeout cancels `done`.
+        self.finished = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -337,7 +339,7 @@ class _Exchange(asyncio.Protocol):
             self._finish("unterminated", "the body ended without the protocol's terminator")
 
     def eof_received(self) -> bool | None:
-        if not self.done.done():
+        if not self.finished:
             if self._in_body and self._chunked is None and self._length is None:
                 # A body delimited by the connection's close (HTTP/1.0 style) is complete.
                 self._finish_body()
@@ -348,7 +350,7 @@ class _Exchange(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.done.done():
+        if self.finished:
             return
         if isinstance(exc, ConnectionResetError | BrokenPipeError):
             self._finish("reset", str(exc) or "connection reset")
@@ -358,14 +360,16 @@ class _Exchange(asyncio.Protocol):
             self.eof_received()
 
     def _finish(self, outcome: str, error: str | None = None) -> None:
-        if self.done.done():
+        if self.finished:
             return
+        self.finished = True
         record = self.record
         record.end_ms = (time.perf_counter() - self.t0) * 1000.0
         record.outcome = outcome
         record.error = error
         self._sync_counts()
-        self.done.set_result(None)
+        if not self.done.done():
+            self.done.set_result(None)
         if self.transport is not None:
             self.transport.close()
 
@@ -439,7 +443,7 @@ class _Session:
             exchange.abort("connect_error", f"{type(exc).__name__}: {exc}")
         finally:
             # Cancelled or failed: the socket goes either way.
-            if not done.done():
+            if not exchange.finished:
                 exchange.abort("client_timeout", "cancelled")
         if progress is not None:
             progress.in_flight -= 1
