@@ -28,6 +28,7 @@ __all__ = [
     "haproxy_config",
     "live_session_members",
     "nginx_config",
+    "processes_with_env",
     "start_haproxy",
     "start_nginx",
     "start_process",
@@ -151,7 +152,12 @@ http {{
 
 
 def start_nginx(
-    workdir: Path, http_body: str, port: int, timeout: float = 10.0, binary: str | None = None
+    workdir: Path,
+    http_body: str,
+    port: int,
+    timeout: float = 10.0,
+    binary: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> ManagedProcess:
     """Start nginx with `http_body` inside http{}; returns once `port` accepts connections."""
     binary = binary or find_binary("nginx")
@@ -160,16 +166,13 @@ def start_nginx(
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "nginx.conf"
     conf.write_text(nginx_config(workdir, http_body))
-    proc = ManagedProcess(
+    return start_process(
         [binary, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"],
+        port,
         log_path=workdir / "stderr.log",
+        env=env,
+        timeout=timeout,
     )
-    try:
-        _wait_or_fail(proc, "127.0.0.1", port, timeout)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
 
 
 def haproxy_config(body: str) -> str:
@@ -182,7 +185,12 @@ global
 
 
 def start_haproxy(
-    workdir: Path, body: str, port: int, timeout: float = 10.0, binary: str | None = None
+    workdir: Path,
+    body: str,
+    port: int,
+    timeout: float = 10.0,
+    binary: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> ManagedProcess:
     """Start HAProxy in the foreground with `body`; returns once `port` accepts connections."""
     binary = binary or find_binary("haproxy")
@@ -193,7 +201,11 @@ def start_haproxy(
     conf.write_text(haproxy_config(body))
     # -db: stay in the foreground, no daemon, so the process we hold is the one that serves.
     return start_process(
-        [binary, "-db", "-f", str(conf)], port, log_path=workdir / "stderr.log", timeout=timeout
+        [binary, "-db", "-f", str(conf)],
+        port,
+        log_path=workdir / "stderr.log",
+        env=env,
+        timeout=timeout,
     )
 
 
@@ -240,6 +252,25 @@ def live_session_members(session_ids: Iterable[int]) -> list[tuple[int, str]]:
         state, session = fields[0], int(fields[3])
         if session in wanted and state not in ("Z", "X"):
             found.append((int(entry.name), name))
+    return found
+
+
+def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
+    """`(pid, command name)` of every live process of this user whose environment has
+    `name=value`: how a test finds what a lab run (even in another process) left behind."""
+    marker = f"{name}={value}".encode()
+    found: list[tuple[int, str]] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone, or another user's
+        state = stat[stat.rindex(")") + 2 :].split()[0]
+        if marker in environ.split(b"\0") and state not in ("Z", "X"):
+            found.append((int(entry.name), stat[stat.index("(") + 1 : stat.rindex(")")]))
     return found
 
 

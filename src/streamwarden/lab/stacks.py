@@ -8,6 +8,7 @@ piece and return the port it listens on, so a scenario composes them front to ba
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from streamwarden.lab.procs import (
 
 __all__ = [
     "HOST",
+    "LAB_ENV",
     "Launcher",
     "MissingBinary",
     "cancel_app",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 HOST = "127.0.0.1"
+#: Environment variable set in every process the lab starts, to the scenario's workdir.
+LAB_ENV = "STREAMWARDEN_LAB_WORKDIR"
 BinaryLookup = Callable[[str], str | None]
 
 
@@ -50,6 +54,8 @@ class Launcher:
         self.find = find
         self.processes: list[ManagedProcess] = []
         workdir.mkdir(parents=True, exist_ok=True)
+        # Every child carries this mark, so a leak can be found from outside (`processes_with_env`).
+        self.env = {**os.environ, LAB_ENV: str(workdir.resolve())}
 
     @property
     def session_ids(self) -> list[int]:
@@ -65,7 +71,7 @@ class Launcher:
     def python(self, name: str, args: Sequence[str], port: int) -> int:
         """`python -m ...` with this interpreter, logged to `<workdir>/<name>.log`."""
         argv = [sys.executable, "-m", *args]
-        self.add(start_process(argv, port, log_path=self.workdir / f"{name}.log"))
+        self.add(start_process(argv, port, log_path=self.workdir / f"{name}.log", env=self.env))
         return port
 
     def add(self, proc: ManagedProcess) -> ManagedProcess:
@@ -158,7 +164,7 @@ def nginx_in_front(lab: Launcher, upstream: int, location: str = "") -> int:
 def nginx_with(lab: Launcher, http_body: str, port: int) -> int:
     """nginx with `http_body` inside `http {}`, listening on `port`."""
     binary = lab.binary("nginx")
-    lab.add(start_nginx(lab.workdir / "nginx", http_body, port, binary=binary))
+    lab.add(start_nginx(lab.workdir / "nginx", http_body, port, binary=binary, env=lab.env))
     return port
 
 
@@ -181,7 +187,7 @@ backend app
     server app1 {HOST}:{upstream}
 """
     binary = lab.binary("haproxy")
-    lab.add(start_haproxy(lab.workdir / "haproxy", body, port, binary=binary))
+    lab.add(start_haproxy(lab.workdir / "haproxy", body, port, binary=binary, env=lab.env))
     return port
 
 

@@ -1,0 +1,130 @@
+"""The lab as CI's integration test: every scenario on real nginx, HAProxy, gunicorn and
+uvicorn processes on loopback, probed and diagnosed, then checked for leftovers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streamwarden.lab import SCENARIOS, LabResult, ScenarioResult
+from streamwarden.lab.procs import live_session_members, processes_with_env
+from streamwarden.lab.stacks import LAB_ENV
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+NAMES = [s.name for s in SCENARIOS]
+
+
+def _result(lab: LabResult, name: str) -> ScenarioResult:
+    result = next(r for r in lab.scenarios if r.name == name)
+    if result.skipped:
+        pytest.skip(result.skipped)
+    return result
+
+
+def _finding(result: ScenarioResult, finding_id: str) -> dict[str, object]:
+    return next(f.evidence for f in result.findings if f.id == finding_id)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_passes(lab_result: LabResult, name: str) -> None:
+    result = _result(lab_result, name)
+    assert result.error is None, result.error
+    assert set(result.expected) <= set(result.diagnosed), result.evidence
+    assert result.passed, result.evidence
+    assert result.evidence
+
+
+def test_sync_workers_capacity_is_four(lab_result: LabResult) -> None:
+    result = _result(lab_result, "sync-workers")
+    evidence = _finding(result, "worker_exhaustion")
+    assert evidence["capacity"] == 4
+    assert evidence["knee_concurrency"] == 8
+
+
+def test_async_workers_serve_ten_times_the_concurrency(lab_result: LabResult) -> None:
+    result = _result(lab_result, "async-workers")
+    run = result.runs["probe"]
+    peak = max(s.concurrency or 0 for s in run.steps)
+    assert peak == 40
+    assert all(r.succeeded for r in run.requests)
+    assert "worker_exhaustion" not in result.diagnosed
+
+
+def test_nginx_buffering_bursts(lab_result: LabResult) -> None:
+    evidence = _finding(_result(lab_result, "nginx-buffering"), "proxy_buffering")
+    assert 2000 <= int(str(evidence["burst_bytes"])) <= 8192
+
+
+def test_idle_timeouts_cut_at_the_scaled_timeout(lab_result: LabResult) -> None:
+    for name in ("nginx-idle-timeout", "haproxy-timeout"):
+        result = next(r for r in lab_result.scenarios if r.name == name)
+        if result.skipped:
+            continue
+        cut = float(str(_finding(result, "idle_timeout")["cut_after_idle_s"]))
+        assert 1.5 <= cut <= 2.6, (name, cut)  # 60 s at 1:30
+
+
+def test_heartbeat_fix_survives_the_same_pause(lab_result: LabResult) -> None:
+    result = _result(lab_result, "heartbeat-fix")
+    requests = result.runs["probe"].requests
+    assert requests and all(r.succeeded and r.heartbeats > 0 for r in requests)
+    assert result.diagnosed == []
+
+
+def test_total_timeout_is_not_helped_by_heartbeats(lab_result: LabResult) -> None:
+    result = _result(lab_result, "lb-total-timeout")
+    evidence = _finding(result, "total_timeout")
+    assert 0.9 <= float(str(evidence["cut_at_s"])) <= 1.3  # GCP's 30 s at 1:30
+    assert sum(r.heartbeats for r in result.runs["probe"].requests) > 0
+    assert "idle_timeout" not in result.diagnosed
+    assert "heartbeats" in result.note and "cannot help" in result.note
+
+
+def test_blocked_loop(lab_result: LabResult) -> None:
+    evidence = _finding(_result(lab_result, "blocked-loop"), "blocked_event_loop")
+    assert int(str(evidence["streams_hit"])) >= 3
+
+
+def test_no_cancel_counts_tokens_after_disconnect(lab_result: LabResult) -> None:
+    result = _result(lab_result, "no-cancel")
+    server = result.details["server"]
+    assert server["naive"]["disconnects"] == 4 and server["guarded"]["disconnects"] == 4
+    assert server["naive"]["after_disconnect"] > 0
+    assert server["guarded"]["after_disconnect"] == 0
+
+
+def test_fixed_stack_has_no_findings(lab_result: LabResult) -> None:
+    result = _result(lab_result, "fixed-stack")
+    assert result.diagnosed == []
+    assert all(r.succeeded for r in result.runs["probe"].requests)
+
+
+def test_nothing_is_left_running(lab_result: LabResult, lab_workdir: Path) -> None:
+    for result in lab_result.scenarios:
+        if result.ran:
+            assert result.session_ids, result.name
+        assert live_session_members(result.session_ids) == [], result.name
+    for result in lab_result.scenarios:
+        marked = processes_with_env(LAB_ENV, str((lab_workdir / result.name).resolve()))
+        assert marked == [], (result.name, marked)
+
+
+def test_json_shape(lab_result: LabResult) -> None:
+    data = json.loads(json.dumps(lab_result.to_json()))
+    assert [s["name"] for s in data["scenarios"]] == NAMES
+    for scenario in data["scenarios"]:
+        assert {"name", "stack", "expected", "diagnosed", "pass"} <= set(scenario)
+        assert isinstance(scenario["pass"], bool)
+        assert all(isinstance(i, str) for i in scenario["expected"] + scenario["diagnosed"])
+        assert isinstance(scenario["evidence"], str)
+        assert isinstance(scenario["duration_s"], float | int)
+        for run in scenario.get("runs", {}).values():
+            assert run["version"] == 1 and run["requests"]
+
+
+def test_whole_lab_is_quick(lab_result: LabResult) -> None:
+    assert lab_result.duration_s < 150, lab_result.duration_s
+    assert lab_result.exit_code == (0 if lab_result.passed else 1)

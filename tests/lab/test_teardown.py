@@ -1,0 +1,160 @@
+"""Every scenario tears down what it started: on failure, on Ctrl-C, and skips are clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from streamwarden.lab import Launcher, get_scenarios, run_lab, stacks
+from streamwarden.lab.procs import find_binary, live_session_members, processes_with_env
+from streamwarden.lab.stacks import LAB_ENV
+
+pytestmark = pytest.mark.timeout(120)
+
+needs_nginx = pytest.mark.skipif(find_binary("nginx") is None, reason="nginx not installed")
+
+
+def _marked(workdir: Path) -> list[tuple[int, str]]:
+    """Live processes started by a lab run under `workdir` (any scenario)."""
+    prefix = str(workdir.resolve())
+    return [
+        (pid, name)
+        for scenario_dir in workdir.iterdir()
+        if scenario_dir.is_dir()
+        for pid, name in processes_with_env(LAB_ENV, str(scenario_dir.resolve()))
+        if str(scenario_dir.resolve()).startswith(prefix)
+    ]
+
+
+@needs_nginx
+def test_a_stack_that_fails_midway_is_torn_down(tmp_path: Path) -> None:
+    started: list[int] = []
+
+    def start(lab: Launcher) -> str:
+        app = stacks.gateway(lab, heartbeat=0.5)
+        stacks.nginx_in_front(lab, app)
+        started.extend(lab.session_ids)
+        assert live_session_members(started)  # really running
+        raise RuntimeError("the stack broke after starting two servers")
+
+    broken = replace(get_scenarios(["fixed-stack"])[0], name="broken", start=start)
+    result = run_lab([broken], tmp_path)
+    [r] = result.scenarios
+    assert r.verdict == "error" and "broke" in (r.error or "")
+    assert result.exit_code == 1
+    assert len(started) == 2 and live_session_members(started) == []
+    assert _marked(tmp_path) == []
+
+
+def test_ctrl_c_inside_a_scenario_tears_it_down_and_stops_the_run(tmp_path: Path) -> None:
+    started: list[int] = []
+
+    def start(lab: Launcher) -> str:
+        stacks.uvicorn_app(lab, "streamwarden.lab.apps.guarded_stream:app")
+        started.extend(lab.session_ids)
+        raise KeyboardInterrupt
+
+    interrupted = replace(get_scenarios(["async-workers"])[0], name="interrupted", start=start)
+    never = get_scenarios(["async-workers"])[0]
+    result = run_lab([interrupted, never], tmp_path)
+    assert result.interrupted and result.exit_code == 1
+    assert [r.name for r in result.scenarios] == ["interrupted"]
+    assert result.scenarios[0].error == "interrupted"
+    assert started and live_session_members(started) == []
+
+
+def test_missing_servers_are_skipped_with_a_hint_and_the_rest_run(tmp_path: Path) -> None:
+    def no_proxies(name: str) -> str | None:
+        return None if name in ("nginx", "haproxy") else find_binary(name)
+
+    chosen = get_scenarios(["nginx-buffering", "haproxy-timeout", "sync-workers", "no-cancel"])
+    result = run_lab(chosen, tmp_path, find=no_proxies, has_module=lambda m: m != "gunicorn")
+    by_name = {r.name: r for r in result.scenarios}
+    assert "apt-get install nginx" in (by_name["nginx-buffering"].skipped or "")
+    assert "haproxy" in (by_name["haproxy-timeout"].skipped or "")
+    assert "pip install 'streamwarden[lab]'" in (by_name["sync-workers"].skipped or "")
+    assert by_name["no-cancel"].ran and by_name["no-cancel"].passed, by_name["no-cancel"].evidence
+    for name in ("nginx-buffering", "haproxy-timeout", "sync-workers"):
+        assert by_name[name].session_ids == [] and not by_name[name].passed
+    assert result.exit_code == 0  # skips do not fail the run
+    data = result.to_json(runs=False)
+    assert [s["skipped"] is not None for s in data["scenarios"]] == [True, True, True, False]
+
+
+@needs_nginx
+def test_cli_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamwarden",
+            "lab",
+            "-s",
+            "fixed-stack",
+            "--workdir",
+            str(workdir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # Wait until nginx and the gateway are up and the probe is mid-run.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            names = {name for _, name in _marked(workdir)} if workdir.exists() else set()
+            if "nginx" in names:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the stack never came up")
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out.decode(errors="replace")
+    assert b"interrupted" in out
+    assert _marked(workdir) == []
+
+
+@needs_nginx
+def test_cli_writes_json_and_html(tmp_path: Path) -> None:
+    json_path, html_path = tmp_path / "lab.json", tmp_path / "lab.html"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "streamwarden", "lab", "-s", "lb-total-timeout"),
+            *("-s", "no-cancel", "--json", str(json_path), "--html", str(html_path)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "lb-total-timeout" in done.stdout and "total_timeout" in done.stdout
+    data = json.loads(json_path.read_text())
+    assert [s["name"] for s in data["scenarios"]] == ["lb-total-timeout", "no-cancel"]
+    first = data["scenarios"][0]
+    assert first["expected"] == ["total_timeout"] and "total_timeout" in first["diagnosed"]
+    assert first["pass"] is True
+    page = html_path.read_text()
+    assert "<svg" in page and "lb-total-timeout" in page and "no-cancel" in page
+
+
+def test_unknown_scenario_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "streamwarden", "lab", "--scenario", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2 and "unknown scenario" in done.stderr
