@@ -246,7 +246,7 @@ def _judge_no_cancel(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]
     time.sleep(NO_CANCEL_TOKENS / NO_CANCEL_TPS - NO_CANCEL_CLIENT_TIMEOUT + 0.3)
     with urllib.request.urlopen(base_url + "/stats", timeout=5) as response:
         stats: dict[str, dict[str, int]] = json.load(response)
-    naive, guarded = stats["naive"], stats["guarded"]
+    naive, with_finally, guarded = stats["naive"], stats["finally"], stats["guarded"]
     left = {
         label: sum(1 for r in run.requests if r.outcome == "client_timeout")
         for label, (run, _) in runs.items()
@@ -257,10 +257,11 @@ def _judge_no_cancel(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]
         and naive["after_disconnect"] > 0
         and guarded["after_disconnect"] == 0
     )
+    left_total = sum(t["disconnects"] for t in stats.values())
     evidence = (
         f"tokens generated after disconnect: naive {naive['after_disconnect']}, "
-        f"guard {guarded['after_disconnect']} ({naive['disconnects']}+{guarded['disconnects']} "
-        "clients left mid-stream)"
+        f"StreamingResponse+finally {with_finally['after_disconnect']}, "
+        f"guard {guarded['after_disconnect']} ({left_total} clients left mid-stream)"
     )
     return Judgement(passed, evidence, {"server": stats, "clients_left": left})
 
@@ -387,7 +388,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="no-cancel",
-        stack="uvicorn → StreamingResponse (naive) beside the guard",
+        stack="uvicorn → StreamingResponse (naive, +finally) beside the guard",
         expected=(),
         start=_no_cancel,
         probes=tuple(
@@ -399,13 +400,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                 max_requests=4,
                 timeout=NO_CANCEL_CLIENT_TIMEOUT,
             )
-            for route in ("naive", "guarded")
+            for route in ("naive", "finally", "guarded")
         ),
         judge=_judge_no_cancel,
         real_world="Users close the tab or press stop mid-answer. A model task feeding a "
         "`StreamingResponse` keeps generating, and billing, to the end of the answer.",
-        fix="Stop generation in the source's `finally`; the guard runs it within 100 ms of the "
-        "disconnect (Starlette never `aclose()`s a `StreamingResponse` iterator).",
+        fix="Stop generation in the source's `finally`. The guard runs it within 100 ms of the "
+        "disconnect, as a contract; Starlette never `aclose()`s a `StreamingResponse` iterator, "
+        "and only runs that `finally` when uvicorn's disconnect cancels it mid-await.",
     ),
     Scenario(
         name="fixed-stack",

@@ -6,8 +6,12 @@ engine clients do, and counts every token it generates after its client disconne
 - `/naive/v1/chat/completions`: a generator reads the queue into a Starlette
   `StreamingResponse`. Nothing ever tells the model that the client left, because
   `StreamingResponse` never `aclose()`s its iterator; the model generates (and bills) to the end.
+- `/finally/v1/chat/completions`: the same `StreamingResponse`, with the model stopped in the
+  generator's `finally`. Under uvicorn (ASGI 2.3) Starlette cancels the iterating task on
+  disconnect, so this `finally` runs when the generator is waiting for a token; Starlette
+  still never `aclose()`s it, so that is luck of where it is suspended, not a contract.
 - `/guarded/v1/chat/completions`: the same task and queue through the guard. The source stops
-  the model in `finally`, which the guard runs within 100 ms of a disconnect.
+  the model in `finally`, which the guard runs within 100 ms of a disconnect, always.
 - `GET /stats`: per route, streams, disconnects, tokens generated, and tokens generated
   more than `GRACE` seconds after the disconnect.
 """
@@ -66,7 +70,7 @@ async def _model(pace: Pace, queue: asyncio.Queue[str | None], watch: _Watch, ta
 
 class CancelLab:
     def __init__(self) -> None:
-        self.tallies = {"naive": Tally(), "guarded": Tally()}
+        self.tallies = {"naive": Tally(), "finally": Tally(), "guarded": Tally()}
         self._tasks: set[asyncio.Task[None]] = set()  # strong refs, or the loop may drop them
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -113,6 +117,17 @@ class CancelLab:
                 yield sse(DONE)
 
             response: Any = StreamingResponse(naive(), media_type="text/event-stream")
+        elif route == "finally":
+
+            async def with_finally() -> AsyncIterator[bytes]:
+                try:
+                    while (item := await queue.get()) is not None:
+                        yield sse(item)
+                    yield sse(DONE)
+                finally:
+                    task.cancel()
+
+            response = StreamingResponse(with_finally(), media_type="text/event-stream")
         else:
 
             async def guarded() -> AsyncIterator[str | Event]:
