@@ -28,9 +28,9 @@ class Thresholds:
     #: (nginx `proxy_read_timeout` and ALB: 60 s; Cloudflare: 100 s).
     silence_s: float = 60.0
     #: idle_timeout: a cut counts as idle when it follows at least this much silence and
-    #: `idle_ratio` times the stream's usual gap between reads.
+    #: `idle_ratio` times the longest gap the stream had survived before it.
     min_cut_idle_s: float = 0.5
-    idle_ratio: float = 3.0
+    idle_ratio: float = 1.1
     #: Cut times agree when their spread is within max(abs, rel * median).
     cut_tolerance_s: float = 0.3
     cut_tolerance_rel: float = 0.15
@@ -102,13 +102,16 @@ def _silence_before_end(r: RequestRecord) -> float:
     return (r.end_ms or 0.0) - last
 
 
-def _usual_gap(r: RequestRecord) -> float:
-    return _median(r.gaps_ms())
-
-
 def _is_idle_cut(r: RequestRecord, th: Thresholds) -> bool:
+    """Cut after a silence longer than any the stream had survived before.
+
+    Compared with the longest earlier gap rather than the usual one: behind a buffering
+    proxy the usual gap is a burst interval, and an idle cut shows only as the silence that
+    outlasted all of them. A total timeout cuts while data flows, inside an ordinary gap.
+    """
     silence = _silence_before_end(r)
-    return silence >= th.min_cut_idle_s * 1000 and silence >= th.idle_ratio * _usual_gap(r)
+    earlier = max(r.gaps_ms(), default=0.0)
+    return silence >= th.min_cut_idle_s * 1000 and silence >= th.idle_ratio * earlier
 
 
 def _saturated_steps(run: Run, th: Thresholds) -> set[int]:
@@ -228,7 +231,7 @@ def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
     burst_bytes = int(_median([b for b, _ in burst_reads]))
     events_per_burst = _median([e for _, e in burst_reads])
     all_at_end = _median(bursts_per_stream) <= 1
-    ttft = [r.ttft_ms - (r.ttfb_ms or 0.0) for r in buffered if r.ttft_ms is not None]
+    ttft = [r.ttft_ms for r in buffered if r.ttft_ms is not None]
     gaps = [_median(r.gaps_ms()) for r in buffered]
     evidence = {
         "burst_bytes": burst_bytes,
@@ -237,7 +240,7 @@ def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
         "all_at_end": all_at_end,
         "buffered_streams": len(buffered),
         "streams": len(candidates),
-        "first_token_after_headers_ms": _round(_median(ttft), 1) if ttft else None,
+        "ttft_p50_ms": _round(_median(ttft), 1) if ttft else None,
         "median_gap_ms": _round(_median(gaps), 1),
     }
     shape = (
@@ -466,7 +469,8 @@ def slow_first_token(run: Run, th: Thresholds) -> list[Finding]:
         where = "before the response headers: queueing or work done before the response starts"
         fix = (
             "Send the headers and a first comment at once, before any model call "
-            "(streamwarden's guard does), and look at worker_exhaustion if reported."
+            "(streamwarden's guard does). If worker_exhaustion or proxy_buffering is reported "
+            "(a buffering nginx holds the headers too), fix that first."
         )
     else:
         where = "between the headers and the first token: model prefill, or a buffer"

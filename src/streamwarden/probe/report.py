@@ -156,7 +156,7 @@ def _line_chart(
     y_max: float | None = None,
     unit: str = "",
 ) -> str:
-    w, h, left, right, top, bottom = 420, 240, 52, 12, 28, 36
+    w, h, left, right, top, bottom = 420, 250, 56, 12, 28, 48
     pw, ph = w - left - right, h - top - bottom
     values = [v for _, _, vs in series for v in vs if v is not None and not math.isnan(v)]
     top_value = y_max if y_max is not None else _nice_max(max(values, default=1.0))
@@ -180,7 +180,7 @@ def _line_chart(
             f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:g}{_esc(unit)}</text>'
         )
     for i, label in enumerate(labels):
-        out.append(f'<text x="{x(i):.1f}" y="{h - 14}" text-anchor="middle">{_esc(label)}</text>')
+        out.append(f'<text x="{x(i):.1f}" y="{h - 30}" text-anchor="middle">{_esc(label)}</text>')
     for name, color, vs in series:
         pts = [(x(i), y(v)) for i, v in enumerate(vs) if v is not None and not math.isnan(v)]
         if len(pts) > 1:

@@ -1,0 +1,95 @@
+"""`streamwarden probe` and `streamwarden analyze`: flags, JSON shape, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from streamwarden.cli import app
+from streamwarden.lab.procs import free_port
+from streamwarden.probe.target import SSEServer
+
+runner = CliRunner()
+FAST = ["--concurrency", "1,2", "--step-duration", "0.1", "--timeout", "5"]
+
+
+def test_probe_healthy_writes_the_spec_json(sse_server: SSEServer, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    url = sse_server.url + "/v1/chat/completions?n=5&interval=0.01"
+    result = runner.invoke(app, ["probe", url, *FAST, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no findings" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["version"] == 1 and data["target"] == url
+    step = data["steps"][0]
+    for key in ("concurrency", "requests", "succeeded", "success_rate", "outcomes"):
+        assert key in step
+    assert set(step["ttfb_ms"]) == set(step["ttft_ms"]) == {"p50", "p90", "p99"}
+    assert set(step["max_gap_ms"]) == {"p50", "p99"}
+    assert step["success_rate"] == 1.0 and step["outcomes"] == {"ok": step["requests"]}
+    req = data["requests"][0]
+    for key in ("step", "start_ms", "status", "ttfb_ms", "ttft_ms", "end_ms", "outcome"):
+        assert key in req
+    assert req["terminated"] is True
+    assert all(len(row) == 4 for row in req["reads"])
+    assert sum(row[2] for row in req["reads"]) == req["events"] == 6
+    assert data["diagnosis"] == []
+
+
+def test_probe_posts_a_body_with_headers(sse_server: SSEServer, tmp_path: Path) -> None:
+    body = tmp_path / "body.json"
+    body.write_text('{"model": "m", "stream": true}')
+    url = sse_server.url + "/v1/messages?fmt=anthropic&n=3"
+    args = [
+        "probe",
+        url,
+        *FAST,
+        "--body",
+        f"@{body}",
+        "-H",
+        "x-api-key: k",
+        "--format",
+        "anthropic",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_exit_code_follows_fail_on(sse_server: SSEServer, tmp_path: Path) -> None:
+    url = sse_server.url + "/?status=500"
+    out = tmp_path / "run.json"
+    failing = runner.invoke(app, ["probe", url, *FAST, "--json", str(out)])
+    assert failing.exit_code == 1
+    assert "server_errors" in failing.stdout
+    assert runner.invoke(app, ["probe", url, *FAST, "--fail-on", "never"]).exit_code == 0
+    # analyze reaches the same verdict from the saved run, and writes the reports again.
+    html = tmp_path / "again.html"
+    again = runner.invoke(app, ["analyze", str(out), "--html", str(html)])
+    assert again.exit_code == 1 and "server_errors" in again.stdout
+    assert html.read_text().startswith("<!doctype html>")
+
+
+def test_usage_errors_exit_2_with_one_line() -> None:
+    port = free_port()
+    cases = [
+        ["probe", f"http://127.0.0.1:{port}/"],
+        ["probe", "http://192.0.2.1/"],
+        ["probe", "http://127.0.0.1:1/", "--body", "{nope"],
+        ["probe", "http://127.0.0.1:1/", "--concurrency", "a,b"],
+        ["probe", "http://127.0.0.1:1/", "--format", "xml"],
+        ["analyze", "/nonexistent/run.json"],
+    ]
+    for args in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_analyze_rejects_what_is_not_a_run(tmp_path: Path) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text('{"version": 7}')
+    result = runner.invoke(app, ["analyze", str(bad)])
+    assert result.exit_code == 2 and "not a probe run" in result.stderr
