@@ -125,6 +125,7 @@ document.getElementById('onlybad').addEventListener('change', function (e) {
     g.style.display = (e.target.checked && g.dataset.ok === '1') ? 'none' : '';
   });
 });
+document.documentElement.setAttribute('data-ready', '1');
 """
 
 _OUTCOME_COLOR = {
