@@ -349,7 +349,7 @@ def create_app(
         return JSONResponse({"object": "list", "data": data, "has_more": False})
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def readyz(request: Request) -> Response:
         if gateway.drain.draining:

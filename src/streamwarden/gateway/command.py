@@ -15,8 +15,10 @@ __all__ = ["serve"]
 _Float = Annotated[float, typer.Option()]
 
 
-def _limit(value: float) -> float | None:
-    # 0 turns a limit off on the command line.
+def _limit(value: float, flag: str) -> float | None:
+    # 0 turns a limit off on the command line; a negative one is a typo.
+    if value < 0:
+        raise ValueError(f"--{flag} must be >= 0 (0 turns it off), got {value:g}")
     return value if value > 0 else None
 
 
@@ -67,7 +69,7 @@ def serve(
     ] = True,
 ) -> None:
     """Run the OpenAI/Anthropic-compatible streaming gateway (default upstream: simulated model)."""
-    from streamwarden.gateway.server import run
+    from streamwarden.gateway.server import bind_socket, run
 
     try:
         if upstream not in ("sim", "openai", "anthropic"):
@@ -78,11 +80,11 @@ def serve(
             )
         settings = GatewaySettings(
             policy=StreamPolicy(
-                heartbeat=_limit(heartbeat),
-                first_token_timeout=_limit(first_token_timeout),
-                idle_timeout=_limit(idle_timeout),
-                max_duration=_limit(max_duration),
-                send_timeout=_limit(send_timeout),
+                heartbeat=_limit(heartbeat, "heartbeat"),
+                first_token_timeout=_limit(first_token_timeout, "first-token-timeout"),
+                idle_timeout=_limit(idle_timeout, "idle-timeout"),
+                max_duration=_limit(max_duration, "max-duration"),
+                send_timeout=_limit(send_timeout, "send-timeout"),
             ),
             sim=SimParams(ttft=sim_ttft, tokens=sim_tokens, tps=sim_tps),
             upstream=upstream,
@@ -98,14 +100,17 @@ def serve(
     except ValueError as exc:
         typer.echo(f"streamwarden serve: {exc}", err=True)
         raise typer.Exit(2) from None
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        typer.echo(
+            f"streamwarden serve: cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "pick another --port or stop what holds it",
+            err=True,
+        )
+        raise typer.Exit(2) from None
     typer.echo(
         f"streamwarden gateway on http://{host}:{port} (upstream: {upstream}, workers: {workers})",
         err=True,
     )
-    try:
-        run(settings, host, port, workers=workers)
-    except OSError as exc:
-        typer.echo(
-            f"streamwarden serve: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True
-        )
-        raise typer.Exit(2) from None
+    run(settings, sock, workers=workers)

@@ -66,9 +66,26 @@ def _log_access_to_stderr() -> None:
     log.propagate = False
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a busy port is one clear error, not uvicorn's
+    log record and exit status 3."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(
-    settings: GatewaySettings, host: str, port: int, workers: int = 1, log_level: str = "warning"
+    settings: GatewaySettings, sock: socket.socket, workers: int = 1, log_level: str = "warning"
 ) -> None:
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         "streamwarden.gateway.app:create_app",  # replaced by the built app in serve()
         host=host,
@@ -81,17 +98,22 @@ def run(
         timeout_keep_alive=75,  # above ALB's 60 s idle timeout, so the LB closes first
     )
     server = GatewayServer(config, settings)
-    if workers <= 1:
-        server.run()
-        return
-    _run_workers(config, settings, workers)
+    try:
+        if workers <= 1:
+            server.run(sockets=[sock])
+        else:
+            _run_workers(config, settings, workers, sock)
+    finally:
+        sock.close()
 
 
 def _worker(config: uvicorn.Config, settings: GatewaySettings, sock: socket.socket) -> None:
     GatewayServer(config, settings).run(sockets=[sock])
 
 
-def _run_workers(config: uvicorn.Config, settings: GatewaySettings, workers: int) -> None:
+def _run_workers(
+    config: uvicorn.Config, settings: GatewaySettings, workers: int, sock: socket.socket
+) -> None:
     """A small supervisor: uvicorn's own builds a plain `Server` in each worker, which would
     lose the drain. One socket, N spawned workers, signals forwarded, exit 0 when all do."""
     import multiprocessing
@@ -102,7 +124,6 @@ def _run_workers(config: uvicorn.Config, settings: GatewaySettings, workers: int
     os.environ.setdefault(
         "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="streamwarden-metrics-")
     )
-    sock = config.bind_socket()
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(target=_worker, args=(config, settings, sock), daemon=False)
@@ -123,7 +144,6 @@ def _run_workers(config: uvicorn.Config, settings: GatewaySettings, workers: int
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        sock.close()
     failed = [p.exitcode for p in processes if p.exitcode not in (0, None)]
     if failed:
         logger.error("worker(s) exited with %s", failed)

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+
+
+@dataclass
+class Gateway:
+    url: str
+    port: int
+    process: ManagedProcess
+    log: Path
+
+    def metric(self, name: str, labels: str = "") -> float:
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        pattern = re.escape(name + (f"{{{labels}}}" if labels else "")) + r" ([0-9.e+-]+)"
+        match = re.search(pattern, text)
+        return float(match.group(1)) if match else 0.0
+
+    def wait_metric(self, name: str, labels: str, value: float, timeout: float = 5.0) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.metric(name, labels)
+            if current == value or time.monotonic() > deadline:
+                return current
+            time.sleep(0.05)
+
+    def access_lines(self) -> list[str]:
+        return [line for line in self.log.read_text().splitlines() if line.startswith("{")]
+
+
+@contextlib.contextmanager
+def run_gateway(tmp: Path, *args: str) -> Iterator[Gateway]:
+    """`streamwarden serve` as a real process on a free loopback port."""
+    port = free_port()
+    log = tmp / f"gateway-{port}.log"
+    argv = [sys.executable, "-m", "streamwarden", "serve", "--port", str(port), *args]
+    with ManagedProcess(argv, log_path=log) as proc:
+        try:
+            wait_for_port("127.0.0.1", port, timeout=20)
+        except TimeoutError:
+            raise RuntimeError(f"gateway did not start: {proc.log_tail()}") from None
+        yield Gateway(f"http://127.0.0.1:{port}", port, proc, log)
+
+
+OPENAI_BODY = {"model": "sim-1", "messages": [{"role": "user", "content": "hello"}]}

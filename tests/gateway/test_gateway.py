@@ -1,0 +1,327 @@
+"""The gateway as a process: chains, admission, drain and bad input, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import OPENAI_BODY, run_gateway
+from rawclient import RawStream
+from streamwarden.lab.procs import free_port
+
+
+def stream_body(**sim: object) -> dict[str, object]:
+    return {**OPENAI_BODY, "stream": True, "sim": sim}
+
+
+def test_client_disconnect_closes_the_upstream_request_through_a_chain(tmp_path: Path) -> None:
+    with run_gateway(
+        tmp_path, "--sim-ttft", "0", "--sim-tps", "20", "--heartbeat", "0.5"
+    ) as upstream:
+        with run_gateway(
+            tmp_path, "--upstream", "openai", "--upstream-url", upstream.url, "--heartbeat", "0.5"
+        ) as front:
+            stream = RawStream(
+                "127.0.0.1",
+                front.port,
+                "/v1/chat/completions",
+                method="POST",
+                body=stream_body(tokens=200),
+            )
+            stream.read_until(lambda r: sum('"content"' in e.data for e in r.events()) >= 3)
+            assert upstream.metric("streamwarden_active_streams") == 1
+            left = time.monotonic()
+            stream.close()
+            seen = upstream.wait_metric(
+                "streamwarden_streams_total", 'outcome="client_disconnected"', 1, timeout=1.0
+            )
+            assert seen == 1, "the upstream gateway did not see the disconnect within 1 s"
+            assert time.monotonic() - left < 1.0
+            assert front.wait_metric("streamwarden_upstream_cancelled_total", "", 1) == 1
+            assert upstream.metric("streamwarden_active_streams") == 0
+            # Fewer tokens were produced than asked: generation stopped.
+            assert upstream.metric("streamwarden_tokens_total") < 100
+
+
+def test_chain_relays_the_full_stream_and_errors(tmp_path: Path) -> None:
+    with run_gateway(tmp_path, "--sim-ttft", "0", "--sim-tps", "0") as upstream:
+        with run_gateway(
+            tmp_path, "--upstream", "openai", "--upstream-url", upstream.url + "/v1"
+        ) as front:
+            direct = httpx.post(
+                f"{upstream.url}/v1/chat/completions",
+                json={**OPENAI_BODY, "sim": {"tokens": 20, "seed": 9}},
+            ).json()
+            relayed = RawStream(
+                "127.0.0.1",
+                front.port,
+                "/v1/messages",
+                method="POST",
+                body={
+                    "model": "sim-1",
+                    "max_tokens": 50,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hello"}],
+                    "sim": {"tokens": 20, "seed": 9},
+                },
+            ).read_all()
+            text = "".join(
+                json.loads(e.data)["delta"]["text"]
+                for e in relayed.events()
+                if e.event == "content_block_delta"
+            )
+            assert text == direct["choices"][0]["message"]["content"]
+            assert relayed.events()[-1].event == "message_stop"
+            # An upstream failure mid-stream becomes the client protocol's error event.
+            failed = RawStream(
+                "127.0.0.1",
+                front.port,
+                "/v1/messages",
+                method="POST",
+                body={
+                    "model": "sim-1",
+                    "max_tokens": 50,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hello"}],
+                    "sim": {"tokens": 20, "fail_after": 5},
+                },
+            ).read_all()
+            assert failed.events()[-1].event == "error"
+            assert "message_stop" not in [e.event for e in failed.events()]
+            # Unknown model: the upstream's 404 comes through before any stream starts.
+            r = httpx.post(
+                f"{front.url}/v1/chat/completions",
+                json={**OPENAI_BODY, "model": "nope", "stream": True},
+            )
+            assert r.status_code == 404
+
+
+async def _one(
+    client: httpx.AsyncClient, url: str, body: dict[str, object], hang_up: float | None
+) -> tuple[int, float, str | None]:
+    started = time.monotonic()
+    async with client.stream("POST", url, json=body) as response:
+        head = time.monotonic() - started
+        if response.status_code != 200:
+            await response.aread()
+            return response.status_code, head, response.headers.get("retry-after")
+        async for _ in response.aiter_raw():
+            if hang_up is not None and time.monotonic() - started > hang_up:
+                break  # the client leaves mid-stream
+    return 200, head, None
+
+
+async def _burst(
+    url: str, n: int, body: dict[str, object], hang_ups: list[float | None]
+) -> list[tuple[int, float, str | None]]:
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        return await asyncio.gather(*(_one(client, url, body, hang_ups[i]) for i in range(n)))
+
+
+@pytest.mark.parametrize("disconnects", [False, True], ids=["complete", "random-disconnects"])
+def test_overload_is_a_quick_503_and_slots_come_back(tmp_path: Path, disconnects: bool) -> None:
+    with run_gateway(tmp_path, "--max-streams", "5", "--queue", "0", "--sim-ttft", "0.05") as gw:
+        # Warm the server up so the first connection's setup does not count.
+        httpx.get(f"{gw.url}/healthz")
+        rng = random.Random(7)
+        hang_ups = [rng.uniform(0.05, 0.8) if disconnects else None for _ in range(50)]
+        body = stream_body(tokens=20, tps=20)
+        results = asyncio.run(_burst(f"{gw.url}/v1/chat/completions", 50, body, hang_ups))
+        ok = [r for r in results if r[0] == 200]
+        refused = [r for r in results if r[0] != 200]
+        assert len(ok) == 5
+        assert len(refused) == 45 and {r[0] for r in refused} == {503}
+        assert all(r[2] == "1" for r in refused), "Retry-After missing"
+        slowest = max(r[1] for r in refused)
+        assert slowest < 0.1, f"a refusal took {slowest * 1000:.0f} ms"
+        assert gw.wait_metric("streamwarden_active_streams", "", 0) == 0
+        assert gw.metric("streamwarden_streams_total", 'outcome="rejected"') == 45
+        finished = gw.metric("streamwarden_streams_total", 'outcome="completed"') + gw.metric(
+            "streamwarden_streams_total", 'outcome="client_disconnected"'
+        )
+        assert finished == 5
+        # All five slots are free again: five more streams are admitted.
+        again = asyncio.run(
+            _burst(f"{gw.url}/v1/chat/completions", 5, stream_body(tokens=2), [None] * 5)
+        )
+        assert [r[0] for r in again] == [200] * 5
+
+
+def test_queue_waits_then_times_out(tmp_path: Path) -> None:
+    with run_gateway(
+        tmp_path, "--max-streams", "2", "--queue", "2", "--queue-timeout", "0.5", "--sim-ttft", "0"
+    ) as gw:
+        url = f"{gw.url}/v1/chat/completions"
+        # Two long streams hold both slots; two wait in the queue and time out; the rest are refused.
+        results = asyncio.run(
+            _burst(url, 6, stream_body(tokens=2, pause_after=1, pause=1.5), [None] * 6)
+        )
+        statuses = sorted(r[0] for r in results)
+        assert statuses == [200, 200, 503, 503, 503, 503]
+        waited = sorted(r[1] for r in results if r[0] == 503)
+        assert waited[0] < 0.1 and waited[1] < 0.1  # queue full: refused at once
+        assert 0.45 < waited[2] < 1.0 and 0.45 < waited[3] < 1.0  # queued, then timed out
+        assert gw.wait_metric("streamwarden_active_streams", "", 0) == 0
+        assert gw.metric("streamwarden_queue_depth") == 0
+        # A queued request that gets a slot in time is served.
+        results = asyncio.run(
+            _burst(url, 3, stream_body(tokens=2, pause_after=1, pause=0.2), [None] * 3)
+        )
+        assert sorted(r[0] for r in results) == [200, 200, 200]
+
+
+def test_sigterm_drains_running_streams_and_exits_zero(tmp_path: Path) -> None:
+    with run_gateway(
+        tmp_path, "--drain-timeout", "5", "--sim-ttft", "0", "--heartbeat", "0.2"
+    ) as gw:
+        streams = [
+            RawStream(
+                "127.0.0.1",
+                gw.port,
+                "/v1/chat/completions",
+                method="POST",
+                body=stream_body(tokens=3, pause_after=1, pause=1.0),
+            )
+            for _ in range(3)
+        ]
+        for s in streams:
+            s.read_until(lambda r: len(r.events()) >= 2)
+        gw.process.popen.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        assert httpx.get(f"{gw.url}/readyz").status_code == 503
+        refused = httpx.post(f"{gw.url}/v1/chat/completions", json=stream_body(tokens=2))
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        for s in streams:
+            response = s.read_all()
+            assert response.events()[-1].data == "[DONE]"  # finished, not cut
+        assert gw.process.popen.wait(10) == 0
+        outcomes = [json.loads(line)["outcome"] for line in gw.access_lines()]
+        assert outcomes.count("completed") == 3
+
+
+def test_drain_timeout_ends_long_streams_with_outcome_shutdown(tmp_path: Path) -> None:
+    with run_gateway(
+        tmp_path, "--drain-timeout", "0.5", "--sim-ttft", "0", "--heartbeat", "0.2"
+    ) as gw:
+        stream = RawStream(
+            "127.0.0.1",
+            gw.port,
+            "/v1/chat/completions",
+            method="POST",
+            body=stream_body(tokens=3, pause_after=1, pause=30),
+        )
+        stream.read_until(lambda r: len(r.events()) >= 2)
+        started = time.monotonic()
+        gw.process.popen.send_signal(signal.SIGTERM)
+        response = stream.read_all()
+        assert time.monotonic() - started < 3
+        last = json.loads(response.events()[-1].data)
+        assert last["error"]["type"] == "shutdown"
+        assert gw.process.popen.wait(10) == 0
+        assert [json.loads(line)["outcome"] for line in gw.access_lines()] == ["shutdown"]
+
+
+def test_bad_input_gets_clear_errors_in_the_protocol_shape(tmp_path: Path) -> None:
+    dead = free_port()
+    with run_gateway(tmp_path, "--api-key", "secret-key", "--sim-ttft", "0") as gw:
+        auth = {"authorization": "Bearer secret-key"}
+        url = f"{gw.url}/v1/chat/completions"
+        r = httpx.post(url, content=b"{not json", headers=auth)
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+        r = httpx.post(f"{gw.url}/v1/messages", content=b"[1,", headers=auth)
+        assert r.status_code == 400 and r.json()["type"] == "error"
+        r = httpx.post(url, content=b"x" * 2_000_001, headers=auth)
+        assert r.status_code == 413
+        r = httpx.post(url, json={**OPENAI_BODY, "model": "gpt-nope", "stream": True}, headers=auth)
+        assert r.status_code == 404 and "sim-1" in r.json()["error"]["message"]
+        r = httpx.post(url, json={"model": "sim-1"}, headers=auth)
+        assert r.status_code == 400 and "messages" in r.json()["error"]["message"]
+        r = httpx.post(url, json={**OPENAI_BODY, "sim": {"bogus": 1}}, headers=auth)
+        assert r.status_code == 400 and "bogus" in r.json()["error"]["message"]
+        r = httpx.post(url, json=OPENAI_BODY)
+        assert r.status_code == 401
+        r = httpx.post(url, json=OPENAI_BODY, headers={"x-api-key": "secret-kez"})
+        assert r.status_code == 401
+        assert "secret-key" not in gw.log.read_text()
+    with run_gateway(
+        tmp_path, "--upstream", "openai", "--upstream-url", f"http://127.0.0.1:{dead}"
+    ) as gw:
+        started = time.monotonic()
+        r = httpx.post(f"{gw.url}/v1/chat/completions", json={**OPENAI_BODY, "stream": True})
+        assert r.status_code == 502 and "unreachable" in r.json()["error"]["message"]
+        assert time.monotonic() - started < 2
+        assert gw.metric("streamwarden_active_streams") == 0
+
+
+def test_upstream_dying_after_the_stream_started_is_an_error_event(tmp_path: Path) -> None:
+    with run_gateway(tmp_path, "--sim-ttft", "0", "--sim-tps", "20") as upstream:
+        with run_gateway(tmp_path, "--upstream", "openai", "--upstream-url", upstream.url) as front:
+            stream = RawStream(
+                "127.0.0.1",
+                front.port,
+                "/v1/chat/completions",
+                method="POST",
+                body=stream_body(tokens=100),
+            )
+            stream.read_until(lambda r: len(r.events()) >= 3)
+            upstream.process.stop(grace=0.1)  # SIGTERM drains; the SIGKILL that follows cuts it
+            response = stream.read_all()
+            last = json.loads(response.events()[-1].data)
+            assert "error" in last and "[DONE]" not in [e.data for e in response.events()]
+            assert (
+                front.wait_metric("streamwarden_streams_total", 'outcome="upstream_error"', 1) == 1
+            )
+
+
+def test_bad_flags_are_one_line_errors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        for args, needle in [
+            (["--upstream", "openai"], "--upstream-url"),
+            (["--upstream", "bogus"], "sim, openai or anthropic"),
+            (["--heartbeat", "-1"], "heartbeat"),
+            (["--port", str(port)], "cannot listen"),
+        ]:
+            out = subprocess.run(
+                [sys.executable, "-m", "streamwarden", "serve", *args],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
+            assert out.returncode == 2, (args, out.stderr)
+            assert needle in out.stderr and "Traceback" not in out.stderr, out.stderr
+    finally:
+        busy.close()
+
+
+def test_workers_are_separate_processes_sharing_one_port_and_metrics(tmp_path: Path) -> None:
+    with run_gateway(tmp_path, "--workers", "2", "--sim-ttft", "0", "--sim-tps", "0") as gw:
+        pids: set[int] = set()
+        deadline = time.monotonic() + 15
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with httpx.Client() as fresh:  # a new connection each time: the kernel spreads them
+                pids.add(fresh.get(f"{gw.url}/healthz").json()["pid"])
+        assert len(pids) == 2 and gw.process.pid not in pids
+        for _ in range(6):
+            with httpx.Client() as fresh:
+                r = fresh.post(f"{gw.url}/v1/chat/completions", json=stream_body(tokens=2))
+                assert r.status_code == 200
+        # Any worker's /metrics sums every worker's counters.
+        assert gw.wait_metric("streamwarden_streams_total", 'outcome="completed"', 6) == 6
+        gw.process.popen.send_signal(signal.SIGTERM)
+        assert gw.process.popen.wait(15) == 0
