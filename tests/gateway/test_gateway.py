@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import OPENAI_BODY, run_gateway
+from gwutil import OPENAI_BODY, run_gateway
 from rawclient import RawStream
 from streamwarden.lab.procs import free_port
 

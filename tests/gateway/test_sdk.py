@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import Gateway, run_gateway
+from gwutil import Gateway, run_gateway
 
 
 @pytest.fixture(scope="module")
