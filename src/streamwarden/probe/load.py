@@ -248,6 +248,9 @@ class _Exchange(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        sockname = transport.get_extra_info("sockname")
+        if isinstance(sockname, tuple) and len(sockname) >= 2:
+            self.record.local_port = int(sockname[1])
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
@@ -404,6 +407,12 @@ class _Session:
         self.request = _request_bytes(config, target)
         self.t0 = time.perf_counter()
         self.run = Run(target=config.url, config=config.describe())
+        # perf_counter is CLOCK_MONOTONIC on Linux: other processes can line up with it.
+        if (
+            time.get_clock_info("perf_counter").implementation
+            == time.get_clock_info("monotonic").implementation
+        ):
+            self.run.monotonic_origin_s = self.t0
         self.progress_cb = progress
         self.progress: Progress | None = None
         self.ssl_context = ssl.create_default_context() if target.tls else None

@@ -80,6 +80,8 @@ class RequestRecord:
     error_events: int = 0
     heartbeats: int = 0
     error: str | None = None
+    #: The client's port: matches this stream with server and proxy logs.
+    local_port: int | None = None
     reads: list[Read] = field(default_factory=list)
 
     @property
@@ -123,6 +125,7 @@ class RequestRecord:
             "error_events": self.error_events,
             "heartbeats": self.heartbeats,
             "error": self.error,
+            "local_port": self.local_port,
             "reads": [[round(t, 3), b, e, h] for t, b, e, h in self.reads],
         }
 
@@ -144,6 +147,7 @@ class RequestRecord:
             error_events=int(data.get("error_events", 0)),
             heartbeats=int(data.get("heartbeats", 0)),
             error=data.get("error"),
+            local_port=data.get("local_port"),
             reads=[(float(t), int(b), int(e), int(h)) for t, b, e, h in data.get("reads", [])],
         )
 
@@ -268,6 +272,9 @@ class Run:
     requests: list[RequestRecord] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     started_at: str | None = None
+    #: CLOCK_MONOTONIC (seconds) at the run's time zero: lines the timelines up with
+    #: timestamps taken by other processes on the same host.
+    monotonic_origin_s: float | None = None
     diagnosis: list[Finding] = field(default_factory=list)
 
     def step_requests(self, step: Step) -> list[RequestRecord]:
@@ -278,6 +285,7 @@ class Run:
             "version": 1,
             "target": self.target,
             "started_at": self.started_at,
+            "monotonic_origin_s": self.monotonic_origin_s,
             "config": self.config,
             "steps": [s.summary(self.requests) for s in self.steps],
             "requests": [r.to_json() for r in self.requests],
@@ -294,5 +302,6 @@ class Run:
             requests=[RequestRecord.from_json(r) for r in data.get("requests", [])],
             config=dict(data.get("config", {})),
             started_at=data.get("started_at"),
+            monotonic_origin_s=_opt_float(data.get("monotonic_origin_s")),
             diagnosis=[Finding.from_json(f) for f in data.get("diagnosis", [])],
         )
