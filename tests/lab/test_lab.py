@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamwarden.lab import SCENARIOS, LabResult, ScenarioResult
-from streamwarden.lab.procs import live_session_members, processes_with_env
-from streamwarden.lab.stacks import LAB_ENV
+from streamwarden.lab.procs import live_session_members, processes_referring_to
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -107,9 +106,7 @@ def test_nothing_is_left_running(lab_result: LabResult, lab_workdir: Path) -> No
         if result.ran:
             assert result.session_ids, result.name
         assert live_session_members(result.session_ids) == [], result.name
-    for result in lab_result.scenarios:
-        marked = processes_with_env(LAB_ENV, str((lab_workdir / result.name).resolve()))
-        assert marked == [], (result.name, marked)
+    assert processes_referring_to(str(lab_workdir.resolve())) == []
 
 
 def test_json_shape(lab_result: LabResult) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from streamwarden.lab import Launcher, get_scenarios, run_lab, stacks
-from streamwarden.lab.procs import find_binary, live_session_members, processes_with_env
-from streamwarden.lab.stacks import LAB_ENV
+from streamwarden.lab.procs import find_binary, live_session_members, processes_referring_to
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,15 +22,8 @@ needs_nginx = pytest.mark.skipif(find_binary("nginx") is None, reason="nginx not
 
 
 def _marked(workdir: Path) -> list[tuple[int, str]]:
-    """Live processes started by a lab run under `workdir` (any scenario)."""
-    prefix = str(workdir.resolve())
-    return [
-        (pid, name)
-        for scenario_dir in workdir.iterdir()
-        if scenario_dir.is_dir()
-        for pid, name in processes_with_env(LAB_ENV, str(scenario_dir.resolve()))
-        if str(scenario_dir.resolve()).startswith(prefix)
-    ]
+    """Live processes started by a lab run under `workdir`."""
+    return processes_referring_to(str(workdir.resolve()))
 
 
 @needs_nginx
@@ -110,13 +102,14 @@ def test_cli_ctrl_c_stops_every_process(tmp_path: Path) -> None:
         # Wait until nginx and the gateway are up and the probe is mid-run.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            names = {name for _, name in _marked(workdir)} if workdir.exists() else set()
-            if "nginx" in names:
+            if (workdir / "fixed-stack" / "nginx" / "nginx.pid").exists():
                 break
             time.sleep(0.1)
         else:
             pytest.fail("the stack never came up")
         time.sleep(1.0)
+        names = {name for pid, name in _marked(workdir) if pid != proc.pid}
+        assert "nginx" in names and any(n.startswith("python") for n in names), names
         os.kill(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -138,6 +131,7 @@ def test_cli_writes_json_and_html(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "lb-total-timeout" in done.stdout and "total_timeout" in done.stdout

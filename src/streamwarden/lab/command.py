@@ -7,6 +7,7 @@ interrupted, 2 for an unknown scenario name.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,14 @@ from streamwarden.lab.runner import ScenarioResult, run_lab
 from streamwarden.lab.scenarios import SCENARIOS, Scenario, get_scenarios
 
 __all__ = ["lab"]
+
+
+def _console() -> Console:
+    console = Console()
+    # Piped (CI logs, `| tee`): rich assumes 80 columns and would wrap every row in two.
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200)
+    return console
 
 
 @contextlib.contextmanager
@@ -64,7 +73,7 @@ def lab(
     list_only: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
 ) -> None:
     """Reproduce each streaming failure on real stacks on loopback, probe it, and check the diagnosis."""
-    console = Console()
+    console = _console()
     if list_only:
         for s in SCENARIOS:
             expected = ", ".join(s.expected) or "no findings"

@@ -28,7 +28,7 @@ __all__ = [
     "haproxy_config",
     "live_session_members",
     "nginx_config",
-    "processes_with_env",
+    "processes_referring_to",
     "start_haproxy",
     "start_nginx",
     "start_process",
@@ -255,21 +255,23 @@ def live_session_members(session_ids: Iterable[int]) -> list[tuple[int, str]]:
     return found
 
 
-def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
-    """`(pid, command name)` of every live process of this user whose environment has
-    `name=value`: how a test finds what a lab run (even in another process) left behind."""
-    marker = f"{name}={value}".encode()
+def processes_referring_to(text: str) -> list[tuple[int, str]]:
+    """`(pid, command name)` of every live process of this user whose command line or
+    environment contains `text` (a unique folder): how a test finds what a lab run, even in
+    another process, left behind. nginx overwrites its environment with its process title,
+    but the title keeps its `-p` folder; the lab's other processes carry `LAB_ENV`."""
+    needle = text.encode()
     found: list[tuple[int, str]] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
+            seen = (entry / "cmdline").read_bytes() + b"\0" + (entry / "environ").read_bytes()
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # gone, or another user's
         state = stat[stat.rindex(")") + 2 :].split()[0]
-        if marker in environ.split(b"\0") and state not in ("Z", "X"):
+        if needle in seen and state not in ("Z", "X"):
             found.append((int(entry.name), stat[stat.index("(") + 1 : stat.rindex(")")]))
     return found
 

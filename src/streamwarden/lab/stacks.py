@@ -54,7 +54,8 @@ class Launcher:
         self.find = find
         self.processes: list[ManagedProcess] = []
         workdir.mkdir(parents=True, exist_ok=True)
-        # Every child carries this mark, so a leak can be found from outside (`processes_with_env`).
+        # Every child carries this mark, so a leak can be found from outside
+        # (`procs.processes_referring_to`).
         self.env = {**os.environ, LAB_ENV: str(workdir.resolve())}
 
     @property

@@ -85,7 +85,7 @@ def _health(runs: Iterable[Run]) -> str:
     if gaps:
         parts.append(f"longest silence {max(gaps) / 1000:.2f}s")
     if beats:
-        parts.append(f"{beats} heartbeats")
+        parts.append(f"{beats} SSE comments")
     return ", ".join(parts)
 
 
