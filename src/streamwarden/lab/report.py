@@ -27,6 +27,21 @@ def _ids(ids: list[str]) -> str:
     return ", ".join(ids) if ids else "none"
 
 
+def _diagnosed(r: ScenarioResult) -> Text:
+    """Expected ids plain, companions dim, anything else red."""
+    if not r.ran or r.error:
+        return Text("-")
+    if not r.diagnosed:
+        return Text("none")
+    out = Text()
+    for i, finding_id in enumerate(r.diagnosed):
+        if i:
+            out.append(", ")
+        style = "" if finding_id in r.expected else "dim" if finding_id in r.companions else "red"
+        out.append(finding_id, style=style)
+    return out
+
+
 def print_table(lab: LabResult, console: Console | None = None) -> None:
     """One row per scenario: stack, expected, diagnosed, verdict, one line of evidence."""
     console = console or Console()
@@ -45,7 +60,7 @@ def print_table(lab: LabResult, console: Console | None = None) -> None:
             r.name,
             Text(r.stack, style="dim"),
             _ids(r.expected),
-            "-" if not r.ran or r.error else _ids(r.diagnosed),
+            _diagnosed(r),
             Text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, "")),
             evidence,
         )

@@ -259,9 +259,8 @@ def _judge_no_cancel(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]
     )
     left_total = sum(t["disconnects"] for t in stats.values())
     evidence = (
-        f"tokens generated after disconnect: naive {naive['after_disconnect']}, "
-        f"StreamingResponse+finally {with_finally['after_disconnect']}, "
-        f"guard {guarded['after_disconnect']} ({left_total} clients left mid-stream)"
+        f"tokens generated after {left_total} disconnects: naive {naive['after_disconnect']}, "
+        f"with finally {with_finally['after_disconnect']}, guard {guarded['after_disconnect']}"
     )
     return Judgement(passed, evidence, {"server": stats, "clients_left": left})
 
@@ -301,7 +300,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="nginx-buffering",
-        stack="nginx (default) → uvicorn (h11) → StreamingResponse",
+        stack="nginx default → uvicorn (h11), no X-Accel-Buffering",
         expected=("proxy_buffering",),
         companions=("slow_first_token",),
         start=_nginx_buffering,
@@ -320,7 +319,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="nginx-idle-timeout",
-        stack=f"nginx (proxy_read_timeout {NGINX_READ_TIMEOUT:g}s) → gateway, no heartbeat",
+        stack=f"nginx read timeout {NGINX_READ_TIMEOUT:g}s → gateway, no heartbeat",
         expected=("idle_timeout",),
         companions=("missing_heartbeat", "truncated_stream"),
         start=_nginx_idle(heartbeat=0),
@@ -332,8 +331,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="heartbeat-fix",
-        stack=f"nginx (proxy_read_timeout {NGINX_READ_TIMEOUT:g}s) → gateway, "
-        f"heartbeat {HEARTBEAT:g}s",
+        stack=f"nginx read timeout {NGINX_READ_TIMEOUT:g}s → gateway, heartbeat {HEARTBEAT:g}s",
         expected=(),
         start=_nginx_idle(heartbeat=HEARTBEAT),
         needs=("nginx",),
@@ -343,7 +341,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="lb-total-timeout",
-        stack=f"total-time limiter ({LB_TOTAL_TIMEOUT:g}s) → gateway, heartbeat {HEARTBEAT:g}s",
+        stack=f"total-time limit {LB_TOTAL_TIMEOUT:g}s → gateway, heartbeat {HEARTBEAT:g}s",
         expected=("total_timeout",),
         companions=("truncated_stream",),
         start=_lb_total,
@@ -353,11 +351,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         "cuts each connection at a fixed time; it stands in for all of them.",
         fix="Raise the total timeout above the longest stream (Envoy `timeout: 0s` on the "
         "streaming route, GCP `timeoutSec`), or cap streams below it with `--max-duration`.",
-        note="heartbeats were on and cannot help: the limit counts total time, not silence",
+        note="heartbeats were on: they cannot help against a total-time limit",
     ),
     Scenario(
         name="haproxy-timeout",
-        stack=f"HAProxy (timeout server {HAPROXY_TIMEOUT_SERVER:g}s) → gateway, no heartbeat",
+        stack=f"HAProxy timeout server {HAPROXY_TIMEOUT_SERVER:g}s → gateway, no heartbeat",
         expected=("idle_timeout",),
         companions=("missing_heartbeat", "truncated_stream"),
         start=_haproxy,
@@ -369,7 +367,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="blocked-loop",
-        stack="uvicorn → async app with time.sleep in the stream",
+        stack="uvicorn → async app calling time.sleep",
         expected=("blocked_event_loop",),
         companions=("slow_first_token",),
         start=_blocked_loop,
@@ -388,7 +386,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="no-cancel",
-        stack="uvicorn → StreamingResponse (naive, +finally) beside the guard",
+        stack="uvicorn → StreamingResponse beside the guard",
         expected=(),
         start=_no_cancel,
         probes=tuple(
@@ -411,7 +409,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="fixed-stack",
-        stack="nginx (streamwarden config nginx) → gateway, heartbeat " + f"{HEARTBEAT:g}s",
+        stack="nginx from `streamwarden config nginx` → gateway",
         expected=(),
         start=_fixed_stack,
         needs=("nginx",),

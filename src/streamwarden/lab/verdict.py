@@ -51,14 +51,13 @@ def describe_finding(finding: Finding, scale: float) -> str:
         p90 = ev.get("knee_ttfb_p90_ms")
         wait = f", TTFB p90 {float(p90) / 1000:.2f}s" if isinstance(p90, int | float) else ""
         return (
-            f"capacity {ev.get('capacity')}: at {ev.get('knee_concurrency')} streams "
-            f"{ev.get('queued')} of {ev.get('requests')} queued{wait}"
+            f"capacity {ev.get('capacity')} (at {ev.get('knee_concurrency')} streams, "
+            f"{ev.get('queued')}/{ev.get('requests')} queued{wait})"
         )
     if finding.id == "proxy_buffering":
-        return (
-            f"bursts of {ev.get('burst_bytes')} B (~{ev.get('events_per_burst')} events) "
-            f"in {ev.get('buffered_streams')}/{ev.get('streams')} streams"
-        )
+        events = ev.get("events_per_burst")
+        each = f"~{float(events):g} events" if isinstance(events, int | float) else "events"
+        return f"bursts of {ev.get('burst_bytes')} B ({each}) in {ev.get('buffered_streams')}/{ev.get('streams')} streams"
     if finding.id == "idle_timeout":
         cut = ev.get("cut_after_idle_s")
         return f"cut after {_s(cut)} of silence{_real(cut, scale)}"
@@ -77,15 +76,12 @@ def _health(runs: Iterable[Run]) -> str:
     requests = [r for run in runs for r in run.requests]
     ok = sum(1 for r in requests if r.succeeded)
     gaps = [g for r in requests if (g := r.max_gap_ms()) is not None]
-    beats = sum(r.heartbeats for r in requests)
     peak = max((s.concurrency or 0 for run in runs for s in run.steps), default=0)
     parts = [f"{ok}/{len(requests)} streams ok"]
     if peak > 1:
         parts.append(f"up to {peak} at once")
     if gaps:
         parts.append(f"longest silence {max(gaps) / 1000:.2f}s")
-    if beats:
-        parts.append(f"{beats} SSE comments")
     return ", ".join(parts)
 
 
