@@ -8,9 +8,12 @@ missing is skipped with a one-line install hint, and the rest run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
 import importlib.util
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +202,8 @@ def _probe_stack(scenario: Scenario, lab: Launcher, result: ScenarioResult) -> N
     th = thresholds()
     diagnosed: dict[str, tuple[Run, list[Finding]]] = {}
     for plan in scenario.probes:
+        _warm_up(base_url, *plan.warmup())
+    for plan in scenario.probes:
         run = asyncio.run(run_probe(plan.config(base_url)))
         run.diagnosis = diagnose(run, th)
         diagnosed[plan.label] = (run, run.diagnosis)
@@ -217,6 +222,16 @@ def _probe_stack(scenario: Scenario, lab: Launcher, result: ScenarioResult) -> N
         passed = passed and judgement.passed
     result.evidence = evidence
     result.passed = passed
+
+
+def _warm_up(base_url: str, path: str, body: bytes, timeout: float = 5.0) -> None:
+    """One short request, read to the end; its failures are the probe's to find."""
+    request = urllib.request.Request(
+        base_url + path, data=body, headers={"Content-Type": "application/json"}
+    )
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
 
 
 def run_lab(

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from streamwarden.lab import stacks
 from streamwarden.lab.procs import free_port
@@ -65,18 +66,33 @@ class ProbePlan:
     timeout: float = 15.0
     ramp: float = 0.0
 
-    def config(self, base_url: str) -> ProbeConfig:
+    def body(self, sim: Mapping[str, float] | None = None) -> bytes:
         body: dict[str, Any] = {
             "model": "sim-1",
             "stream": True,
             "messages": [{"role": "user", "content": "Why do streams hang in production?"}],
         }
-        if self.sim:
-            body["sim"] = dict(self.sim)
+        if sim:
+            body["sim"] = dict(sim)
+        return json.dumps(body).encode()
+
+    def warmup(self) -> tuple[str, bytes]:
+        """`(path, body)` of a one-token request on the same route, sent before the probe.
+
+        A fresh process pays one-off costs on its first request (imports, caches) that do
+        not scale with the lab's clock: 0.1 s would read as a 3 s first token.
+        """
+        path, _, query = self.path.partition("?")
+        params = {k: v for k, v in parse_qsl(query) if not k.startswith("block")}
+        params.update(tokens="1", ttft="0")
+        sim = {"tokens": 1, "ttft": 0.0} if self.sim else None
+        return f"{path}?{urlencode(params)}", self.body(sim)
+
+    def config(self, base_url: str) -> ProbeConfig:
         return ProbeConfig(
             url=base_url + self.path,
             format="openai",
-            body=json.dumps(body).encode(),
+            body=self.body(self.sim),
             concurrency=self.concurrency,
             step_duration=self.step_duration,
             timeout=self.timeout,

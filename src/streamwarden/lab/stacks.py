@@ -129,6 +129,8 @@ def gunicorn_flask(lab: Launcher, workers: int = 4, worker_class: str = "sync") 
 def gateway(lab: Launcher, heartbeat: float, **flags: float) -> int:
     """`streamwarden serve` as users run it; `flags` are its options (`idle_timeout=...`)."""
     port = free_port()
+    # Its drain on SIGTERM, scaled like everything else (30 s -> 1 s): teardown stays quick.
+    flags.setdefault("drain_timeout", 1.0)
     args = ["streamwarden", "serve", "--host", HOST, "--port", str(port)]
     args += ["--heartbeat", f"{heartbeat:g}"]
     for key, value in flags.items():
