@@ -22,6 +22,8 @@ __all__ = ["FORMATS", "StreamReader", "detect_from_url"]
 
 FORMATS = ("auto", "openai", "anthropic", "sse", "raw")
 
+_BOM = "\ufeff".encode()
+
 _ANTHROPIC_TYPES = frozenset(
     {
         "message_start",
@@ -50,6 +52,8 @@ class StreamReader:
 
     __slots__ = (
         "_decoder",
+        "_fast",
+        "_pending",
         "body_complete_terminates",
         "content_events",
         "error_events",
@@ -64,6 +68,10 @@ class StreamReader:
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
         self.format = fmt
         self._decoder: SSEDecoder | None = None
+        # LF-only streams (nearly all) take a bytes-level path; a CR or a BOM hands the
+        # rest of the stream to the full WHATWG decoder, at an event boundary.
+        self._fast = True
+        self._pending = b""
         self.events = 0
         self.content_events = 0
         self.error_events = 0
@@ -80,37 +88,83 @@ class StreamReader:
             if not is_sse:
                 self.format = "raw"
                 self.body_complete_terminates = True
-        if self.format != "raw":
-            self._decoder = SSEDecoder()
 
     def feed(self, pieces: list[bytes]) -> tuple[int, int]:
-        if self._decoder is None:
+        if self.format == "raw":
             n = sum(1 for p in pieces if p)
             self.events += n
             self.content_events += n
             return n, 0
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if self._fast:
+            if b"\r" not in data and not (not self.events and data.startswith(_BOM)):
+                return self._scan(data)
+            self._fast = False
+            self._decoder = SSEDecoder()
+            data, self._pending = self._pending + data, b""
+        return self._slow(data)
+
+    def _scan(self, data: bytes) -> tuple[int, int]:
+        """Split on blank lines; whole blocks are events or comments, the tail waits."""
+        if self._pending:
+            data = self._pending + data
+        blocks = data.split(b"\n\n")
+        self._pending = blocks.pop()
         events = 0
         heartbeats = 0
-        for piece in pieces:
-            for item in self._decoder.feed(piece):
-                if isinstance(item, Comment):
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:
+                events += 1
+                self._event(block[6:], None)
+                continue
+            if block[:1] == b":" and b"\n" not in block:
+                heartbeats += 1
+                continue
+            lines: list[bytes] = []
+            kind: bytes | None = None
+            for line in block.split(b"\n"):
+                if not line:
+                    continue  # a blank line before this block: nothing to dispatch
+                if line[:1] == b":":
                     heartbeats += 1
-                else:
-                    events += 1
-                    self._event(item)
+                    continue
+                name, sep, value = line.partition(b":")
+                if sep and value[:1] == b" ":
+                    value = value[1:]
+                if name == b"data":
+                    lines.append(value)
+                elif name == b"event":
+                    kind = value
+            if lines:
+                events += 1
+                self._event(b"\n".join(lines), kind)
         self.events += events
         self.heartbeats += heartbeats
         return events, heartbeats
 
-    def _event(self, event: Event) -> None:
+    def _slow(self, data: bytes) -> tuple[int, int]:
+        assert self._decoder is not None
+        events = 0
+        heartbeats = 0
+        for item in self._decoder.feed(data):
+            if isinstance(item, Comment):
+                heartbeats += 1
+            else:
+                events += 1
+                kind = None if item.event is None else item.event.encode()
+                self._event(item.data.encode(), kind)
+        self.events += events
+        self.heartbeats += heartbeats
+        return events, heartbeats
+
+    def _event(self, data: bytes, kind: bytes | None) -> None:
         fmt = self.format
         if fmt == "auto":
-            fmt = self._detect(event)
+            fmt = self._detect(Event(data.decode("utf-8", "replace"), _str(kind)))
         if fmt == "openai":
-            data = event.data
-            if data == "[DONE]":
+            if data == b"[DONE]":
                 self.terminated = True
-            elif data.startswith('{"error"') or event.event == "error":
+            elif data.startswith(b'{"error"') or kind == b"error":
                 self.error_events += 1
             elif self.content_events:
                 # TTFT is known: counting is all that is left, and JSON parsing is costly.
@@ -118,18 +172,16 @@ class StreamReader:
             elif _openai_has_content(data):
                 self.content_events += 1
         elif fmt == "anthropic":
-            kind = event.event
-            if kind == "content_block_delta":
+            if kind == b"content_block_delta":
                 self.content_events += 1
-            elif kind == "message_stop":
+            elif kind == b"message_stop":
                 self.terminated = True
-            elif kind == "error":
+            elif kind == b"error":
                 self.error_events += 1
+        elif kind == b"error":
+            self.error_events += 1
         else:
-            if event.event == "error":
-                self.error_events += 1
-            else:
-                self.content_events += 1
+            self.content_events += 1
 
     def _detect(self, event: Event) -> str:
         if event.event in _ANTHROPIC_TYPES and event.event != "error":
@@ -151,7 +203,11 @@ class StreamReader:
         return self.format
 
 
-def _openai_has_content(data: str) -> bool:
+def _str(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "replace")
+
+
+def _openai_has_content(data: bytes) -> bool:
     try:
         obj: Any = json.loads(data)
     except ValueError:

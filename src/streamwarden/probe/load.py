@@ -179,6 +179,17 @@ class _Chunked:
         self.done = False
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self._state == 0 and not self._buf:
+            # The common read: exactly one whole chunk.
+            end = data.find(b"\r\n")
+            if end > 0 and data[end - 1 : end] != b";":
+                try:
+                    size = int(data[:end], 16)
+                except ValueError:
+                    size = 0
+                stop = end + 2 + size
+                if size and len(data) == stop + 2 and data.endswith(b"\r\n"):
+                    return [data[end + 2 : stop]]
         if self._buf:
             data = self._buf + data
             self._buf = b""

@@ -26,7 +26,9 @@ _MARK = {"error": "✗", "warning": "!", "info": "i"}
 
 
 def write_json(run: Run, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(run.to_json(), indent=1) + "\n")
+    # Compact: a run holds one row per socket read, and indenting them costs more CPU than
+    # the run itself took to record them (`python -m json.tool` pretty-prints it).
+    Path(path).write_text(json.dumps(run.to_json(), separators=(",", ":")) + "\n")
 
 
 def _ms(value: Any) -> str:

@@ -1,0 +1,92 @@
+"""A lean SSE target for the probe benchmarks: raw asyncio protocol on uvloop, so that one
+process can feed thousands of streams on a 2-core box, and a log of when each stream's first
+event was written (CLOCK_MONOTONIC, by client port) to measure the probe's timing error.
+
+    python bench/probe_bench_target.py PORT LOG.json
+    GET /?n=30&interval=1&ttft=0.5  ->  OpenAI chunks, then data: [DONE]
+
+SIGTERM writes LOG.json ({client_port: first_write_monotonic_s}) and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"token"}}]}\n\n'
+CHUNK = b"%x\r\n%s\r\n" % (len(EVENT), EVENT)
+DONE = b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
+
+
+class Stream(asyncio.Protocol):
+    def __init__(self, log: dict[int, float]) -> None:
+        self.log = log
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.left = 0
+        self.interval = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.port = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.port = transport.get_extra_info("peername")[1]
+
+    def data_received(self, data: bytes) -> None:
+        if self.left or self.transport is None:
+            return
+        self.buf += data
+        if b"\r\n\r\n" not in self.buf:
+            return
+        target = self.buf.split(b" ", 2)[1].decode()
+        q = {k: v[0] for k, v in parse_qs(urlsplit(target).query).items()}
+        self.left = int(q.get("n", "30"))
+        self.interval = float(q.get("interval", "1"))
+        self.transport.write(HEAD)
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(float(q.get("ttft", "0")), self.tick, True)
+
+    def tick(self, first: bool = False) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return
+        if first:
+            self.log[self.port] = time.monotonic()
+        self.transport.write(CHUNK)
+        self.left -= 1
+        if self.left <= 0:
+            self.transport.write(DONE)
+            self.transport.close()
+            return
+        self.timer = asyncio.get_running_loop().call_later(self.interval, self.tick)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+async def main(port: int, log_path: str) -> None:
+    log: dict[int, float] = {}
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    server = await loop.create_server(lambda: Stream(log), "127.0.0.1", port, backlog=8192)
+    print("ready", flush=True)
+    await stop.wait()
+    server.close()
+    Path(log_path).write_text(json.dumps(log))  # noqa: ASYNC240 - the server is stopped
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main(int(sys.argv[1]), sys.argv[2]))

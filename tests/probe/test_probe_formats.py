@@ -1,0 +1,74 @@
+"""The stream reader counts exactly what the WHATWG decoder sees, however reads split it."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from streamwarden.probe.formats import StreamReader
+from streamwarden.sse import Comment, Event, SSEDecoder
+
+
+def reference(body: bytes) -> tuple[int, int]:
+    items = SSEDecoder().feed(body)
+    return sum(isinstance(i, Event) for i in items), sum(isinstance(i, Comment) for i in items)
+
+
+def openai_body(rng: random.Random, crlf: bool) -> bytes:
+    parts = [b": keepalive\n\n", b"\n"]
+    for i in range(rng.randint(1, 30)):
+        delta = {"content": f"tok{i} é ✓"} if rng.random() < 0.9 else {"role": "assistant"}
+        parts.append(b"data: " + json.dumps({"choices": [{"delta": delta}]}).encode() + b"\n\n")
+        if rng.random() < 0.2:
+            parts.append(b":\n\n")
+        if rng.random() < 0.1:
+            parts.append(b"event: note\ndata: a\ndata:b\nid: 3\n\n")
+        if rng.random() < 0.1:
+            parts.append(b"data\n\n\n\n")
+    parts.append(b"data: [DONE]\n\n")
+    body = b"".join(parts)
+    return body.replace(b"\n", b"\r\n") if crlf else body
+
+
+def split(body: bytes, rng: random.Random) -> list[bytes]:
+    cuts = sorted(rng.sample(range(1, len(body)), min(len(body) - 1, rng.randint(0, 12))))
+    return [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_counts_match_the_whatwg_decoder(seed: int) -> None:
+    rng = random.Random(seed)
+    body = openai_body(rng, crlf=seed % 5 == 0)
+    reader = StreamReader("openai")
+    reader.start("text/event-stream")
+    events = heartbeats = 0
+    for piece in split(body, rng):
+        e, h = reader.feed([piece])
+        events += e
+        heartbeats += h
+    assert (events, heartbeats) == reference(body)
+    assert reader.terminated
+    # After the first token, every non-terminator event counts as content (no JSON parsing).
+    assert body.count(b'"content"') <= reader.content_events <= events - 1
+
+
+def test_anthropic_and_detection() -> None:
+    body = (
+        b"event: message_start\ndata: {}\n\n"
+        b'event: content_block_delta\ndata: {"delta":{"text":"hi"}}\n\n'
+        b"event: ping\ndata: {}\n\n"
+        b"event: message_stop\ndata: {}\n\n"
+    )
+    reader = StreamReader("auto")
+    reader.start("text/event-stream; charset=utf-8")
+    assert reader.feed([body]) == (4, 0)
+    assert reader.format == "anthropic" and reader.terminated and reader.content_events == 1
+
+
+def test_error_events_are_counted() -> None:
+    reader = StreamReader("openai")
+    reader.start("text/event-stream")
+    reader.feed([b'data: {"error": {"message": "upstream"}}\n\ndata: [DONE]\n\n'])
+    assert reader.error_events == 1 and reader.content_events == 0
