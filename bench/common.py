@@ -151,7 +151,7 @@ def start_server(name: str, argv: Sequence[str], *, port: int, nofile: int | Non
     # Server logs go to /tmp: they are for debugging a failed start, not results.
     log = Path(tempfile.gettempdir()) / f"streamwarden-bench-{name}.log"
     log.write_text("")
-    env = dict(os.environ, PYTHONPATH=str(APPS))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(APPS), os.environ.get("BENCH_EXTRA_PATH", "")])))
     proc = ManagedProcess([*prefix, *argv], cwd=str(ROOT), env=env, log_path=log)
     try:
         wait_for_port(HOST, port, timeout=30)
