@@ -47,25 +47,30 @@ class Tally:
 
 
 class _Watch:
-    """When this request's client went away, as seen on the ASGI `receive` channel."""
+    """When this request's client went away mid-answer, as seen on the ASGI `receive` channel."""
 
-    __slots__ = ("disconnected_at",)
+    __slots__ = ("disconnected_at", "generating")
 
     def __init__(self) -> None:
         self.disconnected_at: float | None = None
+        #: A client that leaves after the whole answer is not one that left mid-stream.
+        self.generating = True
 
 
 async def _model(pace: Pace, queue: asyncio.Queue[str | None], watch: _Watch, tally: Tally) -> None:
-    await asyncio.sleep(pace.ttft)
-    for index in range(pace.tokens):
-        if index:
-            await asyncio.sleep(pace.interval)
-        tally.generated += 1
-        gone = watch.disconnected_at
-        if gone is not None and time.monotonic() - gone > GRACE:
-            tally.after_disconnect += 1
-        queue.put_nowait(chunk(index))
-    queue.put_nowait(None)
+    try:
+        await asyncio.sleep(pace.ttft)
+        for index in range(pace.tokens):
+            if index:
+                await asyncio.sleep(pace.interval)
+            tally.generated += 1
+            gone = watch.disconnected_at
+            if gone is not None and time.monotonic() - gone > GRACE:
+                tally.after_disconnect += 1
+            queue.put_nowait(chunk(index))
+        queue.put_nowait(None)
+    finally:
+        watch.generating = False
 
 
 class CancelLab:
@@ -94,7 +99,8 @@ class CancelLab:
 
         async def watched_receive() -> Message:
             message: Message = await receive()
-            if message["type"] == "http.disconnect" and watch.disconnected_at is None:
+            gone = message["type"] == "http.disconnect"
+            if gone and watch.generating and watch.disconnected_at is None:
                 watch.disconnected_at = time.monotonic()
                 tally.disconnects += 1
             return message

@@ -1,0 +1,57 @@
+"""The pass rule and the evidence line, on findings built by hand (no processes)."""
+
+from __future__ import annotations
+
+from streamwarden.lab.scenarios import SCALE, SCENARIOS, ProbePlan, get_scenarios, lab_seconds
+from streamwarden.lab.verdict import compare, describe_finding
+from streamwarden.probe.timeline import Finding
+
+
+def _f(finding_id: str, severity: str = "error", **evidence: object) -> Finding:
+    return Finding(finding_id, severity, f"{finding_id} summary", dict(evidence), "fix")
+
+
+def test_expected_and_companions_pass() -> None:
+    found = [_f("idle_timeout"), _f("truncated_stream"), _f("missing_heartbeat", "warning")]
+    result = compare(["idle_timeout"], ["missing_heartbeat", "truncated_stream"], found)
+    assert result.matches
+
+
+def test_missing_expected_fails() -> None:
+    result = compare(["total_timeout"], ["truncated_stream"], [_f("truncated_stream")])
+    assert result.missing == ("total_timeout",) and not result.matches
+
+
+def test_unexpected_warning_fails_but_info_does_not() -> None:
+    assert not compare([], [], [_f("slow_first_token", "warning")]).matches
+    assert compare([], [], [_f("something", "info")]).matches
+
+
+def test_idle_timeout_evidence_converts_to_real_seconds() -> None:
+    line = describe_finding(_f("idle_timeout", cut_after_idle_s=2.0), SCALE)
+    assert line == "cut after 2.00s of silence (= 60s real)"
+
+
+def test_capacity_evidence() -> None:
+    finding = _f("worker_exhaustion", capacity=4, knee_concurrency=8, queued=8, requests=12)
+    assert describe_finding(finding, SCALE).startswith("capacity 4 ")
+
+
+def test_registry() -> None:
+    names = [s.name for s in SCENARIOS]
+    assert len(names) == len(set(names)) >= 10
+    assert [s.name for s in get_scenarios(["no-cancel", "sync-workers"])] == [
+        "sync-workers",
+        "no-cancel",
+    ]
+    assert lab_seconds(60) == 2.0
+    for scenario in SCENARIOS:
+        assert not set(scenario.expected) & set(scenario.companions), scenario.name
+
+
+def test_warmup_is_one_token_on_the_same_route() -> None:
+    plan = ProbePlan(path="/v1/chat/completions?tokens=30&block_every=15&block=0.7&ttft=0.05")
+    path, _ = plan.warmup()
+    assert path == "/v1/chat/completions?tokens=1&ttft=0"
+    gateway = ProbePlan(sim={"tokens": 12, "pause": 3.0})
+    assert b'"sim": {"tokens": 1, "ttft": 0.0}' in gateway.warmup()[1]
