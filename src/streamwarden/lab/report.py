@@ -28,7 +28,7 @@ def _ids(ids: list[str]) -> str:
 
 
 def _diagnosed(r: ScenarioResult) -> Text:
-    """Expected ids plain, companions dim, anything else red."""
+    """One id a line (keeps the column narrow): expected plain, companions dim, others red."""
     if not r.ran or r.error:
         return Text("-")
     if not r.diagnosed:
@@ -36,7 +36,7 @@ def _diagnosed(r: ScenarioResult) -> Text:
     out = Text()
     for i, finding_id in enumerate(r.diagnosed):
         if i:
-            out.append(", ")
+            out.append("\n")
         style = "" if finding_id in r.expected else "dim" if finding_id in r.companions else "red"
         out.append(finding_id, style=style)
     return out
@@ -48,8 +48,8 @@ def print_table(lab: LabResult, console: Console | None = None) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold", expand=False)
     table.add_column("scenario", no_wrap=True)
     table.add_column("stack")
-    table.add_column("expected")
-    table.add_column("diagnosed")
+    table.add_column("expected", no_wrap=True)
+    table.add_column("diagnosed", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("evidence")
     for r in lab.scenarios:
@@ -87,6 +87,7 @@ def _esc(value: object) -> str:
 
 
 _CSS_EXTRA = """
+.labtable th{text-align:left}
 .scn{margin:28px 0 8px;padding-top:8px;border-top:2px solid #e3e7eb}
 .verdict{font-weight:700;padding:1px 8px;border-radius:3px;color:#fff;margin-left:8px;
 font-size:12px}.verdict.pass{background:#1a7f37}.verdict.FAIL,.verdict.error{background:#d1242f}
@@ -151,7 +152,7 @@ def render_html(lab: LabResult) -> str:
         "<h1>streamwarden lab</h1>"
         f"<div class='sub'>{len(lab.scenarios)} scenarios · {lab.duration_s:.0f}s · time scale "
         f"1:{1 / lab.scale:.0f} (1 lab second stands for {1 / lab.scale:.0f} real seconds)</div>"
-        "<table><tr><th>scenario</th><th>stack</th><th>expected</th><th>diagnosed</th>"
+        "<table class='labtable'><tr><th>scenario</th><th>stack</th><th>expected</th><th>diagnosed</th>"
         f"<th>verdict</th><th>evidence</th></tr>{rows}</table>{legend}{body}"
         "</body></html>\n"
     )
