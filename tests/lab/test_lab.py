@@ -125,3 +125,10 @@ def test_json_shape(lab_result: LabResult) -> None:
 def test_whole_lab_is_quick(lab_result: LabResult) -> None:
     assert lab_result.duration_s < 150, lab_result.duration_s
     assert lab_result.exit_code == (0 if lab_result.passed else 1)
+
+
+def test_admission_control_refuses_fast(lab_result: LabResult) -> None:
+    result = _result(lab_result, "admission-control")
+    assert _finding(result, "worker_exhaustion")["capacity"] == 4
+    assert result.details["refused"] > 0
+    assert result.details["slowest_refusal_s"] < 0.1

@@ -233,7 +233,11 @@ def _probe_stack(scenario: Scenario, lab: Launcher, result: ScenarioResult) -> N
     if scenario.judge is not None:
         judgement = scenario.judge(base_url, diagnosed)
         result.details.update(judgement.details)
-        evidence = judgement.evidence if comparison.matches else f"{judgement.evidence}; {evidence}"
+        # The judge's figures lead; the diagnosis's stay when they say something.
+        if scenario.expected or not comparison.matches:
+            evidence = f"{evidence}; {judgement.evidence}"
+        else:
+            evidence = judgement.evidence
         passed = passed and judgement.passed
     result.evidence = evidence
     result.passed = passed

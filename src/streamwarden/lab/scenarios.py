@@ -201,6 +201,10 @@ def _haproxy(lab: Launcher) -> str:
     return _url(stacks.haproxy_in_front(lab, app, timeout_server=HAPROXY_TIMEOUT_SERVER))
 
 
+def _admission(lab: Launcher) -> str:
+    return _url(stacks.gateway(lab, heartbeat=HEARTBEAT, max_streams=4, queue=0))
+
+
 def _blocked_loop(lab: Launcher) -> str:
     return _url(stacks.uvicorn_app(lab, "streamwarden.lab.apps.plain_stream:app"))
 
@@ -281,6 +285,25 @@ def _judge_no_cancel(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]
     return Judgement(passed, evidence, {"server": stats, "clients_left": left})
 
 
+# -- admission-control: refusals must be fast -------------------------------------------------
+
+#: A refusal slower than this (3 s real) is a wait, not a refusal.
+FAST_REFUSAL_S = lab_seconds(3)
+
+
+def _judge_admission(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]) -> Judgement:
+    requests = [r for run, _ in runs.values() for r in run.requests]
+    refused = [r for r in requests if r.status == 503]
+    slowest = max((r.end_ms or 0.0 for r in refused), default=0.0) / 1000
+    served = sum(1 for r in requests if r.succeeded)
+    passed = bool(refused) and slowest <= FAST_REFUSAL_S and served > 0
+    evidence = (
+        f"{len(refused)} over capacity refused with 503 in at most {slowest * 1000:.0f} ms, "
+        f"{served} served"
+    )
+    return Judgement(passed, evidence, {"refused": len(refused), "slowest_refusal_s": slowest})
+
+
 # -- the registry --------------------------------------------------------------------------------
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -300,6 +323,24 @@ SCENARIOS: tuple[Scenario, ...] = (
         "per process, so the fifth concurrent user of a 4-worker server waits a whole answer.",
         fix="Async workers (`-k uvicorn_worker.UvicornWorker` with an ASGI app) or the guard "
         "under uvicorn; admission control (`streamwarden serve --max-streams`) for a fast 503.",
+    ),
+    Scenario(
+        name="admission-control",
+        stack="gateway --max-streams 4 --queue 0",
+        expected=("worker_exhaustion", "server_errors"),
+        start=_admission,
+        probes=(
+            ProbePlan(
+                sim={"ttft": TTFT, "tokens": 30, "tps": 20},
+                concurrency=(2, 4, 8),
+                max_requests=8,
+            ),
+        ),
+        judge=_judge_admission,
+        real_world="The same capacity limit as sync-workers, made explicit: the gateway's "
+        "admission control answers past `--max-streams` with a fast 503 and `Retry-After`.",
+        fix="This is the fix for silent queueing: overload is a quick, retryable refusal, and "
+        "the probe still measures the capacity.",
     ),
     Scenario(
         name="async-workers",
