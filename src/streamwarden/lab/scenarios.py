@@ -297,10 +297,7 @@ def _judge_admission(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]
     slowest = max((r.end_ms or 0.0 for r in refused), default=0.0) / 1000
     served = sum(1 for r in requests if r.succeeded)
     passed = bool(refused) and slowest <= FAST_REFUSAL_S and served > 0
-    evidence = (
-        f"{len(refused)} over capacity refused with 503 in at most {slowest * 1000:.0f} ms, "
-        f"{served} served"
-    )
+    evidence = f"every 503 within {slowest * 1000:.0f} ms, {served} streams served"
     return Judgement(passed, evidence, {"refused": len(refused), "slowest_refusal_s": slowest})
 
 

@@ -48,12 +48,27 @@ def describe_finding(finding: Finding, scale: float) -> str:
     """The one figure that proves `finding`, e.g. `capacity 4` for worker_exhaustion."""
     ev = finding.evidence
     if finding.id == "worker_exhaustion":
-        p90 = ev.get("knee_ttfb_p90_ms")
-        wait = f", TTFB p90 {float(p90) / 1000:.2f}s" if isinstance(p90, int | float) else ""
+        how = []
+        if ev.get("queued"):
+            p90 = ev.get("knee_ttfb_p90_ms")
+            wait = f", TTFB p90 {float(p90) / 1000:.2f}s" if isinstance(p90, int | float) else ""
+            how.append(f"{ev.get('queued')}/{ev.get('requests')} queued{wait}")
+        if ev.get("refused"):
+            how.append(f"{ev.get('refused')}/{ev.get('requests')} refused")
         return (
             f"capacity {ev.get('capacity')} (at {ev.get('knee_concurrency')} streams, "
-            f"{ev.get('queued')}/{ev.get('requests')} queued{wait})"
+            f"{', '.join(how)})"
         )
+    if finding.id == "server_errors":
+        statuses = ev.get("statuses")
+        parts = (
+            [f"{n}× {code}" for code, n in statuses.items()] if isinstance(statuses, dict) else []
+        )
+        if ev.get("connect_errors"):
+            parts.append(f"{ev.get('connect_errors')} connect errors")
+        if ev.get("error_events"):
+            parts.append(f"{ev.get('error_events')} error events")
+        return "HTTP " + ", ".join(parts) if parts else finding.summary
     if finding.id == "proxy_buffering":
         events = ev.get("events_per_burst")
         each = f"~{float(events):g} events" if isinstance(events, int | float) else "events"
