@@ -82,7 +82,8 @@ def test_missing_servers_are_skipped_with_a_hint_and_the_rest_run(tmp_path: Path
 
 
 @needs_nginx
-def test_cli_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cli_ctrl_c_stops_every_process(tmp_path: Path, signum: int) -> None:
     workdir = tmp_path / "work"
     proc = subprocess.Popen(
         [
@@ -110,7 +111,7 @@ def test_cli_ctrl_c_stops_every_process(tmp_path: Path) -> None:
         time.sleep(1.0)
         names = {name for pid, name in _marked(workdir) if pid != proc.pid}
         assert "nginx" in names and any(n.startswith("python") for n in names), names
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signum)
         out, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
