@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from streamwarden.lab.report import print_table, write_html, write_json
 from streamwarden.lab.runner import ScenarioResult, run_lab
@@ -75,9 +76,12 @@ def lab(
     """Reproduce each streaming failure on real stacks on loopback, probe it, and check the diagnosis."""
     console = _console()
     if list_only:
+        table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+        for column in ("scenario", "stack", "expected"):
+            table.add_column(column)
         for s in SCENARIOS:
-            expected = ", ".join(s.expected) or "no findings"
-            console.print(f"[bold]{s.name:<20}[/bold] {s.stack}  [dim]→ {expected}[/dim]")
+            table.add_row(s.name, s.stack, ", ".join(s.expected) or "no findings")
+        console.print(table)
         return
     try:
         chosen = get_scenarios(scenario or [])

@@ -120,7 +120,7 @@ def _scenario_html(r: ScenarioResult, scenario: Scenario | None) -> str:
     for label, run in r.runs.items():
         title = f"Reads per stream — {label}" if len(r.runs) > 1 else "Reads per stream"
         out.append(f"<h3>{_esc(title)}</h3><div class='card'>{probe_report._waterfall(run)}</div>")
-    if r.details:
+    if set(r.details) - {"attempts"} or r.details.get("attempts", 1) > 1:
         out.append(f"<pre>{_esc(json.dumps(r.details, indent=1))}</pre>")
     out.append("</div>")
     return "".join(out)
