@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from gwutil import OPENAI_BODY, run_gateway
+
 from rawclient import RawStream
 from streamwarden.lab.procs import free_port
 
@@ -104,27 +104,44 @@ def test_chain_relays_the_full_stream_and_errors(tmp_path: Path) -> None:
             assert r.status_code == 404
 
 
-async def _one(
-    client: httpx.AsyncClient, url: str, body: dict[str, object], hang_up: float | None
-) -> tuple[int, float, str | None]:
-    started = time.monotonic()
-    async with client.stream("POST", url, json=body) as response:
-        head = time.monotonic() - started
-        if response.status_code != 200:
-            await response.aread()
-            return response.status_code, head, response.headers.get("retry-after")
-        async for _ in response.aiter_raw():
-            if hang_up is not None and time.monotonic() - started > hang_up:
-                break  # the client leaves mid-stream
-    return 200, head, None
-
-
 async def _burst(
     url: str, n: int, body: dict[str, object], hang_ups: list[float | None]
 ) -> list[tuple[int, float, str | None]]:
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        return await asyncio.gather(*(_one(client, url, body, hang_ups[i]) for i in range(n)))
+    """n concurrent requests on raw asyncio sockets. Connections are opened first, so the
+    time measured per request is the server's answer, not the client's connection setup."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    payload = json.dumps(body).encode()
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    conns = [await asyncio.open_connection(host, int(port)) for _ in range(n)]
+
+    async def one(i: int) -> tuple[int, float, str | None]:
+        reader, writer = conns[i]
+        started = time.monotonic()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        took = time.monotonic() - started
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {
+            k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
+        }
+        try:
+            if status == 200:
+                while True:
+                    if hang_ups[i] is not None and time.monotonic() - started > hang_ups[i]:
+                        break  # the client leaves mid-stream
+                    chunk = await reader.read(65536)
+                    if not chunk or chunk.endswith(b"0\r\n\r\n"):
+                        break
+        finally:
+            writer.close()
+        return status, took, headers.get("retry-after")
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
 
 
 @pytest.mark.parametrize("disconnects", [False, True], ids=["complete", "random-disconnects"])

@@ -9,7 +9,6 @@ import anthropic
 import httpx
 import openai
 import pytest
-
 from gwutil import Gateway, run_gateway
 
 
