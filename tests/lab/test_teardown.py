@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from streamwarden.lab import Launcher, get_scenarios, run_lab, stacks
-from streamwarden.lab.procs import find_binary, live_session_members, processes_referring_to
+from streamwarden.lab.procs import (
+    ManagedProcess,
+    find_binary,
+    live_session_members,
+    processes_referring_to,
+    start_process,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -153,3 +160,22 @@ def test_unknown_scenario_is_a_usage_error() -> None:
         timeout=30,
     )
     assert done.returncode == 2 and "unknown scenario" in done.stderr
+
+
+def test_a_port_taken_meanwhile_is_retried(tmp_path: Path) -> None:
+    with socket.socket() as taken, Launcher(tmp_path) as lab:
+        taken.bind(("127.0.0.1", 0))  # bound, not listening: the limiter's bind must fail
+        busy = taken.getsockname()[1]
+        tried: list[int] = []
+
+        def start(port: int) -> ManagedProcess:
+            use = port if tried else busy
+            tried.append(use)
+            argv = [sys.executable, "-m", "streamwarden.lab.limiter", "--listen", str(use)]
+            argv += ["--upstream", "127.0.0.1:9", "--cut-after", "1"]
+            return start_process(argv, use, log_path=tmp_path / f"limiter-{use}.log")
+
+        port = lab.listen(start)
+        assert tried == [busy, port] and port != busy
+        assert len(lab.processes) == 1 and lab.processes[0].alive()
+    assert live_session_members(lab.session_ids) == []

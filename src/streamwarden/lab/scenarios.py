@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from streamwarden.lab import stacks
-from streamwarden.lab.procs import free_port
 from streamwarden.lab.stacks import Launcher
 from streamwarden.probe.load import ProbeConfig
 from streamwarden.probe.timeline import Finding, Run
@@ -215,8 +214,7 @@ def _no_cancel(lab: Launcher) -> str:
 
 def _fixed_stack(lab: Launcher) -> str:
     app = stacks.gateway(lab, heartbeat=HEARTBEAT)
-    port = free_port()
-    return _url(stacks.nginx_with(lab, fixed_nginx_config(app, port), port))
+    return _url(stacks.nginx_with(lab, lambda port: fixed_nginx_config(app, port)))
 
 
 def fixed_nginx_config(upstream: int, port: int) -> str:

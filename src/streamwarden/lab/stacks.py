@@ -69,11 +69,31 @@ class Launcher:
             raise MissingBinary(name)
         return found
 
-    def python(self, name: str, args: Sequence[str], port: int) -> int:
-        """`python -m ...` with this interpreter, logged to `<workdir>/<name>.log`."""
-        argv = [sys.executable, "-m", *args]
-        self.add(start_process(argv, port, log_path=self.workdir / f"{name}.log", env=self.env))
-        return port
+    def listen(self, start: Callable[[int], ManagedProcess], tries: int = 3) -> int:
+        """Start a server with `start(port)` on a free port and register it; returns the port.
+
+        `free_port()` only says that a port was free a moment ago: if another process took
+        it meanwhile, the server is started again on another one.
+        """
+        for attempt in range(1, tries + 1):
+            port = free_port()
+            try:
+                self.add(start(port))
+            except RuntimeError as exc:
+                if attempt == tries or "in use" not in str(exc).lower():
+                    raise
+            else:
+                return port
+        raise AssertionError("unreachable")
+
+    def python(self, name: str, args: Callable[[int], Sequence[str]]) -> int:
+        """`python -m <args(port)>` with this interpreter, logged to `<workdir>/<name>.log`."""
+        log = self.workdir / f"{name}.log"
+        return self.listen(
+            lambda port: start_process(
+                [sys.executable, "-m", *args(port)], port, log_path=log, env=self.env
+            )
+        )
 
     def add(self, proc: ManagedProcess) -> ManagedProcess:
         self.processes.append(proc)
@@ -106,36 +126,42 @@ def uvicorn_app(lab: Launcher, app: str, name: str = "uvicorn", http: str = "aut
     buffers; httptools (uvicorn[standard]'s default) answers chunked, which nginx forwards
     chunk by chunk.
     """
-    port = free_port()
-    args = ["uvicorn", app, "--host", HOST, "--port", str(port), "--http", http]
-    return lab.python(name, [*args, "--log-level", "warning", "--no-access-log"], port)
+    return lab.python(
+        name,
+        lambda port: [
+            *("uvicorn", app, "--host", HOST, "--port", str(port), "--http", http),
+            *("--log-level", "warning", "--no-access-log"),
+        ],
+    )
 
 
 def gunicorn_flask(lab: Launcher, workers: int = 4, worker_class: str = "sync") -> int:
     """The Flask streaming app on gunicorn: `sync` holds one stream per worker process."""
-    port = free_port()
-    args = [
+    return lab.python(
         "gunicorn",
-        "streamwarden.lab.apps.flask_stream:app",
-        f"--bind={HOST}:{port}",
-        f"--workers={workers}",
-        f"--worker-class={worker_class}",
-        f"--pid={lab.workdir / 'gunicorn.pid'}",
-        "--log-level=warning",
-    ]
-    return lab.python("gunicorn", args, port)
+        lambda port: [
+            "gunicorn",
+            "streamwarden.lab.apps.flask_stream:app",
+            f"--bind={HOST}:{port}",
+            f"--workers={workers}",
+            f"--worker-class={worker_class}",
+            f"--pid={lab.workdir / 'gunicorn.pid'}",
+            "--log-level=warning",
+        ],
+    )
 
 
 def gateway(lab: Launcher, heartbeat: float, **flags: float) -> int:
     """`streamwarden serve` as users run it; `flags` are its options (`idle_timeout=...`)."""
-    port = free_port()
     # Its drain on SIGTERM, scaled like everything else (30 s -> 1 s): teardown stays quick.
     flags.setdefault("drain_timeout", 1.0)
-    args = ["streamwarden", "serve", "--host", HOST, "--port", str(port)]
-    args += ["--heartbeat", f"{heartbeat:g}"]
+    options = ["--heartbeat", f"{heartbeat:g}"]
     for key, value in flags.items():
-        args += [f"--{key.replace('_', '-')}", f"{value:g}"]
-    return lab.python("gateway", args, port)
+        options += [f"--{key.replace('_', '-')}", f"{value:g}"]
+    return lab.python(
+        "gateway",
+        lambda port: ["streamwarden", "serve", "--host", HOST, "--port", str(port), *options],
+    )
 
 
 def cancel_app(lab: Launcher) -> int:
@@ -149,11 +175,13 @@ def nginx_in_front(lab: Launcher, upstream: int, location: str = "") -> int:
     With no directives it is nginx's default proxy: HTTP/1.0 to the app, buffering on,
     `proxy_read_timeout 60s`.
     """
-    port = free_port()
     inner = "".join(
         f"            {line.strip()}\n" for line in location.splitlines() if line.strip()
     )
-    body = f"""
+    return nginx_with(
+        lab,
+        lambda port: (
+            f"""
     server {{
         listen {HOST}:{port};
         location / {{
@@ -161,20 +189,32 @@ def nginx_in_front(lab: Launcher, upstream: int, location: str = "") -> int:
 {inner}        }}
     }}
 """
-    return nginx_with(lab, body, port)
+        ),
+    )
 
 
-def nginx_with(lab: Launcher, http_body: str, port: int) -> int:
-    """nginx with `http_body` inside `http {}`, listening on `port`."""
+def nginx_with(lab: Launcher, http_body: Callable[[int], str]) -> int:
+    """nginx with `http_body(port)` inside `http {}`; returns the port it listens on."""
     binary = lab.binary("nginx")
-    lab.add(start_nginx(lab.workdir / "nginx", http_body, port, binary=binary, env=lab.env))
-    return port
+    workdir = lab.workdir / "nginx"
+    return lab.listen(
+        lambda port: start_nginx(workdir, http_body(port), port, binary=binary, env=lab.env)
+    )
 
 
 def haproxy_in_front(lab: Launcher, upstream: int, timeout_server: float) -> int:
     """HAProxy in HTTP mode with `timeout server` (silence allowed from the app) scaled down."""
-    port = free_port()
-    body = f"""
+    binary = lab.binary("haproxy")
+    workdir = lab.workdir / "haproxy"
+    return lab.listen(
+        lambda port: start_haproxy(
+            workdir, _haproxy_body(port, upstream, timeout_server), port, binary=binary, env=lab.env
+        )
+    )
+
+
+def _haproxy_body(port: int, upstream: int, timeout_server: float) -> str:
+    return f"""
 defaults
     mode http
     timeout connect 2s
@@ -189,14 +229,14 @@ frontend lab
 backend app
     server app1 {HOST}:{upstream}
 """
-    binary = lab.binary("haproxy")
-    lab.add(start_haproxy(lab.workdir / "haproxy", body, port, binary=binary, env=lab.env))
-    return port
 
 
 def total_time_limiter(lab: Launcher, upstream: int, cut_after: float) -> int:
     """A relay that cuts each connection `cut_after` seconds after accepting it."""
-    port = free_port()
-    args = ["streamwarden.lab.limiter", "--listen", f"{HOST}:{port}"]
-    args += ["--upstream", f"{HOST}:{upstream}", "--cut-after", f"{cut_after:g}"]
-    return lab.python("limiter", args, port)
+    return lab.python(
+        "limiter",
+        lambda port: [
+            *("streamwarden.lab.limiter", "--listen", f"{HOST}:{port}"),
+            *("--upstream", f"{HOST}:{upstream}", "--cut-after", f"{cut_after:g}"),
+        ],
+    )
