@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from streamwarden.lab import stacks
 from streamwarden.lab.stacks import Launcher
+from streamwarden.lint import snippets
+from streamwarden.lint.snippets import SnippetOptions
 from streamwarden.probe.load import ProbeConfig
 from streamwarden.probe.timeline import Finding, Run
 
@@ -218,38 +220,13 @@ def _fixed_stack(lab: Launcher) -> str:
 
 
 def fixed_nginx_config(upstream: int, port: int) -> str:
-    """`streamwarden config nginx` for this upstream, idle timeout at the lab's scale.
-
-    Falls back to the same directives, written here, when the lint part is not installed.
-    """
-    read_timeout = max(1, round(lab_seconds(300)))
-    listen = f"{stacks.HOST}:{port}"
-    try:
-        from streamwarden.lint import snippets
-    except ImportError:
-        snippets = None  # type: ignore[assignment]
-    if snippets is not None:
-        options = snippets.SnippetOptions(
-            upstream=f"{stacks.HOST}:{upstream}", listen=listen, read_timeout=read_timeout
-        )
-        return snippets.nginx(options)
-    return f"""
-    upstream streamwarden_app {{ server {stacks.HOST}:{upstream}; keepalive 32; }}
-    server {{
-        listen {listen};
-        location / {{
-            proxy_pass http://streamwarden_app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_cache off;
-            gzip off;
-            proxy_read_timeout {read_timeout}s;
-            proxy_send_timeout {read_timeout}s;
-            send_timeout {read_timeout}s;
-        }}
-    }}
-"""
+    """Exactly what `streamwarden config nginx` prints, with the idle timeout at lab scale."""
+    options = SnippetOptions(
+        upstream=f"{stacks.HOST}:{upstream}",
+        listen=f"{stacks.HOST}:{port}",
+        read_timeout=max(1, round(lab_seconds(300))),
+    )
+    return snippets.nginx(options)
 
 
 # -- no-cancel: counted on the server ----------------------------------------------------------

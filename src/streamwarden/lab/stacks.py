@@ -32,6 +32,7 @@ __all__ = [
     "gunicorn_flask",
     "haproxy_in_front",
     "nginx_in_front",
+    "nginx_with",
     "total_time_limiter",
     "uvicorn_app",
 ]
