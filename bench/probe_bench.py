@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,10 +33,13 @@ PY = sys.executable
 BIN = Path(PY).parent
 
 
-def start_target(tmp: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+def start_target(
+    tmp: Path, defaults: tuple[str, str] = ("30", "1")
+) -> tuple[subprocess.Popen[bytes], int, Path]:
     port = free_port()
-    log = tmp / "target-log.json"
-    proc = subprocess.Popen([PY, str(BENCH / "probe_bench_target.py"), str(port), str(log)])
+    log = tmp / f"target-log-{port}.json"
+    argv = [PY, str(BENCH / "probe_bench_target.py"), str(port), str(log), *defaults]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     wait_for_port("127.0.0.1", port)
     return proc, port, log
 
@@ -88,7 +90,8 @@ def capacity(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             stop_target(target)
         run = json.loads(run_json.read_text())
-        server = {int(k): v for k, v in json.loads(log.read_text()).items()}
+        written = json.loads(log.read_text())["first_write"]
+        server = {int(k): v for k, v in written.items()}
     reqs = run["requests"]
     origin = run["monotonic_origin_s"]
     edges = sorted(
@@ -119,106 +122,160 @@ def capacity(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def tool_commands(
+    url: str, host: str, path: str, n: str, d: str, tmp: Path
+) -> list[tuple[str, list[str], dict[str, str] | None, Path | None]]:
+    """(name, argv, env, file holding the tool's own event count) for each client."""
+    clients = str(BENCH / "probe_clients.py")
+    probe_json = tmp / "probe.json"
+    tools: list[tuple[str, list[str], dict[str, str] | None, Path | None]] = [
+        (
+            "streamwarden probe (CLI, uvloop)",
+            [
+                str(BIN / "streamwarden"),
+                "probe",
+                url,
+                "--concurrency",
+                n,
+                "--step-duration",
+                d,
+                "--json",
+                str(probe_json),
+                "--fail-on",
+                "never",
+            ],
+            None,
+            probe_json,
+        ),
+        (
+            "streamwarden probe (CLI, uvloop, summary only)",
+            [
+                str(BIN / "streamwarden"),
+                "probe",
+                url,
+                "--concurrency",
+                n,
+                "--step-duration",
+                d,
+                "--fail-on",
+                "never",
+            ],
+            None,
+            None,
+        ),
+        (
+            "streamwarden probe (API, asyncio loop)",
+            [PY, clients, "probe-asyncio", url, n, d],
+            None,
+            None,
+        ),
+        ("aiohttp client, no recording", [PY, clients, "aiohttp", url, n, d], None, None),
+        ("httpx client, no recording", [PY, clients, "httpx", url, n, d], None, None),
+    ]
+    if (BIN / "locust").exists():
+        env = {
+            **os.environ,
+            "PROBE_BENCH_EVENTS": str(tmp / "locust.json"),
+            "PROBE_BENCH_PATH": path,
+        }
+        tools.append(
+            (
+                "locust FastHttpUser (iter_lines)",
+                [
+                    str(BIN / "locust"),
+                    "-f",
+                    str(BENCH / "probe_locustfile.py"),
+                    "--headless",
+                    "-u",
+                    n,
+                    "-r",
+                    n,
+                    "-t",
+                    f"{int(float(d))}s",
+                    "--host",
+                    host,
+                    "--only-summary",
+                    "--stop-timeout",
+                    "0",
+                ],
+                env,
+                tmp / "locust.json",
+            )
+        )
+    if (BIN / "guidellm").exists():
+        prompts = tmp / "prompts.txt"
+        prompts.write_text("hello, how are you?\n" * 100_000)  # a row per request
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        tools.append(
+            (
+                "guidellm (openai_http, concurrent)",
+                [
+                    str(BIN / "guidellm"),
+                    "run",
+                    "--backend",
+                    f"kind=openai_http,target={host},model=m",
+                    "--profile",
+                    f"kind=concurrent,streams={n}",
+                    "--constraint",
+                    f"kind=max_duration,seconds={d}",
+                    "--data",
+                    f"kind=text_file,path={prompts}",
+                    "--output",
+                    f"kind=json,path={tmp / 'guidellm.json'}",
+                    "--disable-console",
+                ],
+                env,
+                None,
+            )
+        )
+    return tools
+
+
+def own_count(name: str, out: str, events_file: Path | None) -> int | None:
+    if name.endswith("summary only"):
+        return None
+    if events_file is None:
+        line = out.strip().splitlines()[-1] if out.strip() else ""
+        return json.loads(line)["events"] if line.startswith("{") else None
+    if not events_file.exists():
+        return None
+    data = json.loads(events_file.read_text())
+    if "requests" in data:
+        return sum(r["events"] for r in data["requests"])
+    return int(data["events"])
+
+
 def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each tool against a fresh target; the target counts the events it wrote."""
     path = f"/?n={args.events}&interval={args.interval}"
     n, d = str(args.streams), str(args.duration)
     results = []
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        target, port, _ = start_target(tmp)
-        url = f"http://127.0.0.1:{port}{path}"
-        try:
-            tools: list[tuple[str, list[str], dict[str, str] | None, Path | None]] = [
-                (
-                    "streamwarden probe (CLI, uvloop)",
-                    [
-                        str(BIN / "streamwarden"),
-                        "probe",
-                        url,
-                        "--concurrency",
-                        n,
-                        "--step-duration",
-                        d,
-                        "--json",
-                        str(tmp / "p.json"),
-                        "--fail-on",
-                        "never",
-                    ],
-                    None,
-                    tmp / "p.json",
-                ),
-                (
-                    "streamwarden probe (asyncio loop)",
-                    [PY, str(BENCH / "probe_clients.py"), "probe-asyncio", url, n, d],
-                    None,
-                    None,
-                ),
-                (
-                    "aiohttp client, no recording",
-                    [PY, str(BENCH / "probe_clients.py"), "aiohttp", url, n, d],
-                    None,
-                    None,
-                ),
-                (
-                    "httpx client, no recording",
-                    [PY, str(BENCH / "probe_clients.py"), "httpx", url, n, d],
-                    None,
-                    None,
-                ),
-            ]
-            if shutil.which("locust", path=str(BIN)):
-                env = {
-                    **os.environ,
-                    "PROBE_BENCH_EVENTS": str(tmp / "locust.json"),
-                    "PROBE_BENCH_PATH": path,
-                }
-                tools.append(
-                    (
-                        "locust FastHttpUser (iter_lines)",
-                        [
-                            str(BIN / "locust"),
-                            "-f",
-                            str(BENCH / "probe_locustfile.py"),
-                            "--headless",
-                            "-u",
-                            n,
-                            "-r",
-                            n,
-                            "-t",
-                            f"{int(args.duration)}s",
-                            "--host",
-                            f"http://127.0.0.1:{port}",
-                            "--only-summary",
-                            "--stop-timeout",
-                            "0",
-                        ],
-                        env,
-                        tmp / "locust.json",
-                    )
+        for name, *_ in tool_commands("", "", path, n, d, tmp):
+            if args.only and not any(k in name for k in args.only):
+                continue
+            target, port, log = start_target(tmp, (str(args.events), str(args.interval)))
+            host = f"http://127.0.0.1:{port}"
+            try:
+                tool = next(
+                    x for x in tool_commands(host + path, host, path, n, d, tmp) if x[0] == name
                 )
-            for name, argv, env, events_file in tools:
-                if args.only and not any(k in name for k in args.only):
-                    continue
+                _, argv, env, events_file = tool
                 cpu, wall, out = timed(argv, env)
-                if events_file is not None and events_file.name == "p.json":
-                    events = sum(
-                        r["events"] for r in json.loads(events_file.read_text())["requests"]
-                    )
-                elif events_file is not None:
-                    events = json.loads(events_file.read_text())["events"]
-                else:
-                    events = json.loads(out.strip().splitlines()[-1])["events"]
-                row = {
-                    "tool": name,
-                    "events": events,
-                    "cpu_s": round(cpu, 2),
-                    "wall_s": round(wall, 1),
-                    "events_per_cpu_s": round(events / cpu) if cpu else None,
-                }
-                print(json.dumps(row), flush=True)
-                results.append(row)
-        finally:
-            stop_target(target)
+            finally:
+                stop_target(target)
+            written = json.loads(log.read_text())["events"]
+            row = {
+                "tool": name,
+                "events_written": written,
+                "events_counted_by_tool": own_count(name, out, events_file),
+                "cpu_s": round(cpu, 2),
+                "wall_s": round(wall, 1),
+                "events_per_cpu_s": round(written / cpu) if cpu else None,
+            }
+            print(json.dumps(row), flush=True)
+            results.append(row)
     return results
 
 

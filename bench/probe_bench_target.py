@@ -2,10 +2,12 @@
 process can feed thousands of streams on a 2-core box, and a log of when each stream's first
 event was written (CLOCK_MONOTONIC, by client port) to measure the probe's timing error.
 
-    python bench/probe_bench_target.py PORT LOG.json
+    python bench/probe_bench_target.py PORT LOG.json [N INTERVAL]
     GET /?n=30&interval=1&ttft=0.5  ->  OpenAI chunks, then data: [DONE]
+    (any method and path; N and INTERVAL are the defaults for requests without a query)
 
-SIGTERM writes LOG.json ({client_port: first_write_monotonic_s}) and exits.
+SIGTERM writes LOG.json and exits: {"first_write": {client_port: monotonic_s},
+"events": events written in all}.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ DONE = b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
 
 
 class Stream(asyncio.Protocol):
-    def __init__(self, log: dict[int, float]) -> None:
+    def __init__(self, log: dict[int, float], totals: list[int], defaults: tuple[str, str]) -> None:
         self.log = log
+        self.totals = totals
+        self.defaults = defaults
         self.buf = b""
         self.transport: asyncio.Transport | None = None
         self.left = 0
@@ -49,8 +53,8 @@ class Stream(asyncio.Protocol):
             return
         target = self.buf.split(b" ", 2)[1].decode()
         q = {k: v[0] for k, v in parse_qs(urlsplit(target).query).items()}
-        self.left = int(q.get("n", "30"))
-        self.interval = float(q.get("interval", "1"))
+        self.left = int(q.get("n", self.defaults[0]))
+        self.interval = float(q.get("interval", self.defaults[1]))
         self.transport.write(HEAD)
         loop = asyncio.get_running_loop()
         self.timer = loop.call_later(float(q.get("ttft", "0")), self.tick, True)
@@ -62,6 +66,7 @@ class Stream(asyncio.Protocol):
         if first:
             self.log[self.port] = time.monotonic()
         self.transport.write(CHUNK)
+        self.totals[0] += 1
         self.left -= 1
         if self.left <= 0:
             self.transport.write(DONE)
@@ -74,19 +79,23 @@ class Stream(asyncio.Protocol):
             self.timer.cancel()
 
 
-async def main(port: int, log_path: str) -> None:
+async def main(port: int, log_path: str, defaults: tuple[str, str]) -> None:
     log: dict[int, float] = {}
+    totals = [0]
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    server = await loop.create_server(lambda: Stream(log), "127.0.0.1", port, backlog=8192)
+    server = await loop.create_server(
+        lambda: Stream(log, totals, defaults), "127.0.0.1", port, backlog=8192
+    )
     print("ready", flush=True)
     await stop.wait()
     server.close()
-    Path(log_path).write_text(json.dumps(log))  # noqa: ASYNC240 - the server is stopped
+    Path(log_path).write_text(json.dumps({"first_write": log, "events": totals[0]}))  # noqa: ASYNC240 - the server is stopped
 
 
 if __name__ == "__main__":
     import uvloop
 
-    uvloop.run(main(int(sys.argv[1]), sys.argv[2]))
+    defaults = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else ("30", "1")
+    uvloop.run(main(int(sys.argv[1]), sys.argv[2], defaults))
