@@ -266,8 +266,11 @@ def run_lab(
     rest; the result then says `interrupted` and holds what finished."""
     lab = LabResult()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="streamwarden-lab-") as tmp:
-        root = workdir or Path(tmp)
+    with contextlib.ExitStack() as cleanup:
+        if workdir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="streamwarden-lab-")
+            workdir = Path(cleanup.enter_context(tmp))
+        root = workdir
         try:
             for scenario in scenarios:
                 result = ScenarioResult.for_scenario(scenario)
