@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamwarden.guard import Outcome
 from streamwarden.sse import Event
-from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamItem
+from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamItem, collect
 
 __all__ = [
     "MessagesRequest",
@@ -153,19 +153,13 @@ async def stream_events(
 
 
 async def complete(items: AsyncIterator[UpstreamItem], *, mid: str, model: str) -> dict[str, Any]:
-    parts: list[str] = []
-    finish = Finish()
-    async for item in items:
-        if isinstance(item, TextDelta):
-            parts.append(item.text)
-        else:
-            finish = item
+    text, finish = await collect(items)
     return {
         "id": mid,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": "".join(parts)}],
+        "content": [{"type": "text", "text": text}],
         "stop_reason": _STOP_REASONS.get(finish.reason, "end_turn"),
         "stop_sequence": None,
         "usage": {"input_tokens": finish.input_tokens, "output_tokens": finish.output_tokens},

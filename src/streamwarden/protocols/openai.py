@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamwarden.guard import Outcome
 from streamwarden.sse import Event
-from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamItem
+from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamItem, collect
 
 __all__ = [
     "ChatCompletionRequest",
@@ -141,13 +141,7 @@ def _usage(finish: Finish) -> dict[str, int]:
 
 async def complete(items: AsyncIterator[UpstreamItem], *, cid: str, model: str) -> dict[str, Any]:
     """A non-streaming chat completion built from the same upstream items."""
-    parts: list[str] = []
-    finish = Finish()
-    async for item in items:
-        if isinstance(item, TextDelta):
-            parts.append(item.text)
-        else:
-            finish = item
+    text, finish = await collect(items)
     return {
         "id": cid,
         "object": "chat.completion",
@@ -156,7 +150,7 @@ async def complete(items: AsyncIterator[UpstreamItem], *, cid: str, model: str) 
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "".join(parts)},
+                "message": {"role": "assistant", "content": text},
                 "finish_reason": finish.reason,
                 "logprobs": None,
             }

@@ -14,6 +14,7 @@ __all__ = [
     "Upstream",
     "UpstreamError",
     "UpstreamItem",
+    "collect",
 ]
 
 
@@ -43,6 +44,18 @@ class Finish:
 
 
 UpstreamItem = TextDelta | Finish
+
+
+async def collect(items: AsyncIterator[UpstreamItem]) -> tuple[str, Finish]:
+    """The whole answer and its finish, for non-streaming responses."""
+    parts: list[str] = []
+    finish = Finish()
+    async for item in items:
+        if isinstance(item, TextDelta):
+            parts.append(item.text)
+        else:
+            finish = item
+    return "".join(parts), finish
 
 
 class UpstreamError(Exception):
