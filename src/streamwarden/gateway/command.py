@@ -12,8 +12,6 @@ from streamwarden.upstreams.sim import SimParams
 
 __all__ = ["serve"]
 
-_Float = Annotated[float, typer.Option()]
-
 
 def _limit(value: float, flag: str) -> float | None:
     # 0 turns a limit off on the command line; a negative one is a typo.
