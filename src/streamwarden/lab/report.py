@@ -59,7 +59,7 @@ def print_table(lab: LabResult, console: Console | None = None) -> None:
         table.add_row(
             r.name,
             Text(r.stack, style="dim"),
-            _ids(r.expected),
+            "\n".join(r.expected) or "none",
             _diagnosed(r),
             Text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, "")),
             evidence,
