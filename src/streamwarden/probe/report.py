@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -94,9 +95,12 @@ def print_summary(run: Run, console: Console | None = None) -> None:
         console.print(
             Text.assemble((f"{_MARK.get(f.severity, '-')} {f.severity:<7} ", style), (f.id, "bold"))
         )
-        console.print(Text("  " + f.summary))
-        console.print(Text("  evidence: " + _evidence(f.evidence), style="dim"))
-        console.print(Text("  fix: " + f.fix, style="green"))
+        # Padding keeps wrapped lines indented under their finding.
+        console.print(Padding(Text(f.summary), (0, 0, 0, 2), expand=False))
+        console.print(
+            Padding(Text("evidence: " + _evidence(f.evidence), style="dim"), (0, 0, 0, 2))
+        )
+        console.print(Padding(Text("fix: " + f.fix, style="green"), (0, 0, 0, 2), expand=False))
 
 
 # -- HTML ----------------------------------------------------------------------------------
