@@ -93,3 +93,26 @@ def test_analyze_rejects_what_is_not_a_run(tmp_path: Path) -> None:
     bad.write_text('{"version": 7}')
     result = runner.invoke(app, ["analyze", str(bad)])
     assert result.exit_code == 2 and "not a probe run" in result.stderr
+
+
+def test_open_loop_reports_schedule_lag(sse_server: SSEServer, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    url = sse_server.url + "/?n=3&interval=0.01"
+    args = [
+        "probe",
+        url,
+        "--rate",
+        "40",
+        "--step-duration",
+        "0.3",
+        "--seed",
+        "3",
+        "--json",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "lag p50/max ms" in result.stdout and "rate 40/s" in result.stdout
+    step = json.loads(out.read_text())["steps"][0]
+    assert step["rate"] == 40.0 and step["concurrency"] is None
+    assert set(step["schedule_lag_ms"]) == {"p50", "p99", "max"}

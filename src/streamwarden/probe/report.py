@@ -58,33 +58,29 @@ def print_summary(run: Run, console: Console | None = None) -> None:
         Text.assemble(("streamwarden probe ", "bold"), run.target, (f"  ({'/'.join(fmt)})", "dim"))
     )
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for name in ("step", "reqs", "ok", "TTFB p50/p99 ms", "TTFT p50/p99 ms", "gap p99 ms", "ends"):
+    summaries = [step.summary(run.requests) for step in run.steps]
+    # Open loop: how late arrivals started, so that coordinated omission shows.
+    open_loop = any(s["schedule_lag_ms"] for s in summaries)
+    columns = ["step", "reqs", "ok", "TTFB p50/p99 ms", "TTFT p50/p99 ms", "gap p99 ms"]
+    columns += ["lag p50/max ms"] if open_loop else []
+    for name in [*columns, "ends"]:
         table.add_column(name, justify="left" if name in ("step", "ends") else "right")
-    for step in run.steps:
-        s = step.summary(run.requests)
+    for step, s in zip(run.steps, summaries, strict=True):
         rate = s["success_rate"]
         ok_style = "green" if rate == 1 else "red" if rate is not None and rate < 0.9 else "yellow"
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items()))
-        table.add_row(
+        cells: list[str | Text] = [
             step.label,
             str(s["requests"]),
             Text("-" if rate is None else f"{100 * rate:.0f}%", style=ok_style),
             f"{_ms(s['ttfb_ms']['p50'])} / {_ms(s['ttfb_ms']['p99'])}",
             f"{_ms(s['ttft_ms']['p50'])} / {_ms(s['ttft_ms']['p99'])}",
             _ms(s["max_gap_ms"]["p99"]),
-            outcomes,
-        )
-        if s["schedule_lag_ms"]:
-            lag = s["schedule_lag_ms"]
-            table.add_row(
-                "",
-                "",
-                "",
-                Text(f"schedule lag p50 {_ms(lag['p50'])} ms, max {_ms(lag['max'])} ms", "dim"),
-                "",
-                "",
-                "",
-            )
+        ]
+        if open_loop:
+            lag = s["schedule_lag_ms"] or {}
+            cells.append(f"{_ms(lag.get('p50'))} / {_ms(lag.get('max'))}")
+        table.add_row(*cells, outcomes)
     console.print(table)
     console.print()
     if not run.diagnosis:
