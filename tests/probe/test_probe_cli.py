@@ -110,7 +110,7 @@ def test_open_loop_reports_schedule_lag(sse_server: SSEServer, tmp_path: Path) -
         "--json",
         str(out),
     ]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, args, env={"COLUMNS": "140"})
     assert result.exit_code == 0, result.output
     assert "lag p50/max ms" in result.stdout and "rate 40/s" in result.stdout
     step = json.loads(out.read_text())["steps"][0]
