@@ -162,6 +162,12 @@ def test_proxy_buffering_near_miss_occasional_coalescing() -> None:
     assert proxy_buffering(run_of(reqs), TH) == []
 
 
+def test_proxy_buffering_near_miss_instant_answer() -> None:
+    # A cached answer: all 20 events in one read 2 ms after the request. Nothing waited.
+    reqs = [stream(k * 5.0, ttfb=1.0, times=[2.0], events=[20]) for k in range(3)]
+    assert proxy_buffering(run_of(reqs), TH) == []
+
+
 def test_proxy_buffering_ignores_a_saturated_client() -> None:
     reqs = [stream(k * 5.0, times=[600.0], events=[20]) for k in range(3)]
     run = run_of(reqs)

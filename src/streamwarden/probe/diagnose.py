@@ -43,6 +43,9 @@ class Thresholds:
     burst_fraction: float = 0.6
     burst_min_events: int = 8
     buffered_share: float = 0.5
+    #: ...and only when its first token waited this long: a server that answers at once
+    #: (a cache, a fast model) also delivers every event in one read, and that is fine.
+    burst_min_wait_s: float = 0.05
     #: blocked_event_loop: a stall is a gap of at least `stall_s` and `stall_ratio` times the
     #: stream's usual gap; it is global when `stall_share` of at least `stall_min_streams`
     #: active streams stall together, at different points of their own streams.
@@ -211,7 +214,10 @@ def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
     candidates = [
         r
         for r in run.requests
-        if r.served and r.step not in skip and r.content_events >= th.burst_min_events
+        if r.served
+        and r.step not in skip
+        and r.content_events >= th.burst_min_events
+        and (r.ttft_ms or 0.0) >= th.burst_min_wait_s * 1000
     ]
     if not candidates:
         return []
