@@ -156,14 +156,28 @@ def gunicorn_sync(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "flaskapp.py").write_text(FLASK_APP)
     port = free_port()
     proc = ManagedProcess(
-        [str(gunicorn), "-k", "sync", "-w", "2", "-b", f"127.0.0.1:{port}", "flaskapp:app"],
+        [
+            str(gunicorn),
+            "-k",
+            "sync",
+            "-w",
+            "2",
+            "--preload",  # the app is imported once, before the workers fork
+            "-b",
+            f"127.0.0.1:{port}",
+            "flaskapp:app",
+        ],
         cwd=tmp_path,
         log_path=tmp_path / "gunicorn.log",
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=15)
-        # Both workers must be up, or the first step measures gunicorn's boot instead.
-        time.sleep(0.8)
+        # Both workers must be up, or the first steps measure gunicorn's boot instead.
+        deadline = time.monotonic() + 15
+        while proc.log_tail(50).count("Booting worker") < 2:
+            assert time.monotonic() < deadline, proc.log_tail()
+            time.sleep(0.05)
+        time.sleep(0.1)
         yield f"http://127.0.0.1:{port}/stream"
     finally:
         proc.stop()
