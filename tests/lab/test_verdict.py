@@ -55,3 +55,14 @@ def test_warmup_is_one_token_on_the_same_route() -> None:
     assert path == "/v1/chat/completions?tokens=1&ttft=0"
     gateway = ProbePlan(sim={"tokens": 12, "pause": 3.0})
     assert b'"sim": {"tokens": 1, "ttft": 0.0}' in gateway.warmup()[1]
+
+
+def test_the_opening_comment_is_not_a_heartbeat() -> None:
+    from streamwarden.lab.verdict import keepalives
+    from streamwarden.probe.timeline import RequestRecord, Run
+
+    opening, token, keepalive = (10.0, 15, 0, 1), (50.0, 120, 1, 0), (600.0, 13, 0, 1)
+    run = Run(
+        "http://127.0.0.1:1/", requests=[RequestRecord(0, 0.0, reads=[opening, token, keepalive])]
+    )
+    assert keepalives([run]) == 1

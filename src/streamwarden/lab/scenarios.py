@@ -380,7 +380,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "cuts each connection at a fixed time; it stands in for all of them.",
         fix="Raise the total timeout above the longest stream (Envoy `timeout: 0s` on the "
         "streaming route, GCP `timeoutSec`), or cap streams below it with `--max-duration`.",
-        note="heartbeats were on: they cannot help against a total-time limit",
+        note="heartbeats cannot help against a total-time limit",
     ),
     Scenario(
         name="haproxy-timeout",
