@@ -129,6 +129,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def busy_seconds() -> float:
+    """CPU seconds all processes on this machine spent busy, from /proc/stat. Minus the
+    server's and the client's, it shows how much foreign load shared the run."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
 def rss_bytes(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -139,7 +148,14 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def start_server(name: str, argv: Sequence[str], *, port: int, nofile: int | None = None) -> Server:
+def start_server(
+    name: str,
+    argv: Sequence[str],
+    *,
+    port: int,
+    nofile: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     """Start `argv` pinned to the server core (and with a raised fd limit if asked)."""
     prefix = ["taskset", "-c", str(SERVER_CORE)]
     if nofile:
@@ -151,7 +167,9 @@ def start_server(name: str, argv: Sequence[str], *, port: int, nofile: int | Non
     # Server logs go to /tmp: they are for debugging a failed start, not results.
     log = Path(tempfile.gettempdir()) / f"streamwarden-bench-{name}.log"
     log.write_text("")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(APPS), os.environ.get("BENCH_EXTRA_PATH", "")])))
+    # BENCH_EXTRA_PATH lets a profiling run inject a sitecustomize (GC probes) into servers.
+    paths = [str(APPS), os.environ.get("BENCH_EXTRA_PATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p), **(extra_env or {}))
     proc = ManagedProcess([*prefix, *argv], cwd=str(ROOT), env=env, log_path=log)
     try:
         wait_for_port(HOST, port, timeout=30)
@@ -161,10 +179,20 @@ def start_server(name: str, argv: Sequence[str], *, port: int, nofile: int | Non
     return Server(name, proc, port)
 
 
-def uvicorn_app(name: str, module: str, *, nofile: int | None = None) -> Server:
+def uvicorn_app(
+    name: str,
+    module: str,
+    *,
+    nofile: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
+    """`module` is `file` (its `app`) or `file:attribute`, in bench/apps."""
     port = free_port()
-    argv = [PY, "-m", "uvicorn", f"{module}:app", "--host", HOST, "--port", str(port)]
-    return start_server(name, [*argv, *UVICORN_FLAGS], port=port, nofile=nofile)
+    target = module if ":" in module else f"{module}:app"
+    argv = [PY, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
+    return start_server(
+        name, [*argv, *UVICORN_FLAGS], port=port, nofile=nofile, extra_env=extra_env
+    )
 
 
 def gateway(name: str, flags: Sequence[str], *, nofile: int | None = None) -> Server:
@@ -304,6 +332,8 @@ class Window:
     events: int
     server_cpu: float
     client_cpu: float = 0.0
+    #: CPU seconds used by everything else on the machine (other people's jobs).
+    foreign_cpu: float = 0.0
 
     @property
     def events_per_cpu_second(self) -> float:
@@ -323,10 +353,12 @@ async def measure(
 ) -> Window:
     await asyncio.sleep(warmup)
     # The client's own CPU too: a client near 100 % would cap the server, not measure it.
+    b0 = busy_seconds()
     e0, c0, t0, p0 = counters.events, cpu(), time.perf_counter(), time.process_time()
     await asyncio.sleep(duration)
     e1, c1, t1, p1 = counters.events, cpu(), time.perf_counter(), time.process_time()
-    return Window(t1 - t0, e1 - e0, c1 - c0, p1 - p0)
+    b1 = busy_seconds()
+    return Window(t1 - t0, e1 - e0, c1 - c0, p1 - p0, (b1 - b0) - (c1 - c0) - (p1 - p0))
 
 
 def run_async(main: Callable[[], Any]) -> Any:

@@ -42,13 +42,28 @@ NOFILE = 65536
 MB = 1024 * 1024
 
 
-async def open_streams(
-    port: int, body: bytes, count: int, counters: Counters
-) -> list[StreamProtocol]:
+class GapProtocol(StreamProtocol):
+    """Also keeps the longest silence between two reads: at 1 token/s, anything much over
+    1 s is the server's event loop stalling (a full GC pass, say)."""
+
+    def __init__(self, request: bytes, counters: Counters) -> None:
+        super().__init__(request, counters)
+        self.last = 0.0
+        self.max_gap = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if self.last:
+            self.max_gap = max(self.max_gap, now - self.last)
+        self.last = now
+        super().data_received(data)
+
+
+async def open_streams(port: int, body: bytes, count: int, counters: Counters) -> list[GapProtocol]:
     """`count` single streams (no reconnect), all counted in `counters`."""
     loop = asyncio.get_running_loop()
     request = http_request(port, body)
-    protos = [StreamProtocol(request, counters) for _ in range(count)]
+    protos = [GapProtocol(request, counters) for _ in range(count)]
     results = await asyncio.gather(
         *(loop.create_connection(lambda p=p: p, HOST, port) for p in protos),
         return_exceptions=True,
@@ -68,7 +83,7 @@ async def gateway_scale(server: Server, args: argparse.Namespace) -> dict[str, A
     await asyncio.sleep(1.0)
     rss_idle = server.rss_bytes()
     body = chat_body(args.tokens, 1.0, 0.0)
-    held: list[StreamProtocol] = []
+    held: list[GapProtocol] = []
     counters = Counters()
     ramp_started = time.perf_counter()
     bottleneck = ""
@@ -98,11 +113,14 @@ async def gateway_scale(server: Server, args: argparse.Namespace) -> dict[str, A
                 break
         ramp_seconds = time.perf_counter() - ramp_started
         await asyncio.sleep(2.0)
+        for p in held:
+            p.max_gap = 0.0  # only the hold window counts
         e0, c0, t0 = counters.events, server.cpu_seconds(), time.perf_counter()
         await asyncio.sleep(args.hold)
         e1, c1, t1 = counters.events, server.cpu_seconds(), time.perf_counter()
         rss_held = server.rss_bytes()
         still_open = counters.open
+        gaps = sorted(p.max_gap for p in held)
     finally:
         for p in held:
             p.abort()
@@ -116,6 +134,8 @@ async def gateway_scale(server: Server, args: argparse.Namespace) -> dict[str, A
         "rss_per_stream_kb": (rss_held - rss_idle) / max(streams, 1) / 1024,
         "cpu_share_holding": (c1 - c0) / (t1 - t0),
         "events_per_second": (e1 - e0) / (t1 - t0),
+        "longest_silence_s": gaps[-1] if gaps else 0.0,
+        "median_longest_silence_s": gaps[len(gaps) // 2] if gaps else 0.0,
         "errors": counters.errors,
         "bottleneck": bottleneck,
     }
@@ -209,7 +229,12 @@ def main() -> None:
         f"| {sync['rss_busy_mb']:.0f} MB | {sync['rss_per_stream_mb'] * 1024:,.0f} KB "
         "| (sleeping workers) |"
     )
-    print(f"\ngunicorn first-event times (s): {firsts}")
+    print(
+        f"\ngateway: {gw['events_per_second']:,.0f} events/s delivered (nominal "
+        f"{gw['streams_held']:,}/s); longest silence seen by any stream while held "
+        f"{gw['longest_silence_s']:.2f} s (median stream {gw['median_longest_silence_s']:.2f} s)"
+    )
+    print(f"gunicorn first-event times (s): {firsts}")
     if gw["bottleneck"]:
         print(f"gateway stopped early: {gw['bottleneck']}")
     print(f"target (10k streams, < 50 KB each): {'met' if target_met else 'MISSED'}")
