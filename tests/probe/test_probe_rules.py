@@ -193,6 +193,22 @@ def test_idle_timeout_consistent_silence() -> None:
     assert {"idle_timeout", "truncated_stream", "missing_heartbeat"} <= ids(run_of(reqs))
 
 
+def test_opening_comment_is_not_a_heartbeat() -> None:
+    """The guard sends `: stream open` with the headers. A stream cut by an idle timeout with
+    only that comment carried no heartbeat, and missing_heartbeat must still fire."""
+
+    def cut(start: float, beats: list[int]) -> RequestRecord:
+        times = [2.0 + 20.0 * i for i in range(1, 6)]
+        return stream(
+            start, times=times, heartbeats=beats, end=times[-1] + 1000.0, outcome="truncated"
+        )
+
+    opening_only = [cut(k * 50.0, [1, 0, 0, 0, 0]) for k in range(4)]
+    assert "missing_heartbeat" in ids(run_of(opening_only))
+    with_beats = [cut(k * 50.0, [1, 0, 1, 0, 0]) for k in range(4)]
+    assert "missing_heartbeat" not in ids(run_of(with_beats))
+
+
 def test_idle_timeout_near_miss_inconsistent_silences() -> None:
     reqs = [cut_after_silence(k * 50.0, s) for k, s in enumerate((600.0, 1700.0, 3100.0, 4600.0))]
     assert idle_timeout(run_of(reqs), TH) == []

@@ -116,10 +116,12 @@ def _scenario_html(r: ScenarioResult, scenario: Scenario | None) -> str:
     if scenario is not None and scenario.fix:
         out.append(f"<div class='meta'><b>Fix:</b> {_esc(scenario.fix)}</div>")
     for finding in r.findings:
-        out.append(probe_report._finding_html(finding))
+        out.append(probe_report.finding_html(finding))
     for label, run in r.runs.items():
         title = f"Reads per stream — {label}" if len(r.runs) > 1 else "Reads per stream"
-        out.append(f"<h3>{_esc(title)}</h3><div class='card'>{probe_report._waterfall(run)}</div>")
+        out.append(
+            f"<h3>{_esc(title)}</h3><div class='card'>{probe_report.waterfall_svg(run)}</div>"
+        )
     if set(r.details) - {"attempts"} or r.details.get("attempts", 1) > 1:
         out.append(f"<pre>{_esc(json.dumps(r.details, indent=1))}</pre>")
     out.append("</div>")
@@ -148,7 +150,7 @@ def render_html(lab: LabResult) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<title>streamwarden lab</title>"
-        f"<style>{probe_report._CSS}{_CSS_EXTRA}</style></head><body>"
+        f"<style>{probe_report.REPORT_CSS}{_CSS_EXTRA}</style></head><body>"
         "<h1>streamwarden lab</h1>"
         f"<div class='sub'>{len(lab.scenarios)} scenarios · {lab.duration_s:.0f}s · time scale "
         f"1:{1 / lab.scale:.0f} (1 lab second stands for {1 / lab.scale:.0f} real seconds)</div>"

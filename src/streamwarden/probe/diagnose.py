@@ -276,7 +276,7 @@ def idle_timeout(run: Run, th: Thresholds) -> list[Finding]:
         return []
     cut_after = _median(group) / 1000
     ok_gaps = [g for r in run.requests if r.succeeded and (g := r.max_gap_ms()) is not None]
-    heartbeats = sum(r.heartbeats for r in idle)
+    heartbeats = sum(r.keepalives for r in idle)
     evidence = {
         "cut_after_idle_s": _round(cut_after),
         "streams_cut": len(group),
@@ -339,11 +339,11 @@ def missing_heartbeat(run: Run, th: Thresholds) -> list[Finding]:
         (r, g) for r in served if (g := r.max_gap_ms()) is not None and g >= th.silence_s * 1000
     ]
     idle_cut = [r for r in _cuts(run) if _is_idle_cut(r, th)]
-    idle_unbeaten = idle_timeout(run, th) and not any(r.heartbeats for r in idle_cut)
+    idle_unbeaten = idle_timeout(run, th) and not any(r.keepalives for r in idle_cut)
     if not long and not idle_unbeaten:
         return []
     gaps = [g for r in served if (g := r.max_gap_ms()) is not None]
-    heartbeats = sum(r.heartbeats for r in served)
+    heartbeats = sum(r.keepalives for r in served)
     evidence = {
         "max_silence_s": _round(max(gaps) / 1000) if gaps else None,
         "threshold_s": th.silence_s,

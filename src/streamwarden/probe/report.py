@@ -20,7 +20,15 @@ from rich.text import Text
 
 from streamwarden.probe.timeline import FAILED_OUTCOMES, Finding, RequestRecord, Run
 
-__all__ = ["print_summary", "render_html", "write_html", "write_json"]
+__all__ = [
+    "REPORT_CSS",
+    "finding_html",
+    "print_summary",
+    "render_html",
+    "waterfall_svg",
+    "write_html",
+    "write_json",
+]
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _MARK = {"error": "✗", "warning": "!", "info": "i"}
@@ -101,7 +109,7 @@ def print_summary(run: Run, console: Console | None = None) -> None:
 
 # -- HTML ----------------------------------------------------------------------------------
 
-_CSS = """
+REPORT_CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d232b;
 background:#fafbfc}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
@@ -217,7 +225,7 @@ def _pick_streams(run: Run, limit: int) -> list[RequestRecord]:
     return sorted(bad + good[::stride][:room], key=lambda r: r.start_ms)
 
 
-def _waterfall(run: Run, burst_events: int = 4, limit: int = 120) -> str:
+def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
     streams = _pick_streams(run, limit)
     if not streams:
         return "<p>No requests.</p>"
@@ -333,7 +341,7 @@ def render_html(run: Run) -> str:
             f"<td>{_ms(s['loop_lag_ms']['p99'])}</td>"
             f"<td class='l'>{_esc(outcomes)}</td></tr>"
         )
-    findings = "".join(_finding_html(f) for f in run.diagnosis) or (
+    findings = "".join(finding_html(f) for f in run.diagnosis) or (
         "<p class='ok'>No findings: streams arrived whole and on time.</p>"
     )
     legend = (
@@ -346,7 +354,7 @@ def render_html(run: Run) -> str:
     )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>streamwarden probe — {_esc(run.target)}</title><style>{_CSS}</style></head><body>"
+        f"<title>streamwarden probe — {_esc(run.target)}</title><style>{REPORT_CSS}</style></head><body>"
         f"<h1>streamwarden probe</h1><div class='sub'>{_esc(run.target)} · "
         f"{_esc(run.started_at or '')} · {len(run.requests)} requests</div>"
         f"<h2>Findings</h2>{findings}"
@@ -355,12 +363,12 @@ def render_html(run: Run) -> str:
         "<th>sched. lag max ms</th><th>probe loop lag p99 ms</th><th>ends</th></tr>"
         f"{''.join(rows)}</table>"
         f"<div class='charts'>{''.join(f'<div class=card>{c}</div>' for c in charts)}</div>"
-        f"<h2>Reads per stream</h2>{legend}<div class='card'>{_waterfall(run)}</div>"
+        f"<h2>Reads per stream</h2>{legend}<div class='card'>{waterfall_svg(run)}</div>"
         f"<script>{_JS}</script></body></html>\n"
     )
 
 
-def _finding_html(f: Finding) -> str:
+def finding_html(f: Finding) -> str:
     return (
         f"<div class='f {_esc(f.severity)}'><span class='sev'>{_esc(f.severity)}</span>"
         f"<span class='id'>{_esc(f.id)}</span><div>{_esc(f.summary)}</div>"

@@ -93,6 +93,16 @@ class RequestRecord:
         """The server answered with a success status (whatever happened afterwards)."""
         return self.status is not None and 200 <= self.status < 300
 
+    @property
+    def keepalives(self) -> int:
+        """Heartbeat comments after the first body read. A comment in the first read opens the
+        stream (the guard's `: stream open` comes with the headers); it proves nothing about
+        heartbeats during silences."""
+        first = next((i for i, row in enumerate(self.reads) if row[1] > 0), None)
+        if first is None:
+            return 0
+        return sum(row[3] for row in self.reads[first + 1 :])
+
     def read_times(self) -> list[float]:
         return [row[0] for row in self.reads]
 
