@@ -131,8 +131,22 @@ def build_app(rec: Recorder) -> Starlette:
 
         return stream_response(request, Source(), policy=policy(request), on_close=rec.on_close)
 
+    async def big_then_silent(request: Request) -> Response:
+        # One event larger than every buffer, then silence: the next write is a heartbeat,
+        # and it blocks on a client that does not read.
+        async def source() -> AsyncIterator[str]:
+            try:
+                yield "x" * 8_000_000
+                await anyio.sleep(30)
+                yield "never"
+            finally:
+                rec.marks["big_finally"] = time.monotonic()
+
+        return stream_response(request, source(), policy=policy(request), on_close=rec.on_close)
+
     return Starlette(
         routes=[
+            Route("/big", big_then_silent),
             Route("/content", content),
             Route("/silent", silent),
             Route("/ticker", ticker),
@@ -393,3 +407,17 @@ def test_finished_streams_leave_no_cancelled_error_cycles(rec: Recorder, port: i
         gc.garbage.clear()
         gc.enable()
     assert leaked == 0, f"{leaked} CancelledError objects in reference cycles"
+
+
+def test_heartbeat_blocked_on_a_client_that_stopped_reading_still_times_out(
+    rec: Recorder, port: int
+) -> None:
+    """The heartbeat write blocks on the full socket; the send timeout must still fire."""
+    stuck = get(port, "/big?heartbeat=0.1&send_timeout=0.5&idle_timeout=60", rcvbuf=4096)
+    try:
+        stats = rec.next_stats(timeout=5)
+        assert stats.outcome is Outcome.SEND_TIMEOUT
+        assert stats.duration < 2.0
+        assert "big_finally" in rec.marks
+    finally:
+        stuck.close()

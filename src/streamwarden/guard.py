@@ -195,6 +195,7 @@ class _StreamRun:
         self.last_item = self.started
         self.first_item: float | None = None
         self.sending_since: float | None = None
+        self.writes_in_flight = 0
         self.client_gone = False
         self.pump_scope = anyio.CancelScope()
 
@@ -210,7 +211,10 @@ class _StreamRun:
     async def write(self, data: bytes) -> None:
         # Writes may come from the pump and the watchdog at once. Each message is a whole
         # SSE block, so ordering at block granularity is all that matters.
-        self.sending_since = self.clock()
+        # `sending_since` is when the oldest write still in flight began.
+        if self.writes_in_flight == 0:
+            self.sending_since = self.clock()
+        self.writes_in_flight += 1
         try:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
         except OSError:
@@ -219,7 +223,9 @@ class _StreamRun:
             self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
             raise _Ended from None
         finally:
-            self.sending_since = None
+            self.writes_in_flight -= 1
+            if self.writes_in_flight == 0:
+                self.sending_since = None
         self.last_write = self.clock()
         self.stats.bytes += len(data)
 
@@ -376,12 +382,23 @@ class _StreamRun:
                 else:
                     at = self.last_write + policy.heartbeat
                     if now >= at:
+                        # The heartbeat write itself may block on a client that stopped
+                        # reading: bound it, or every deadline would wait behind it.
+                        bound = due - now
+                        if policy.send_timeout is not None:
+                            bound = min(bound, policy.send_timeout)
                         try:
-                            await self.write(_HEARTBEAT)
+                            with anyio.move_on_after(bound) as scope:
+                                await self.write(_HEARTBEAT)
                         except _Ended:
                             return
-                        self.stats.heartbeats += 1
-                        continue
+                        if not scope.cancelled_caught:
+                            self.stats.heartbeats += 1
+                        elif policy.send_timeout is not None and bound >= policy.send_timeout:
+                            self.client_gone = True
+                            self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
+                            return
+                        continue  # a deadline may have come due meanwhile
                     due = min(due, at)
             if due == math.inf:
                 await anyio.sleep_forever()
