@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from streamwarden.cli import app
 from streamwarden.lab.procs import free_port
+from streamwarden.probe.load import ProbeConfig, ProbeError, validate
 from streamwarden.probe.target import SSEServer
 
 runner = CliRunner()
@@ -86,6 +90,66 @@ def test_usage_errors_exit_2_with_one_line() -> None:
         assert result.exit_code == 2, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.output
+
+
+BAD_NUMBERS = [
+    {"rate": 5.0, "max_inflight": 0},
+    {"rate": 5.0, "max_inflight": -3},
+    {"rate": 0.0},
+    {"rate": -1.0},
+    {"rate": float("nan")},
+    {"ramp": -1.0},
+    {"ramp": float("nan")},
+    {"step_duration": 0.0},
+    {"step_duration": -2.0},
+    {"step_duration": float("inf")},
+    {"timeout": 0.0},
+    {"timeout": -1.0},
+    {"timeout": float("nan")},
+    {"concurrency": (1, 0)},
+    {"concurrency": (-2,)},
+    {"concurrency": ()},
+    {"max_requests": 0},
+]
+
+
+@pytest.mark.parametrize("bad", BAD_NUMBERS, ids=repr)
+def test_validate_rejects_numbers_that_hang_or_crash(bad: dict[str, object]) -> None:
+    config = ProbeConfig(url="http://127.0.0.1:1/", **bad)  # type: ignore[arg-type]
+    with pytest.raises(ProbeError):
+        validate(config)
+
+
+def test_validate_accepts_the_edges() -> None:
+    validate(ProbeConfig(url="http://127.0.0.1:1/", rate=0.5, max_inflight=1, ramp=0.0))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--rate", "5", "--max-inflight", "0"],
+        ["--rate", "5", "--max-inflight", "-1"],
+        ["--ramp", "-1"],
+        ["--rate", "-2"],
+        ["--step-duration", "0"],
+        ["--timeout", "-1"],
+    ],
+    ids=" ".join,
+)
+def test_cli_rejects_bad_numbers_in_one_line(sse_server: SSEServer, extra: list[str]) -> None:
+    # A reachable target: the option alone must be the reason for exit 2, and quickly
+    # (`--max-inflight 0` used to wait forever on a semaphore of 0).
+    url = sse_server.url + "/?n=2&interval=0.01"
+    args = [*FAST, *extra]
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamwarden", "probe", url, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2, (extra, proc.stdout, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_analyze_rejects_what_is_not_a_run(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import math
 import random
 import resource
 import socket
@@ -575,14 +576,24 @@ def validate(config: ProbeConfig) -> Target:
     """Check a config without touching the network; returns the parsed target."""
     if config.format not in FORMATS:
         raise ProbeError(f"unknown format {config.format!r}; choose from {', '.join(FORMATS)}")
-    if config.rate is not None and config.rate <= 0:
-        raise ProbeError("--rate must be positive")
+    # `not (x > 0)` also rejects NaN; an infinite value would never end a step or a request.
+    if config.rate is not None and not (0 < config.rate < math.inf):
+        raise ProbeError("--rate must be a positive number")
     if config.rate is None and (not config.concurrency or min(config.concurrency) < 1):
         raise ProbeError("--concurrency needs positive integers, e.g. 1,2,4,8")
-    if config.step_duration <= 0 or config.timeout <= 0:
-        raise ProbeError("--step-duration and --timeout must be positive")
+    if not (0 < config.step_duration < math.inf):
+        raise ProbeError("--step-duration must be a positive number of seconds")
+    if not (0 < config.timeout < math.inf):
+        raise ProbeError("--timeout must be a positive number of seconds")
     if config.max_requests is not None and config.max_requests < 1:
         raise ProbeError("--max-requests must be at least 1")
+    # A semaphore of 0 never lets an arrival start: the open loop would wait forever.
+    if config.max_inflight < 1:
+        raise ProbeError("--max-inflight must be at least 1")
+    if not (0 <= config.ramp < math.inf):
+        raise ProbeError("--ramp must be zero or a positive number of seconds")
+    if not (0 < config.loop_lag_interval < math.inf):
+        raise ProbeError("loop_lag_interval must be a positive number of seconds")
     return parse_target(config.url, config.allow_remote)
 
 
