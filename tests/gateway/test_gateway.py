@@ -312,6 +312,9 @@ def test_bad_flags_are_one_line_errors(tmp_path: Path) -> None:
             (["--upstream", "openai"], "--upstream-url"),
             (["--upstream", "bogus"], "sim, openai or anthropic"),
             (["--heartbeat", "-1"], "heartbeat"),
+            (["--queue-timeout", "0"], "queue-timeout"),
+            (["--max-streams", "-1"], "max-streams"),
+            (["--drain-timeout", "-5"], "drain-timeout"),
             (["--port", str(port)], "cannot listen"),
         ]:
             out = subprocess.run(
@@ -342,3 +345,87 @@ def test_workers_are_separate_processes_sharing_one_port_and_metrics(tmp_path: P
         assert gw.wait_metric("streamwarden_streams_total", 'outcome="completed"', 6) == 6
         gw.process.popen.send_signal(signal.SIGTERM)
         assert gw.process.popen.wait(15) == 0
+
+
+def test_per_key_limit_counts_queued_requests(tmp_path: Path) -> None:
+    with run_gateway(
+        tmp_path,
+        "--max-streams",
+        "1",
+        "--queue",
+        "5",
+        "--queue-timeout",
+        "3",
+        "--api-key",
+        "k",
+        "--key-max-streams",
+        "1",
+        "--api-key",
+        "other",
+        "--sim-ttft",
+        "0",
+    ) as gw:
+        url = f"{gw.url}/v1/chat/completions"
+        holder = RawStream(
+            "127.0.0.1",
+            gw.port,
+            "/v1/chat/completions",
+            method="POST",
+            body=stream_body(tokens=2, pause_after=1, pause=1.0),
+            headers={"x-api-key": "other"},
+        )
+        holder.read_until(lambda r: len(r.events()) >= 2)
+
+        async def two_for_one_key() -> list[int]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                rs = await asyncio.gather(
+                    *(
+                        client.post(url, json=stream_body(tokens=1), headers={"x-api-key": "k"})
+                        for _ in range(2)
+                    )
+                )
+                return sorted(r.status_code for r in rs)
+
+        # Both queue behind the holder; only one may count against key "k".
+        assert asyncio.run(two_for_one_key()) == [200, 429]
+        holder.read_all()
+
+
+def test_drain_refuses_requests_already_queued(tmp_path: Path) -> None:
+    with run_gateway(
+        tmp_path,
+        "--max-streams",
+        "1",
+        "--queue",
+        "3",
+        "--queue-timeout",
+        "10",
+        "--drain-timeout",
+        "5",
+        "--sim-ttft",
+        "0",
+    ) as gw:
+        holder = RawStream(
+            "127.0.0.1",
+            gw.port,
+            "/v1/chat/completions",
+            method="POST",
+            body=stream_body(tokens=2, pause_after=1, pause=1.0),
+        )
+        holder.read_until(lambda r: len(r.events()) >= 2)
+
+        async def queued_then_drained() -> list[int]:
+            async with httpx.AsyncClient(timeout=10) as client:
+                pending = [
+                    asyncio.create_task(
+                        client.post(f"{gw.url}/v1/chat/completions", json=stream_body(tokens=1))
+                    )
+                    for _ in range(2)
+                ]
+                await asyncio.sleep(0.3)  # both are queued now
+                gw.process.popen.send_signal(signal.SIGTERM)
+                return [r.status_code for r in await asyncio.gather(*pending)]
+
+        assert asyncio.run(queued_then_drained()) == [503, 503]
+        assert holder.read_all().events()[-1].data == "[DONE]"
+        assert gw.process.popen.wait(10) == 0

@@ -7,7 +7,6 @@ Overload is never a hang: past the limits, or after the queue timeout, `acquire`
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import Counter, deque
 from collections.abc import Callable
 
@@ -45,8 +44,14 @@ class Admission:
         retry_after: int = 1,
         on_change: Callable[[], None] | None = None,
     ) -> None:
+        if queue_timeout <= 0:
+            raise ValueError("queue_timeout must be > 0: a queued request must not wait forever")
+        if queue < 0 or (max_streams is not None and max_streams < 0):
+            raise ValueError("max_streams and queue must be >= 0")
         self.max_streams = max_streams
         self.queue = queue
+        #: Set by the drain: everything new is refused.
+        self.closed = False
         self.queue_timeout = queue_timeout
         self.key_max_streams = key_max_streams
         self.retry_after = retry_after
@@ -76,6 +81,10 @@ class Admission:
         return self.max_streams is None or self.active < self.max_streams
 
     async def acquire(self, key: str | None = None) -> Slot:
+        if self.closed:
+            raise Rejected(
+                503, "the server is shutting down; retry on another instance", self.retry_after
+            )
         if key is not None and self.key_max_streams is not None:
             if self.per_key[key] >= self.key_max_streams:
                 raise Rejected(
@@ -84,15 +93,34 @@ class Admission:
                     "wait for one to finish",
                     self.retry_after,
                 )
-        if self._has_room() and not self._waiters:
-            self.active += 1
-        else:
-            await self._wait_in_queue()  # returns with our slot already counted
-        slot = Slot(self, key)
         if key is not None:
+            # Counted before any wait, so that queued requests count against the key too.
             self.per_key[key] += 1
+        try:
+            if self._has_room() and not self._waiters:
+                self.active += 1
+            else:
+                await self._wait_in_queue()  # returns with our slot already counted
+        except BaseException:
+            self._forget_key(key)
+            raise
         self._changed()
-        return slot
+        return Slot(self, key)
+
+    def reject_waiters(self) -> None:
+        """Refuse every queued request and all new ones (the drain has begun)."""
+        self.closed = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(
+                    Rejected(
+                        503,
+                        "the server is shutting down; retry on another instance",
+                        self.retry_after,
+                    )
+                )
+        self._changed()
 
     async def _wait_in_queue(self) -> None:
         if len(self._waiters) >= self.queue:
@@ -101,11 +129,10 @@ class Admission:
         self._waiters.append(waiter)
         self._changed()
         try:
-            timeout = self.queue_timeout if self.queue_timeout > 0 else math.inf
-            async with asyncio.timeout(None if timeout == math.inf else timeout):
+            async with asyncio.timeout(self.queue_timeout):
                 await waiter
         except TimeoutError:
-            if not (waiter.done() and not waiter.cancelled()):
+            if not (waiter.done() and not waiter.cancelled() and waiter.exception() is None):
                 raise Rejected(
                     503,
                     f"the server stayed full for {self.queue_timeout:g}s; retry shortly",
@@ -114,7 +141,7 @@ class Admission:
             # A slot was handed over just as the timeout fired: keep it.
         except BaseException:
             # Cancelled while queued (client left): hand a slot we were given to the next.
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.active -= 1
                 self._wake_next()
             raise
@@ -123,12 +150,15 @@ class Admission:
                 self._waiters.remove(waiter)
             self._changed()
 
+    def _forget_key(self, key: str | None) -> None:
+        if key is not None:
+            self.per_key[key] -= 1
+            if self.per_key[key] <= 0:
+                del self.per_key[key]
+
     def _release(self, slot: Slot) -> None:
         self.active -= 1
-        if slot.key is not None:
-            self.per_key[slot.key] -= 1
-            if self.per_key[slot.key] <= 0:
-                del self.per_key[slot.key]
+        self._forget_key(slot.key)
         self._wake_next()
         self._changed()
 

@@ -72,6 +72,15 @@ def serve(
     try:
         if upstream not in ("sim", "openai", "anthropic"):
             raise ValueError(f"--upstream must be sim, openai or anthropic, not {upstream!r}")
+        for flag, value in (
+            ("max-streams", max_streams),
+            ("key-max-streams", key_max_streams),
+            ("drain-timeout", drain_timeout),
+        ):
+            if value < 0:
+                raise ValueError(f"--{flag} must be >= 0, got {value:g}")
+        if queue_timeout <= 0:
+            raise ValueError("--queue-timeout must be > 0: a queued request must not wait forever")
         if upstream == "openai" and not upstream_url:
             raise ValueError(
                 "--upstream openai needs --upstream-url URL (an OpenAI-compatible server)"

@@ -27,6 +27,8 @@ class Drain:
         if self.draining:
             return
         self.draining = True
+        # Requests still queued would otherwise start new streams after SIGTERM.
+        self.admission.reject_waiters()
         self._task = asyncio.get_running_loop().create_task(self._run(on_done))
 
     async def _run(self, on_done: Callable[[], None]) -> None:
