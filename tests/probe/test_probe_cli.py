@@ -159,6 +159,44 @@ def test_analyze_rejects_what_is_not_a_run(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a probe run" in result.stderr
 
 
+MALFORMED_RUNS = [
+    "[1, 2]",
+    '"run"',
+    "null",
+    '{"version": 1, "steps": "x"}',
+    '{"version": 1, "steps": [1]}',
+    '{"version": 1, "requests": "x"}',
+    '{"version": 1, "requests": [{"step": "a"}]}',
+    '{"version": 1, "requests": [{"status": "200"}]}',
+    '{"version": 1, "requests": [{"reads": [[1, 2]]}]}',
+    '{"version": 1, "requests": [{"reads": [["t", 1, 0, 0]]}]}',
+    '{"version": 1, "requests": [{"events": 1e999}]}',
+    '{"version": 1, "steps": [{"loop_lag_samples": [[1]]}]}',
+    '{"version": 1, "diagnosis": [{"severity": "error"}]}',
+    '{"version": 1, "diagnosis": [{"id": "x", "evidence": []}]}',
+    '{"version": 1, "config": [1]}',
+    '{"version": 1, "target": 5}',
+    "{nope",
+    "[" * 100_000,
+]
+
+
+@pytest.mark.parametrize("text", MALFORMED_RUNS, ids=lambda t: t[:40])
+def test_analyze_malformed_run_is_one_line_naming_the_file(tmp_path: Path, text: str) -> None:
+    bad = tmp_path / "bad-run.json"
+    bad.write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamwarden", "analyze", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, (text[:80], proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad-run.json" in lines[0], proc.stderr
+
+
 def test_open_loop_reports_schedule_lag(sse_server: SSEServer, tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     url = sse_server.url + "/?n=3&interval=0.01"

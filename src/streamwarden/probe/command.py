@@ -253,6 +253,7 @@ def analyze(
         run = Run.from_json(json.loads(path.read_text()))
     except OSError as exc:
         raise _usage(f"cannot read {str(path)!r}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and every malformed field (Run.from_json).
         raise _usage(f"{str(path)!r} is not a probe run: {exc}") from None
     _finish(run, thresholds, json_path, html_path, fail_on)

@@ -140,30 +140,82 @@ class RequestRecord:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RequestRecord:
+    def from_json(cls, data: Any) -> RequestRecord:
+        data = _obj(data, "a request")
         return cls(
-            step=int(data.get("step", 0)),
-            start_ms=float(data.get("start_ms") or 0.0),
-            scheduled_ms=_opt_float(data.get("scheduled_ms")),
-            status=data.get("status"),
-            ttfb_ms=_opt_float(data.get("ttfb_ms")),
-            ttft_ms=_opt_float(data.get("ttft_ms")),
-            end_ms=_opt_float(data.get("end_ms")),
-            outcome=str(data.get("outcome", "ok")),
+            step=_int(data.get("step", 0), "step"),
+            start_ms=_float(data.get("start_ms") or 0.0, "start_ms"),
+            scheduled_ms=_opt_float(data.get("scheduled_ms"), "scheduled_ms"),
+            status=_opt_int(data.get("status"), "status"),
+            ttfb_ms=_opt_float(data.get("ttfb_ms"), "ttfb_ms"),
+            ttft_ms=_opt_float(data.get("ttft_ms"), "ttft_ms"),
+            end_ms=_opt_float(data.get("end_ms"), "end_ms"),
+            outcome=_str(data.get("outcome", "ok"), "outcome"),
             terminated=bool(data.get("terminated", False)),
-            format=data.get("format"),
-            events=int(data.get("events", 0)),
-            content_events=int(data.get("content_events", 0)),
-            error_events=int(data.get("error_events", 0)),
-            heartbeats=int(data.get("heartbeats", 0)),
-            error=data.get("error"),
-            local_port=data.get("local_port"),
-            reads=[(float(t), int(b), int(e), int(h)) for t, b, e, h in data.get("reads", [])],
+            format=_opt_str(data.get("format"), "format"),
+            events=_int(data.get("events", 0), "events"),
+            content_events=_int(data.get("content_events", 0), "content_events"),
+            error_events=_int(data.get("error_events", 0), "error_events"),
+            heartbeats=_int(data.get("heartbeats", 0), "heartbeats"),
+            error=_opt_str(data.get("error"), "error"),
+            local_port=_opt_int(data.get("local_port"), "local_port"),
+            reads=[_read(row) for row in _list(data.get("reads", []), "reads")],
         )
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+# Readers of a saved run: anything malformed is a ValueError naming the field, so that
+# `streamwarden analyze` can say so in one line instead of failing later with a traceback.
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what!r} must be a JSON array, not {type(value).__name__}")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what!r} must be an integer, not {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{what!r} must be an integer, not {value!r}")
+    return int(value)
+
+
+def _float(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what!r} must be a number, not {value!r}")
+    return float(value)
+
+
+def _opt_int(value: Any, what: str) -> int | None:
+    return None if value is None else _int(value, what)
+
+
+def _opt_float(value: Any, what: str = "value") -> float | None:
+    return None if value is None else _float(value, what)
+
+
+def _str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what!r} must be a string, not {value!r}")
+    return value
+
+
+def _opt_str(value: Any, what: str) -> str | None:
+    return None if value is None else _str(value, what)
+
+
+def _read(row: Any) -> Read:
+    if not isinstance(row, list) or len(row) != 4:
+        raise ValueError(f"a read must be [t_ms, bytes, events, heartbeats], not {row!r}")
+    t, b, e, h = row
+    return (_float(t, "t_ms"), _int(b, "bytes"), _int(e, "events"), _int(h, "heartbeats"))
 
 
 @dataclass(slots=True)
@@ -228,17 +280,27 @@ class Step:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], index: int) -> Step:
+    def from_json(cls, data: Any, index: int) -> Step:
+        data = _obj(data, "a step")
         return cls(
-            index=int(data.get("index", index)),
-            concurrency=data.get("concurrency"),
-            rate=_opt_float(data.get("rate")),
-            duration_s=float(data.get("duration_s") or 0.0),
-            started_ms=float(data.get("started_ms") or 0.0),
-            ended_ms=float(data.get("ended_ms") or 0.0),
-            cpu_s=float(data.get("cpu_s") or 0.0),
-            loop_lag=[(float(t), float(v)) for t, v in data.get("loop_lag_samples", [])],
+            index=_int(data.get("index", index), "index"),
+            concurrency=_opt_int(data.get("concurrency"), "concurrency"),
+            rate=_opt_float(data.get("rate"), "rate"),
+            duration_s=_float(data.get("duration_s") or 0.0, "duration_s"),
+            started_ms=_float(data.get("started_ms") or 0.0, "started_ms"),
+            ended_ms=_float(data.get("ended_ms") or 0.0, "ended_ms"),
+            cpu_s=_float(data.get("cpu_s") or 0.0, "cpu_s"),
+            loop_lag=[
+                _lag_sample(row)
+                for row in _list(data.get("loop_lag_samples", []), "loop_lag_samples")
+            ],
         )
+
+
+def _lag_sample(row: Any) -> tuple[float, float]:
+    if not isinstance(row, list) or len(row) != 2:
+        raise ValueError(f"a loop lag sample must be [t_ms, lag_ms], not {row!r}")
+    return _float(row[0], "t_ms"), _float(row[1], "lag_ms")
 
 
 def _pcts(values: Sequence[float], qs: Iterable[int]) -> dict[str, float | None]:
@@ -265,13 +327,16 @@ class Finding:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Finding:
+    def from_json(cls, data: Any) -> Finding:
+        data = _obj(data, "a finding")
+        if "id" not in data:
+            raise ValueError("a finding has no 'id'")
         return cls(
-            str(data["id"]),
-            str(data.get("severity", "info")),
-            str(data.get("summary", "")),
-            dict(data.get("evidence", {})),
-            str(data.get("fix", "")),
+            _str(data["id"], "id"),
+            _str(data.get("severity", "info"), "severity"),
+            _str(data.get("summary", ""), "summary"),
+            _obj(data.get("evidence", {}), "'evidence'"),
+            _str(data.get("fix", ""), "fix"),
         )
 
 
@@ -303,15 +368,20 @@ class Run:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Run:
+    def from_json(cls, data: Any) -> Run:
+        """Read a saved run back; raises `ValueError` for anything that is not one."""
+        data = _obj(data, "the run")
         if data.get("version") != 1:
             raise ValueError(f"unsupported run version: {data.get('version')!r}")
+        steps = _list(data.get("steps", []), "steps")
         return cls(
-            target=str(data.get("target", "")),
-            steps=[Step.from_json(s, i) for i, s in enumerate(data.get("steps", []))],
-            requests=[RequestRecord.from_json(r) for r in data.get("requests", [])],
-            config=dict(data.get("config", {})),
-            started_at=data.get("started_at"),
-            monotonic_origin_s=_opt_float(data.get("monotonic_origin_s")),
-            diagnosis=[Finding.from_json(f) for f in data.get("diagnosis", [])],
+            target=_str(data.get("target", ""), "target"),
+            steps=[Step.from_json(s, i) for i, s in enumerate(steps)],
+            requests=[
+                RequestRecord.from_json(r) for r in _list(data.get("requests", []), "requests")
+            ],
+            config=_obj(data.get("config", {}), "'config'"),
+            started_at=_opt_str(data.get("started_at"), "started_at"),
+            monotonic_origin_s=_opt_float(data.get("monotonic_origin_s"), "monotonic_origin_s"),
+            diagnosis=[Finding.from_json(f) for f in _list(data.get("diagnosis", []), "diagnosis")],
         )
