@@ -96,6 +96,9 @@ def test_chain_relays_the_full_stream_and_errors(tmp_path: Path) -> None:
             ).read_all()
             assert failed.events()[-1].event == "error"
             assert "message_stop" not in [e.event for e in failed.events()]
+            # The model list is the upstream's own.
+            listed = httpx.get(f"{front.url}/v1/models").json()
+            assert [m["id"] for m in listed["data"]] == ["sim-1"]
             # Unknown model: the upstream's 404 comes through before any stream starts.
             r = httpx.post(
                 f"{front.url}/v1/chat/completions",
@@ -275,6 +278,7 @@ def test_bad_input_gets_clear_errors_in_the_protocol_shape(tmp_path: Path) -> No
         started = time.monotonic()
         r = httpx.post(f"{gw.url}/v1/chat/completions", json={**OPENAI_BODY, "stream": True})
         assert r.status_code == 502 and "unreachable" in r.json()["error"]["message"]
+        assert httpx.get(f"{gw.url}/v1/models").status_code == 502
         assert time.monotonic() - started < 2
         assert gw.metric("streamwarden_active_streams") == 0
 
@@ -429,3 +433,22 @@ def test_drain_refuses_requests_already_queued(tmp_path: Path) -> None:
         assert asyncio.run(queued_then_drained()) == [503, 503]
         assert holder.read_all().events()[-1].data == "[DONE]"
         assert gw.process.popen.wait(10) == 0
+
+
+def test_non_streaming_request_to_a_hung_upstream_gets_504_and_frees_its_slot(
+    tmp_path: Path,
+) -> None:
+    with run_gateway(tmp_path, "--max-duration", "0.5", "--max-streams", "1") as gw:
+        started = time.monotonic()
+        r = httpx.post(
+            f"{gw.url}/v1/chat/completions", json={**OPENAI_BODY, "sim": {"ttft": 30}}, timeout=10
+        )
+        assert r.status_code == 504 and "0.5s" in r.json()["error"]["message"]
+        assert time.monotonic() - started < 2
+        assert gw.metric("streamwarden_active_streams") == 0
+        assert (
+            httpx.post(
+                f"{gw.url}/v1/chat/completions", json={**OPENAI_BODY, "sim": {"tokens": 2}}
+            ).status_code
+            == 200
+        )

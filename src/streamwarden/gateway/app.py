@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -38,7 +40,7 @@ from streamwarden.upstreams.base import (
     UpstreamItem,
 )
 from streamwarden.upstreams.openai import OpenAIUpstream
-from streamwarden.upstreams.sim import SIM_MODEL, SimUpstream
+from streamwarden.upstreams.sim import SimUpstream
 
 __all__ = ["Gateway", "build_upstream", "create_app"]
 
@@ -224,7 +226,9 @@ class Gateway:
         async def on_close(stats: StreamStats) -> None:
             # The guard closed `events`; close the upstream request too (it may be mid-read).
             try:
-                await items.aclose()
+                # Bounded: an upstream that hangs while closing must not hold the slot.
+                with anyio.move_on_after(self.settings.policy.close_timeout):
+                    await items.aclose()
             finally:
                 slot.release()
                 self.metrics.stream_finished(stats, items.tokens, items.finished)
@@ -248,13 +252,23 @@ class Gateway:
         slot: Slot,
         key: str | None,
     ) -> Response:
+        # No stream means no guard: the whole answer gets the stream's total deadline.
+        limit = self.settings.policy.max_duration
         try:
-            result = await protocol.complete(items, rid, model)
+            with anyio.fail_after(limit if limit is not None else math.inf):
+                result = await protocol.complete(items, rid, model)
         except UpstreamError as exc:
             self._log(rid, key, protocol, "upstream_error", status=502)
             return JSONResponse(protocol.error_body(502, str(exc)), 502)
+        except TimeoutError:
+            self._log(rid, key, protocol, "max_duration", status=504)
+            message = f"the upstream did not finish within {limit:g}s"
+            return JSONResponse(protocol.error_body(504, message), 504)
         finally:
-            with contextlib.suppress(Exception):
+            with (
+                contextlib.suppress(Exception),
+                anyio.move_on_after(self.settings.policy.close_timeout),
+            ):
                 await items.aclose()
             slot.release()
         self.metrics.tokens_total.inc(items.tokens)
@@ -293,9 +307,8 @@ class Gateway:
         access_log.info(json.dumps(record, separators=(",", ":")))
 
     # -- plain endpoints ------------------------------------------------------------------
-    def models(self) -> Sequence[str]:
-        listed = getattr(self.upstream, "models", None)
-        return list(listed()) if callable(listed) else [SIM_MODEL]
+    async def models(self) -> Sequence[str]:
+        return await self.upstream.list_models()
 
 
 async def _read_json(request: Request, limit: int) -> Any:
@@ -335,6 +348,10 @@ def create_app(
         return await gateway.handle(request, ANTHROPIC)
 
     async def models(request: Request) -> Response:
+        try:
+            names = await gateway.models()
+        except UpstreamError as exc:
+            return JSONResponse(OPENAI.error_body(exc.status, str(exc)), exc.status)
         data = [
             {
                 "id": m,
@@ -344,7 +361,7 @@ def create_app(
                 "owned_by": "streamwarden",
                 "display_name": m,
             }
-            for m in gateway.models()
+            for m in names
         ]
         return JSONResponse({"object": "list", "data": data, "has_more": False})
 

@@ -86,3 +86,7 @@ class Upstream(Protocol):
         """Start the request. Errors before the first byte raise `UpstreamError` here, so
         the gateway can still answer with a status code instead of a broken stream."""
         ...
+
+    async def list_models(self) -> list[str]:
+        """The model names this upstream serves, for `GET /v1/models`."""
+        ...

@@ -11,7 +11,7 @@ import httpx
 from streamwarden.sse import Event, SSEDecoder
 from streamwarden.upstreams.base import Finish, UpstreamError, UpstreamItem
 
-__all__ = ["ResponseStream", "open_sse", "upstream_status"]
+__all__ = ["ResponseStream", "list_model_ids", "open_sse", "upstream_status"]
 
 #: Statuses an upstream may answer that the client should see as they are.
 _PASS_THROUGH = {400, 401, 403, 404, 413, 422, 429}
@@ -106,3 +106,21 @@ def _error_message(body: str) -> str | None:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return str(error["message"])
     return None
+
+
+async def list_model_ids(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[str]:
+    """The `id`s of an upstream's `GET /v1/models` list (OpenAI and Anthropic share the shape)."""
+    try:
+        response = await client.get(url, headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"upstream {url} is unreachable: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        message = _error_message(response.text) or f"HTTP {response.status_code}"
+        raise UpstreamError(
+            f"upstream answered {response.status_code}: {message}",
+            status=upstream_status(response.status_code),
+        )
+    try:
+        return [str(m["id"]) for m in response.json()["data"]]
+    except (ValueError, KeyError, TypeError):
+        raise UpstreamError(f"upstream {url} sent a model list this gateway cannot read") from None

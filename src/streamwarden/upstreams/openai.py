@@ -8,7 +8,7 @@ import httpx
 
 from streamwarden.sse import Event
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamError, UpstreamItem
-from streamwarden.upstreams.http import ResponseStream, open_sse
+from streamwarden.upstreams.http import ResponseStream, list_model_ids, open_sse
 
 __all__ = ["OpenAIUpstream"]
 
@@ -24,6 +24,11 @@ class OpenAIUpstream:
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._client = client
+
+    async def list_models(self) -> list[str]:
+        models_url = self.url.removesuffix("/chat/completions") + "/models"
+        headers = {k: v for k, v in self._headers.items() if k != "accept"}
+        return await list_model_ids(self._client, models_url, headers)
 
     async def open(self, request: ChatRequest) -> ResponseStream:
         payload: dict[str, object] = {

@@ -109,6 +109,9 @@ class SimUpstream:
     def models(self) -> list[str]:
         return [SIM_MODEL]
 
+    async def list_models(self) -> list[str]:
+        return self.models()
+
     def params_for(self, request: ChatRequest) -> SimParams:
         params = self.defaults.override(request.sim) if request.sim else self.defaults
         if request.max_tokens is not None and request.max_tokens < params.tokens:
