@@ -1,7 +1,8 @@
 """`streamwarden lab`: reproduce each streaming killer on loopback, probe it, compare.
 
 Exit codes: 0 when every scenario that ran passed (skips do not count), 1 otherwise or when
-interrupted, 2 for an unknown scenario name.
+interrupted, 2 for an unknown scenario name or an output path that cannot be written (checked
+before anything runs; one line on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -23,6 +24,36 @@ from streamwarden.lab.runner import ScenarioResult, run_lab
 from streamwarden.lab.scenarios import SCENARIOS, Scenario, get_scenarios
 
 __all__ = ["lab"]
+
+
+def _usage(message: str) -> typer.Exit:
+    typer.echo(f"streamwarden lab: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _check_output(path: Path, flag: str) -> None:
+    """Fail before the run, not after it: a report path whose folder is missing or read-only
+    would otherwise cost the whole run's results."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise _usage(f"cannot write {flag} {str(path)!r}: folder {str(parent)!r} does not exist")
+    if path.is_dir():
+        raise _usage(f"cannot write {flag} {str(path)!r}: it is a folder")
+    if path.exists():
+        writable = os.access(path, os.W_OK)
+    else:
+        writable = os.access(parent, os.W_OK | os.X_OK)
+    if not writable:
+        raise _usage(f"cannot write {flag} {str(path)!r}: permission denied")
+
+
+def _prepare_workdir(workdir: Path) -> None:
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage(f"cannot create --workdir {str(workdir)!r}: {exc.strerror or exc}") from None
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise _usage(f"cannot write in --workdir {str(workdir)!r}: permission denied")
 
 
 def _console() -> Console:
@@ -86,10 +117,13 @@ def lab(
     try:
         chosen = get_scenarios(scenario or [])
     except KeyError as exc:
-        typer.echo(f"streamwarden lab: {exc.args[0]}", err=True)
-        raise typer.Exit(2) from None
+        raise _usage(str(exc.args[0])) from None
+    if json_path is not None:
+        _check_output(json_path, "--json")
+    if html_path is not None:
+        _check_output(html_path, "--html")
     if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
+        _prepare_workdir(workdir)
 
     with console.status("") as status, _sigterm_as_interrupt():
 
@@ -103,8 +137,15 @@ def lab(
         result = run_lab(chosen, workdir, on_start=on_start, on_done=on_done)
     console.print()
     print_table(result, console)
-    if json_path is not None:
-        write_json(result, json_path)
-    if html_path is not None:
-        write_html(result, html_path)
+    # The folders were checked before the run, but a disk can still fill up or vanish.
+    failed: list[str] = []
+    for path, write in ((json_path, write_json), (html_path, write_html)):
+        if path is None:
+            continue
+        try:
+            write(result, path)
+        except OSError as exc:
+            failed.append(f"{str(path)!r} ({exc.strerror or exc})")
+    if failed:
+        raise _usage(f"cannot write the report {', '.join(failed)}")
     raise typer.Exit(result.exit_code)
