@@ -24,7 +24,11 @@ def _result(lab: LabResult, name: str) -> ScenarioResult:
 
 
 def _finding(result: ScenarioResult, finding_id: str) -> dict[str, object]:
-    return next(f.evidence for f in result.findings if f.id == finding_id)
+    found = next((f.evidence for f in result.findings if f.id == finding_id), None)
+    assert found is not None, (
+        f"{result.name}: no {finding_id!r} finding; diagnosed {result.diagnosed}: {result.evidence}"
+    )
+    return found
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -58,12 +62,16 @@ def test_nginx_buffering_bursts(lab_result: LabResult) -> None:
 
 
 def test_idle_timeouts_cut_at_the_scaled_timeout(lab_result: LabResult) -> None:
+    ran = []
     for name in ("nginx-idle-timeout", "haproxy-timeout"):
         result = next(r for r in lab_result.scenarios if r.name == name)
         if result.skipped:
             continue
+        ran.append(name)
         cut = float(str(_finding(result, "idle_timeout")["cut_after_idle_s"]))
         assert 1.5 <= cut <= 2.6, (name, cut)  # 60 s at 1:30
+    if not ran:
+        pytest.skip("neither nginx nor HAProxy is installed: no idle-timeout scenario ran")
 
 
 def test_heartbeat_fix_survives_the_same_pause(lab_result: LabResult) -> None:
