@@ -230,9 +230,9 @@ def test_heartbeats_during_silence_including_before_first_token(rec: Recorder, p
     beats = [t for t, item in timed if isinstance(item, Comment) and item.text == "keepalive"]
     assert first_event_at >= 0.95
     early = [t for t in beats if t < first_event_at]
-    assert 3 <= len(early) <= 6, early
+    assert 2 <= len(early) <= 6, early
     gaps = [b - a for a, b in zip([0.0, *early], early, strict=False)]
-    assert all(0.15 <= g <= 0.4 for g in gaps), gaps
+    assert all(0.15 <= g <= 0.6 for g in gaps), gaps
     stats = rec.next_stats()
     assert stats.heartbeats == len(beats)
     assert stats.ttft is not None and stats.ttft >= 0.95
@@ -315,7 +315,7 @@ def test_client_that_stops_reading_is_dropped_while_others_flow(rec: Recorder, p
     outcomes = {rec.next_stats().outcome, rec.next_stats().outcome}
     assert outcomes == {Outcome.SEND_TIMEOUT, Outcome.MAX_DURATION}
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert len(arrivals) > 20 and max(gaps) < 0.3, max(gaps)
+    assert len(arrivals) > 20 and max(gaps) < 0.5, max(gaps)
     assert "ticker_finally_65536" in rec.marks
     stuck.close()
 
@@ -382,9 +382,9 @@ def test_events_arrive_one_by_one_through_default_nginx(tmp_path: object, accel:
     gaps = [b - a for a, b in itertools.pairwise(timed)]
     if accel == "no":
         # Each event lands on its own, about 0.2 s after the previous one.
-        assert all(0.1 < gap < 0.4 for gap in gaps), gaps
+        assert all(0.1 < gap < 0.6 for gap in gaps), gaps
     else:
-        assert max(gaps) < 0.05, gaps  # held back, then delivered at once
+        assert max(gaps) < 0.1, gaps  # held back, then delivered at once
 
 
 def test_finished_streams_leave_no_cancelled_error_cycles(rec: Recorder, port: int) -> None:

@@ -27,6 +27,7 @@ from streamwarden.sse import Event, encode, encode_comment
 __all__ = [
     "ErrorFormatter",
     "GuardedStreamResponse",
+    "OnClose",
     "Outcome",
     "ShutdownSignal",
     "StreamPolicy",

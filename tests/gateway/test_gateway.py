@@ -189,7 +189,7 @@ def test_queue_waits_then_times_out(tmp_path: Path) -> None:
         assert statuses == [200, 200, 503, 503, 503, 503]
         waited = sorted(r[1] for r in results if r[0] == 503)
         assert waited[0] < 0.1 and waited[1] < 0.1  # queue full: refused at once
-        assert 0.45 < waited[2] < 1.0 and 0.45 < waited[3] < 1.0  # queued, then timed out
+        assert 0.45 < waited[2] < 1.5 and 0.45 < waited[3] < 1.5  # queued, then timed out
         assert gw.wait_metric("streamwarden_active_streams", "", 0) == 0
         assert gw.metric("streamwarden_queue_depth") == 0
         # A queued request that gets a slot in time is served.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
 import signal
 import socket
 import sys
@@ -129,9 +130,10 @@ def _run_workers(
     import tempfile
 
     # Each worker writes its metrics here; /metrics in any worker sums them all.
-    os.environ.setdefault(
-        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="streamwarden-metrics-")
-    )
+    own_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_dir = tempfile.mkdtemp(prefix="streamwarden-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(target=_worker, args=(config, settings, sock), daemon=False)
@@ -152,6 +154,8 @@ def _run_workers(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
     failed = [p.exitcode for p in processes if p.exitcode not in (0, None)]
     if failed:
         logger.error("worker(s) exited with %s", failed)
