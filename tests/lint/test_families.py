@@ -7,7 +7,7 @@ import pytest
 from streamwarden.lint import ConfigError, Kind, Limits, lint_text
 from streamwarden.lint.cmdline import find_commands
 from streamwarden.lint.detect import detect
-from streamwarden.lint.durations import envoy_seconds, haproxy_seconds, nginx_seconds
+from streamwarden.lint.durations import envoy_seconds, haproxy_seconds, nginx_seconds, number
 
 
 def rules(name: str, text: str, kind: Kind, limits: Limits | None = None) -> set[tuple[int, str]]:
@@ -33,6 +33,13 @@ def test_envoy_durations() -> None:
     assert envoy_seconds("0.5s") == 0.5
     assert envoy_seconds({"seconds": 15, "nanos": 500_000_000}) == 15.5
     assert envoy_seconds("15") is None
+
+
+def test_plain_numbers_shared_by_gunicorn_and_terraform() -> None:
+    assert number("30") == 30 and number("0.5") == 0.5 and number(" 7 ") == 7
+    # A variable, an expression, or a value that is not finite: unknown, not a timeout.
+    for text in ("var.idle", "${local.t}", "", "inf", "nan", "-inf"):
+        assert number(text) is None, text
 
 
 def test_commands_found_where_servers_start_not_where_they_install() -> None:

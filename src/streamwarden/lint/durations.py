@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _NGINX_UNITS = {
@@ -74,6 +75,16 @@ def plain_seconds(value: object) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def number(value: str) -> float | None:
+    """A plain number (gunicorn settings, Terraform attributes), or None when it is not one:
+    a variable, an expression, or a value that is not finite."""
+    try:
+        out = float(value)
+    except ValueError:
+        return None
+    return out if math.isfinite(out) else None
 
 
 def show(seconds: float) -> str:

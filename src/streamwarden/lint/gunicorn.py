@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass
 
 from streamwarden.lint.cmdline import Command, options
-from streamwarden.lint.durations import show
+from streamwarden.lint.durations import number, show
 from streamwarden.lint.findings import Finding, Limits, Severity
 
 SETTINGS = ("worker_class", "workers", "threads", "timeout", "graceful_timeout", "keepalive")
@@ -70,17 +70,10 @@ def from_command(cmd: Command) -> Settings:
     return Settings({k: (v, cmd.line) for k, v in opts.items()}, cmd.line)
 
 
-def _number(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
     worker, worker_line = settings.get("worker_class")
-    threads = _number(settings.get("threads")[0]) or 1
+    threads = number(settings.get("threads")[0]) or 1
     workers = settings.get("workers")[0]
     # gunicorn switches sync to gthread by itself when threads > 1.
     if worker in SYNC and threads > 1:
@@ -131,7 +124,7 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
     # The arbiter kills a worker that stays busy past `timeout`; only the sync worker stays
     # busy for a whole request (gthread and async workers keep notifying the arbiter).
     timeout, timeout_line = settings.get("timeout")
-    seconds = _number(timeout)
+    seconds = number(timeout)
     if worker in SYNC and seconds and seconds < limits.max_duration:
         out.append(
             Finding(
@@ -149,7 +142,7 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
         )
 
     graceful, graceful_line = settings.get("graceful_timeout")
-    seconds = _number(graceful)
+    seconds = number(graceful)
     if seconds is not None and seconds < limits.max_duration:
         out.append(
             Finding(
@@ -166,7 +159,7 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
         )
 
     keepalive, keepalive_line = settings.get("keepalive")
-    seconds = _number(keepalive)
+    seconds = number(keepalive)
     if worker not in SYNC and seconds is not None and seconds <= LB_IDLE:
         out.append(
             Finding(

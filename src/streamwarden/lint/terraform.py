@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from streamwarden.lint.durations import show
+from streamwarden.lint.durations import number, show
 from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
 
 _RESOURCE = re.compile(r'^\s*resource\s+"([^"]+)"\s+"([^"]+)"\s*\{', re.MULTILINE)
@@ -67,13 +67,6 @@ def parse(text: str, file: str) -> list[Resource]:
     return resources
 
 
-def _number(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None  # a variable or expression: unknown
-
-
 def check(resources: list[Resource], file: str, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
     for res in resources:
@@ -83,7 +76,7 @@ def check(resources: list[Resource], file: str, limits: Limits) -> list[Finding]
             if kind != "application":
                 continue  # NLB and GWLB have no HTTP idle timeout
             raw = res.attrs.get("idle_timeout")
-            seconds = _number(raw[0]) if raw else ALB_DEFAULT_IDLE
+            seconds = number(raw[0]) if raw else ALB_DEFAULT_IDLE
             if seconds is None or seconds >= limits.idle_threshold:
                 continue
             want = min(ALB_MAX_IDLE, max(300, int(limits.idle_threshold * 2)))
@@ -102,7 +95,7 @@ def check(resources: list[Resource], file: str, limits: Limits) -> list[Finding]
             )
         elif res.type in GCP_TYPES:
             raw = res.attrs.get("timeout_sec")
-            seconds = _number(raw[0]) if raw else GCP_DEFAULT_TIMEOUT
+            seconds = number(raw[0]) if raw else GCP_DEFAULT_TIMEOUT
             if seconds is None or seconds >= limits.max_duration:
                 continue
             out.append(
