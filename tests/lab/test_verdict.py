@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from streamwarden.lab.scenarios import SCALE, SCENARIOS, ProbePlan, get_scenarios, lab_seconds
-from streamwarden.lab.verdict import compare, describe_finding
-from streamwarden.probe.timeline import Finding
+from streamwarden.lab.verdict import compare, describe_finding, evidence_line
+from streamwarden.probe.timeline import Finding, RequestRecord, Run
 
 
 def _f(finding_id: str, severity: str = "error", **evidence: object) -> Finding:
@@ -58,11 +58,15 @@ def test_warmup_is_one_token_on_the_same_route() -> None:
 
 
 def test_the_opening_comment_is_not_a_heartbeat() -> None:
-    from streamwarden.lab.verdict import keepalives
-    from streamwarden.probe.timeline import RequestRecord, Run
-
-    opening, token, keepalive = (10.0, 15, 0, 1), (50.0, 120, 1, 0), (600.0, 13, 0, 1)
-    run = Run(
-        "http://127.0.0.1:1/", requests=[RequestRecord(0, 0.0, reads=[opening, token, keepalive])]
-    )
-    assert keepalives([run]) == 1
+    # The evidence counts heartbeats as the probe does (`RequestRecord.keepalives`): not the
+    # comment in the first read, but every one after it, the wait for the first token included.
+    opening, waiting = (10.0, 15, 0, 1), (300.0, 13, 0, 1)
+    token, keepalive = (500.0, 120, 1, 0), (600.0, 13, 0, 1)
+    record = RequestRecord(0, 0.0, reads=[opening, waiting, token, keepalive])
+    run = Run("http://127.0.0.1:1/", requests=[record])
+    assert record.keepalives == 2
+    line = evidence_line([], [], compare([], [], []), [run], SCALE)
+    assert line.endswith("; 2 heartbeats received"), line
+    one = RequestRecord(0, 0.0, reads=[opening, token, keepalive])
+    line = evidence_line([], [], compare([], [], []), [Run("x", requests=[one])], SCALE)
+    assert line.endswith("; 1 heartbeat received"), line

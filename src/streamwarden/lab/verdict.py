@@ -8,7 +8,7 @@ from typing import Any
 
 from streamwarden.probe.timeline import Finding, Run
 
-__all__ = ["Comparison", "compare", "describe_finding", "evidence_line", "keepalives"]
+__all__ = ["Comparison", "compare", "describe_finding", "evidence_line"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,21 +100,6 @@ def _health(runs: Iterable[Run]) -> str:
     return ", ".join(parts)
 
 
-def keepalives(runs: Iterable[Run]) -> int:
-    """Heartbeat comments received after a stream's first event. The probe counts every SSE
-    comment, and the guard opens each stream with one (`: stream open`) that keeps nothing
-    alive."""
-    total = 0
-    for run in runs:
-        for request in run.requests:
-            started = False
-            for _t, _size, events, beats in request.reads:
-                if started:
-                    total += beats
-                started = started or events > 0
-    return total
-
-
 def evidence_line(
     expected: Sequence[str],
     findings: Sequence[Finding],
@@ -134,7 +119,9 @@ def evidence_line(
         parts.append(f"unexpected {finding.id}: {finding.summary}")
     if not parts:
         parts.append(_health(runs))
-    beats = keepalives(runs)
+    # `keepalives` leaves out the comment that opens a stream (the guard's `: stream open`):
+    # only heartbeats sent while the stream was open count as evidence.
+    beats = sum(r.keepalives for run in runs for r in run.requests)
     if beats:
-        parts.append(f"{beats} heartbeats received")
+        parts.append(f"{beats} heartbeat{'' if beats == 1 else 's'} received")
     return "; ".join(parts)
