@@ -70,3 +70,11 @@ def test_the_opening_comment_is_not_a_heartbeat() -> None:
     one = RequestRecord(0, 0.0, reads=[opening, token, keepalive])
     line = evidence_line([], [], compare([], [], []), [Run("x", requests=[one])], SCALE)
     assert line.endswith("; 1 heartbeat received"), line
+
+
+def test_lab_report_escapes_with_the_probe_helper() -> None:
+    from streamwarden.lab import report as lab_report
+    from streamwarden.probe import report as probe_report
+
+    assert lab_report.esc is probe_report.esc
+    assert not hasattr(lab_report, "_esc")

@@ -152,6 +152,20 @@ def test_cli_rejects_bad_numbers_in_one_line(sse_server: SSEServer, extra: list[
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+def test_bad_fail_on_is_checked_first_by_probe_and_analyze(sse_server: SSEServer) -> None:
+    url = sse_server.url + "/?n=2&interval=0.01"
+    for args in (
+        ["probe", url, *FAST, "--fail-on", "sometimes"],
+        ["analyze", "/nonexistent/run.json", "--fail-on", "sometimes"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.strip().splitlines() == [
+            "streamwarden: --fail-on takes error, warning or never, not 'sometimes'"
+        ]
+        assert result.stdout == ""  # nothing ran, nothing was read
+
+
 def test_analyze_rejects_what_is_not_a_run(tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_text('{"version": 7}')

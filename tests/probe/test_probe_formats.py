@@ -72,3 +72,13 @@ def test_error_events_are_counted() -> None:
     reader.start("text/event-stream")
     reader.feed([b'data: {"error": {"message": "upstream"}}\n\ndata: [DONE]\n\n'])
     assert reader.error_events == 1 and reader.content_events == 0
+
+
+def test_bom_is_the_decoders_own() -> None:
+    from streamwarden import sse
+    from streamwarden.probe import formats
+
+    assert formats._BOM == sse._BOM.encode()
+    reader = StreamReader("sse")
+    reader.start("text/event-stream")
+    assert reader.feed([sse._BOM.encode() + b"data: a\n\n"]) == (1, 0)

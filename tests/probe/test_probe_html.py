@@ -81,3 +81,11 @@ def test_html_renders_in_headless_chromium(cut_run: Run, tmp_path: Path) -> None
     ).stdout
     assert 'id="waterfall"' in dom and 'id="onlybad"' in dom
     assert 'data-ready="1"' in dom  # the report's script ran to its end
+
+
+def test_esc_is_public_and_escapes_text_and_attributes() -> None:
+    from streamwarden.probe import report
+
+    assert "esc" in report.__all__
+    assert report.esc('<b a="1">&\'') == "&lt;b a=&quot;1&quot;&gt;&amp;&#x27;"
+    assert report.esc(4) == "4"

@@ -6,7 +6,6 @@ so a scenario's chart looks exactly like `streamwarden probe --html` on the same
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rich.text import Text
 from streamwarden.lab.runner import LabResult, ScenarioResult
 from streamwarden.lab.scenarios import SCENARIOS, Scenario
 from streamwarden.probe import report as probe_report
+from streamwarden.probe.report import esc
 
 __all__ = ["print_table", "render_html", "write_html", "write_json"]
 
@@ -82,10 +82,6 @@ def write_json(lab: LabResult, path: str | Path, runs: bool = True) -> None:
     Path(path).write_text(json.dumps(lab.to_json(runs), indent=1) + "\n", encoding="utf-8")
 
 
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 _CSS_EXTRA = """
 .labtable th{text-align:left}
 .scn{margin:28px 0 8px;padding-top:8px;border-top:2px solid #e3e7eb}
@@ -98,32 +94,32 @@ font-size:12px}.verdict.pass{background:#1a7f37}.verdict.FAIL,.verdict.error{bac
 
 def _scenario_html(r: ScenarioResult, scenario: Scenario | None) -> str:
     out = [
-        f"<div class='scn' id='{_esc(r.name)}'><h2>{_esc(r.name)}"
-        f"<span class='verdict {_esc(r.verdict)}'>{_esc(r.verdict)}</span></h2>",
-        f"<div class='meta'><b>Stack:</b> {_esc(r.stack)}</div>",
+        f"<div class='scn' id='{esc(r.name)}'><h2>{esc(r.name)}"
+        f"<span class='verdict {esc(r.verdict)}'>{esc(r.verdict)}</span></h2>",
+        f"<div class='meta'><b>Stack:</b> {esc(r.stack)}</div>",
     ]
     if scenario is not None and scenario.real_world:
-        out.append(f"<div class='meta'><b>In production:</b> {_esc(scenario.real_world)}</div>")
+        out.append(f"<div class='meta'><b>In production:</b> {esc(scenario.real_world)}</div>")
     out.append(
-        f"<div class='meta'><b>Expected:</b> {_esc(_ids(r.expected))} · "
-        f"<b>Diagnosed:</b> {_esc(_ids(r.diagnosed))} · "
+        f"<div class='meta'><b>Expected:</b> {esc(_ids(r.expected))} · "
+        f"<b>Diagnosed:</b> {esc(_ids(r.diagnosed))} · "
         f"<b>Took:</b> {r.duration_s:.1f}s</div>"
     )
     evidence = r.skipped or r.evidence
-    out.append(f"<div class='meta'><b>Evidence:</b> {_esc(evidence)}</div>")
+    out.append(f"<div class='meta'><b>Evidence:</b> {esc(evidence)}</div>")
     if r.note:
-        out.append(f"<div class='meta'><b>Note:</b> {_esc(r.note)}</div>")
+        out.append(f"<div class='meta'><b>Note:</b> {esc(r.note)}</div>")
     if scenario is not None and scenario.fix:
-        out.append(f"<div class='meta'><b>Fix:</b> {_esc(scenario.fix)}</div>")
+        out.append(f"<div class='meta'><b>Fix:</b> {esc(scenario.fix)}</div>")
     for finding in r.findings:
         out.append(probe_report.finding_html(finding))
     for label, run in r.runs.items():
         title = f"Reads per stream — {label}" if len(r.runs) > 1 else "Reads per stream"
         out.append(
-            f"<h3>{_esc(title)}</h3><div class='card'>{probe_report.waterfall_svg(run)}</div>"
+            f"<h3>{esc(title)}</h3><div class='card'>{probe_report.waterfall_svg(run)}</div>"
         )
     if set(r.details) - {"attempts"} or r.details.get("attempts", 1) > 1:
-        out.append(f"<pre>{_esc(json.dumps(r.details, indent=1))}</pre>")
+        out.append(f"<pre>{esc(json.dumps(r.details, indent=1))}</pre>")
     out.append("</div>")
     return "".join(out)
 
@@ -131,11 +127,11 @@ def _scenario_html(r: ScenarioResult, scenario: Scenario | None) -> str:
 def render_html(lab: LabResult) -> str:
     known = {s.name: s for s in SCENARIOS}
     rows = "".join(
-        f"<tr><td><a href='#{_esc(r.name)}'>{_esc(r.name)}</a></td><td class='l'>{_esc(r.stack)}</td>"
-        f"<td class='l'>{_esc(_ids(r.expected))}</td>"
-        f"<td class='l'>{_esc('-' if not r.ran else _ids(r.diagnosed))}</td>"
-        f"<td><span class='verdict {_esc(r.verdict)}'>{_esc(r.verdict)}</span></td>"
-        f"<td class='l'>{_esc(r.skipped or r.evidence)}</td></tr>"
+        f"<tr><td><a href='#{esc(r.name)}'>{esc(r.name)}</a></td><td class='l'>{esc(r.stack)}</td>"
+        f"<td class='l'>{esc(_ids(r.expected))}</td>"
+        f"<td class='l'>{esc('-' if not r.ran else _ids(r.diagnosed))}</td>"
+        f"<td><span class='verdict {esc(r.verdict)}'>{esc(r.verdict)}</span></td>"
+        f"<td class='l'>{esc(r.skipped or r.evidence)}</td></tr>"
         for r in lab.scenarios
     )
     body = "".join(_scenario_html(r, known.get(r.name)) for r in lab.scenarios)

@@ -70,6 +70,13 @@ def _parse_headers(items: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _check_fail_on(fail_on: str) -> tuple[str, ...]:
+    """The severities that make the exit code 1."""
+    if fail_on not in _FAIL_ON:
+        raise _usage(f"--fail-on takes error, warning or never, not {fail_on!r}")
+    return _FAIL_ON[fail_on]
+
+
 def _thresholds(max_silence: float | None, time_scale: float) -> Thresholds:
     if time_scale <= 0:
         raise _usage("--time-scale must be positive")
@@ -82,8 +89,7 @@ def _thresholds(max_silence: float | None, time_scale: float) -> Thresholds:
 def _finish(
     run: Run, thresholds: Thresholds, json_path: Path | None, html_path: Path | None, fail_on: str
 ) -> None:
-    if fail_on not in _FAIL_ON:
-        raise _usage(f"--fail-on takes error, warning or never, not {fail_on!r}")
+    failing = _check_fail_on(fail_on)
     run.diagnosis = diagnose(run, thresholds)
     print_summary(run, Console(highlight=False))
     try:
@@ -93,7 +99,7 @@ def _finish(
             write_html(run, html_path)
     except OSError as exc:
         raise _usage(f"cannot write the report: {exc}") from None
-    if any(f.severity in _FAIL_ON[fail_on] for f in run.diagnosis):
+    if any(f.severity in failing for f in run.diagnosis):
         raise typer.Exit(1)
 
 
@@ -174,8 +180,7 @@ def probe(
     """Load-test a streaming endpoint, record every read of every stream, and diagnose it."""
     if format not in FORMATS:
         raise _usage(f"--format takes {', '.join(FORMATS)}, not {format!r}")
-    if fail_on not in _FAIL_ON:
-        raise _usage(f"--fail-on takes error, warning or never, not {fail_on!r}")
+    _check_fail_on(fail_on)  # before the run, not after it
     thresholds = _thresholds(max_silence, time_scale)
     config = ProbeConfig(
         url=url,
@@ -248,6 +253,7 @@ def analyze(
     ] = 1.0,
 ) -> None:
     """Re-run the diagnosis and the report on a saved run."""
+    _check_fail_on(fail_on)
     thresholds = _thresholds(max_silence, time_scale)
     try:
         run = Run.from_json(json.loads(path.read_text()))

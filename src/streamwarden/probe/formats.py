@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from streamwarden.sse import _BOM as _BOM_TEXT
 from streamwarden.sse import Comment, Event, SSEDecoder
 
 __all__ = ["FORMATS", "StreamReader", "detect_from_url"]
 
 FORMATS = ("auto", "openai", "anthropic", "sse", "raw")
 
-_BOM = "\ufeff".encode()
+# The decoder's byte-order mark (a private name of the sibling module, on purpose: one
+# definition), as the bytes the fast path compares against.
+_BOM = _BOM_TEXT.encode()
 
 _ANTHROPIC_TYPES = frozenset(
     {

@@ -22,6 +22,7 @@ from streamwarden.probe.timeline import FAILED_OUTCOMES, Finding, RequestRecord,
 
 __all__ = [
     "REPORT_CSS",
+    "esc",
     "finding_html",
     "print_summary",
     "render_html",
@@ -146,7 +147,8 @@ _OUTCOME_COLOR = {
 }
 
 
-def _esc(value: object) -> str:
+def esc(value: object) -> str:
+    """`value` as text safe in HTML content and in quoted attributes."""
     return html.escape(str(value), quote=True)
 
 
@@ -179,8 +181,8 @@ def _line_chart(
     def y(v: float) -> float:
         return top + ph - ph * min(v, top_value) / top_value
 
-    out = [f'<svg width="{w}" height="{h}" role="img" aria-label="{_esc(title)}">']
-    out.append(f'<text x="{left}" y="16" style="font-weight:600">{_esc(title)}</text>')
+    out = [f'<svg width="{w}" height="{h}" role="img" aria-label="{esc(title)}">']
+    out.append(f'<text x="{left}" y="16" style="font-weight:600">{esc(title)}</text>')
     for k in range(5):
         v = top_value * k / 4
         yy = y(v)
@@ -188,10 +190,10 @@ def _line_chart(
             f'<line x1="{left}" x2="{w - right}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e3e7eb"/>'
         )
         out.append(
-            f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:g}{_esc(unit)}</text>'
+            f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:g}{esc(unit)}</text>'
         )
     for i, label in enumerate(labels):
-        out.append(f'<text x="{x(i):.1f}" y="{h - 30}" text-anchor="middle">{_esc(label)}</text>')
+        out.append(f'<text x="{x(i):.1f}" y="{h - 30}" text-anchor="middle">{esc(label)}</text>')
     for name, color, vs in series:
         pts = [(x(i), y(v)) for i, v in enumerate(vs) if v is not None and not math.isnan(v)]
         if len(pts) > 1:
@@ -202,12 +204,12 @@ def _line_chart(
         ):
             out.append(
                 f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{color}">'
-                f"<title>{_esc(name)}: {v:.4g}{_esc(unit)}</title></circle>"
+                f"<title>{esc(name)}: {v:.4g}{esc(unit)}</title></circle>"
             )
     lx = left
     for name, color, _ in series:
         out.append(f'<rect x="{lx}" y="{h - 10}" width="10" height="3" fill="{color}"/>')
-        out.append(f'<text x="{lx + 14}" y="{h - 6}">{_esc(name)}</text>')
+        out.append(f'<text x="{lx + 14}" y="{h - 6}">{esc(name)}</text>')
         lx += 14 + 7 * len(name) + 16
     out.append("</svg>")
     return "".join(out)
@@ -263,7 +265,7 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
             f"ttfb {_ms(r.ttfb_ms)} ms, ttft {_ms(r.ttft_ms)} ms, end {_ms(r.end_ms)} ms, "
             f"{len(r.reads)} reads, {r.events} events" + (f" — {r.error}" if r.error else "")
         )
-        out.append(f'<g class="row" data-ok="{1 if r.succeeded else 0}"><title>{_esc(tip)}</title>')
+        out.append(f'<g class="row" data-ok="{1 if r.succeeded else 0}"><title>{esc(tip)}</title>')
         out.append(
             f'<line x1="{x(r.start_ms):.1f}" x2="{x(end):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
             f'stroke="#c9d1d9" stroke-width="1"/>'
@@ -300,7 +302,7 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
             out.append(f'<circle cx="{x(end):.1f}" cy="{mid:.1f}" r="2.5" fill="{color}"/>')
         if i == 0 or streams[i - 1].step != r.step:
             out.append(
-                f'<text x="4" y="{mid + 4:.1f}">{_esc(step_labels.get(r.step, r.step))}</text>'
+                f'<text x="4" y="{mid + 4:.1f}">{esc(step_labels.get(r.step, r.step))}</text>'
             )
         out.append("</g>")
     out.append("</svg>")
@@ -332,14 +334,14 @@ def render_html(run: Run) -> str:
         lag = s["schedule_lag_ms"]
         rows.append(
             "<tr>"
-            f"<td>{_esc(label)}</td><td>{s['requests']}</td>"
+            f"<td>{esc(label)}</td><td>{s['requests']}</td>"
             f"<td class='{cls}'>{'-' if rate is None else f'{100 * rate:.0f}%'}</td>"
             f"<td>{_ms(s['ttfb_ms']['p50'])} / {_ms(s['ttfb_ms']['p99'])}</td>"
             f"<td>{_ms(s['ttft_ms']['p50'])} / {_ms(s['ttft_ms']['p99'])}</td>"
             f"<td>{_ms(s['max_gap_ms']['p99'])}</td>"
             f"<td>{_ms(lag['max']) if lag else '-'}</td>"
             f"<td>{_ms(s['loop_lag_ms']['p99'])}</td>"
-            f"<td class='l'>{_esc(outcomes)}</td></tr>"
+            f"<td class='l'>{esc(outcomes)}</td></tr>"
         )
     findings = "".join(finding_html(f) for f in run.diagnosis) or (
         "<p class='ok'>No findings: streams arrived whole and on time.</p>"
@@ -354,9 +356,9 @@ def render_html(run: Run) -> str:
     )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>streamwarden probe — {_esc(run.target)}</title><style>{REPORT_CSS}</style></head><body>"
-        f"<h1>streamwarden probe</h1><div class='sub'>{_esc(run.target)} · "
-        f"{_esc(run.started_at or '')} · {len(run.requests)} requests</div>"
+        f"<title>streamwarden probe — {esc(run.target)}</title><style>{REPORT_CSS}</style></head><body>"
+        f"<h1>streamwarden probe</h1><div class='sub'>{esc(run.target)} · "
+        f"{esc(run.started_at or '')} · {len(run.requests)} requests</div>"
         f"<h2>Findings</h2>{findings}"
         f"<h2>Steps</h2><table><tr><th>step</th><th>reqs</th><th>ok</th>"
         "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>gap p99 ms</th>"
@@ -370,10 +372,10 @@ def render_html(run: Run) -> str:
 
 def finding_html(f: Finding) -> str:
     return (
-        f"<div class='f {_esc(f.severity)}'><span class='sev'>{_esc(f.severity)}</span>"
-        f"<span class='id'>{_esc(f.id)}</span><div>{_esc(f.summary)}</div>"
-        f"<div class='ev'>{_esc(_evidence(f.evidence))}</div>"
-        f"<div class='fix'>Fix: {_esc(f.fix)}</div></div>"
+        f"<div class='f {esc(f.severity)}'><span class='sev'>{esc(f.severity)}</span>"
+        f"<span class='id'>{esc(f.id)}</span><div>{esc(f.summary)}</div>"
+        f"<div class='ev'>{esc(_evidence(f.evidence))}</div>"
+        f"<div class='fix'>Fix: {esc(f.fix)}</div></div>"
     )
 
 
