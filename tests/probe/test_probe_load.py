@@ -140,6 +140,37 @@ def test_open_loop_records_schedule_lag(sse_server: SSEServer) -> None:
     assert run.to_json()["steps"][0]["schedule_lag_ms"]["max"] > 300
 
 
+def _answer(content_type: bytes, body: bytes) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+        writer.write(head % (content_type, len(body)) + body)
+        await writer.drain()
+        writer.close()
+
+    return handler
+
+
+def test_auto_format_asks_the_content_type_before_the_url_path() -> None:
+    # A non-streaming answer (`"stream": false`) on /chat/completions is complete, not an
+    # openai stream that lost its `[DONE]`.
+    answer = b'{"id":"x","object":"chat.completion","choices":[{"message":{"content":"hi"}}]}'
+    with raw_server(_answer(b"application/json", answer)) as url:
+        run = probe(url + "v1/chat/completions", concurrency=(1,), max_requests=1)
+    (r,) = run.requests
+    assert (r.outcome, r.format, r.terminated) == ("ok", "raw", True), r.error
+    assert "truncated_stream" not in {f.id for f in diagnose(run)}
+    # An SSE answer there is still openai: the URL path settles it, `[DONE]` is required.
+    stream = CHUNK + CHUNK
+    with raw_server(_answer(b"text/event-stream", stream)) as url:
+        run = probe(url + "v1/chat/completions", concurrency=(1,), max_requests=1)
+    (r,) = run.requests
+    assert (r.outcome, r.format) == ("unterminated", "openai")
+    with raw_server(_answer(b"text/event-stream", stream + b"data: [DONE]\n\n")) as url:
+        run = probe(url + "v1/chat/completions", concurrency=(1,), max_requests=1)
+    assert (run.requests[0].outcome, run.requests[0].format) == ("ok", "openai")
+
+
 def test_loopback_only_unless_allowed() -> None:
     with pytest.raises(ProbeError, match="loopback only"):
         parse_target("http://10.1.2.3:8000/")

@@ -7,7 +7,9 @@ for TTFT), error events, and whether the protocol's terminator arrived.
 Formats: `openai` (`data: {"choices":[{"delta":{"content":...}}]}` ... `data: [DONE]`),
 `anthropic` (`event: content_block_delta` ... `event: message_stop`), `sse` (any event
 is content; the stream is complete when the body ends cleanly), `raw` (chunked or plain
-text: each non-empty body piece is content). `auto` picks from the Content-Type, then
+text: each non-empty body piece is content). `auto` decides from the Content-Type first
+(anything but `text/event-stream` is `raw`: a non-streaming JSON answer is complete when its
+body is), then from the URL path (`/chat/completions` is openai, `/messages` anthropic), then
 from the first events.
 """
 
@@ -57,6 +59,7 @@ class StreamReader:
         "_decoder",
         "_fast",
         "_pending",
+        "_url_hint",
         "body_complete_terminates",
         "content_events",
         "error_events",
@@ -66,10 +69,12 @@ class StreamReader:
         "terminated",
     )
 
-    def __init__(self, fmt: str = "auto") -> None:
+    def __init__(self, fmt: str = "auto", url_hint: str = "auto") -> None:
+        """`url_hint` (from `detect_from_url`) is used by `auto` once the response is SSE."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
         self.format = fmt
+        self._url_hint = url_hint
         self._decoder: SSEDecoder | None = None
         # LF-only streams (nearly all) take a bytes-level path; a CR or a BOM hands the
         # rest of the stream to the full WHATWG decoder, at an event boundary.
@@ -87,10 +92,14 @@ class StreamReader:
         """Called once the response headers are in."""
         is_sse = content_type.split(";")[0].strip().lower() == "text/event-stream"
         if self.format == "auto":
-            # Decided for good once the first event shows which protocol this is.
+            # The Content-Type first: a JSON (non-streaming) answer on /chat/completions is
+            # complete when its body is, not an openai stream missing its `[DONE]`.
             if not is_sse:
                 self.format = "raw"
                 self.body_complete_terminates = True
+            elif self._url_hint in ("openai", "anthropic"):
+                self.format = self._url_hint
+            # Otherwise decided for good once the first event shows which protocol this is.
 
     def feed(self, pieces: list[bytes]) -> tuple[int, int]:
         if self.format == "raw":

@@ -431,10 +431,9 @@ class _Session:
         self.progress_cb = progress
         self.progress: Progress | None = None
         self.ssl_context = ssl.create_default_context() if target.tls else None
-        fmt = config.format
-        if fmt == "auto":
-            fmt = detect_from_url(target.path)
-        self.format = fmt
+        self.format = config.format
+        # `auto`: the Content-Type decides first (StreamReader.start), then this guess.
+        self.url_hint = detect_from_url(target.path) if config.format == "auto" else "auto"
 
     def now_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0
@@ -446,7 +445,9 @@ class _Session:
         record.scheduled_ms = scheduled_ms
         self.run.requests.append(record)
         done: asyncio.Future[None] = loop.create_future()
-        exchange = _Exchange(self.request, record, StreamReader(self.format), t0, done)
+        exchange = _Exchange(
+            self.request, record, StreamReader(self.format, self.url_hint), t0, done
+        )
         progress = self.progress
         if progress is not None:
             progress.started += 1
