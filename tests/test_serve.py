@@ -83,3 +83,10 @@ def test_version_and_help() -> None:
         [sys.executable, "-m", "streamwarden", "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0 and "serve" in out.stdout and "probe" in out.stdout
+
+
+def test_every_public_name_resolves() -> None:
+    import streamwarden
+
+    missing = [name for name in streamwarden.__all__ if getattr(streamwarden, name, None) is None]
+    assert missing == []

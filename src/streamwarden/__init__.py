@@ -4,8 +4,8 @@ The guard and the SSE wire format are here; each tool's API is re-exported too:
 `create_app` (gateway), `run_probe`/`diagnose` (probe), `lint_paths` (lint).
 """
 
-from streamwarden.gateway.app import create_app
-from streamwarden.gateway.settings import GatewaySettings
+from typing import TYPE_CHECKING, Any
+
 from streamwarden.guard import (
     ErrorFormatter,
     GuardedStreamResponse,
@@ -17,10 +17,39 @@ from streamwarden.guard import (
     default_error_events,
     stream_response,
 )
-from streamwarden.lint import lint_paths
-from streamwarden.probe import ProbeConfig, Thresholds, diagnose, run_probe
 from streamwarden.sse import Comment, Event, SSEDecoder, encode, encode_comment
-from streamwarden.upstreams.sim import SimParams
+
+if TYPE_CHECKING:
+    from streamwarden.gateway.app import create_app
+    from streamwarden.gateway.settings import GatewaySettings
+    from streamwarden.lint import lint_paths
+    from streamwarden.probe import ProbeConfig, Thresholds, diagnose, run_probe
+    from streamwarden.upstreams.sim import SimParams
+
+# The tools' APIs load on first use: `import streamwarden` for the guard, and every CLI
+# command, should not pay for the gateway, probe and linter imports (about 0.2 s).
+_LAZY = {
+    "create_app": "streamwarden.gateway.app",
+    "GatewaySettings": "streamwarden.gateway.settings",
+    "lint_paths": "streamwarden.lint",
+    "ProbeConfig": "streamwarden.probe",
+    "Thresholds": "streamwarden.probe",
+    "diagnose": "streamwarden.probe",
+    "run_probe": "streamwarden.probe",
+    "SimParams": "streamwarden.upstreams.sim",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'streamwarden' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
