@@ -117,6 +117,19 @@ def _live_line(progress: Progress | None) -> Text:
     )
 
 
+# Options that `probe` and `analyze` share, declared once.
+_MaxSilence = Annotated[
+    float | None,
+    typer.Option(
+        "--max-silence", help="Silence (s) that counts as missing heartbeats (default 60)"
+    ),
+]
+_TimeScale = Annotated[
+    float,
+    typer.Option("--time-scale", help="Scale real-world thresholds (0.1 for a 10x faster lab)"),
+]
+
+
 def probe(
     url: Annotated[
         str,
@@ -161,16 +174,8 @@ def probe(
     ramp: Annotated[
         float, typer.Option("--ramp", help="Spread each step's first wave over S seconds")
     ] = 0.0,
-    max_silence: Annotated[
-        float | None,
-        typer.Option(
-            "--max-silence", help="Silence (s) that counts as missing heartbeats (default 60)"
-        ),
-    ] = None,
-    time_scale: Annotated[
-        float,
-        typer.Option("--time-scale", help="Scale real-world thresholds (0.1 for a 10x faster lab)"),
-    ] = 1.0,
+    max_silence: _MaxSilence = None,
+    time_scale: _TimeScale = 1.0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the Poisson arrivals")] = None,
     allow_remote: Annotated[
         bool,
@@ -241,16 +246,8 @@ def analyze(
         Path | None, typer.Option("--html", help="Write a self-contained HTML report")
     ] = None,
     fail_on: Annotated[str, typer.Option("--fail-on", help="error | warning | never")] = "error",
-    max_silence: Annotated[
-        float | None,
-        typer.Option(
-            "--max-silence", help="Silence (s) that counts as missing heartbeats (default 60)"
-        ),
-    ] = None,
-    time_scale: Annotated[
-        float,
-        typer.Option("--time-scale", help="Scale real-world thresholds (0.1 for a 10x faster lab)"),
-    ] = 1.0,
+    max_silence: _MaxSilence = None,
+    time_scale: _TimeScale = 1.0,
 ) -> None:
     """Re-run the diagnosis and the report on a saved run."""
     _check_fail_on(fail_on)
