@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
 
 from flask import Flask, Response, request
-from shared import MODEL
+from shared import chunk_json
 
 app = Flask(__name__)
 _WORDS = "the stream keeps flowing while proxies wait for bytes".split()
-
-
-def _chunk(cid: str, created: int, delta: dict[str, str], finish: str | None) -> str:
-    return json.dumps(
-        {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        },
-        separators=(",", ":"),
-    )
 
 
 @app.post("/v1/chat/completions")
@@ -42,9 +28,9 @@ def chat() -> Response:
             if index and tps > 0:
                 time.sleep(1.0 / tps)  # the worker is held for the whole stream
             if index == 0:
-                yield f"data: {_chunk(cid, created, {'role': 'assistant', 'content': ''}, None)}\n\n"
+                yield f"data: {chunk_json(cid, created, {'role': 'assistant', 'content': ''}, None)}\n\n"
             word = _WORDS[index % len(_WORDS)]
-            yield f"data: {_chunk(cid, created, {'content': ' ' + word}, None)}\n\n"
-        yield f"data: {_chunk(cid, created, {}, 'stop')}\n\ndata: [DONE]\n\n"
+            yield f"data: {chunk_json(cid, created, {'content': ' ' + word}, None)}\n\n"
+        yield f"data: {chunk_json(cid, created, {}, 'stop')}\n\ndata: [DONE]\n\n"
 
     return Response(events(), mimetype="text/event-stream")

@@ -22,6 +22,12 @@ def stream_body(**sim: object) -> dict[str, object]:
     return {**OPENAI_BODY, "stream": True, "sim": sim}
 
 
+def messages_body(**sim: object) -> dict[str, object]:
+    """A streaming Anthropic Messages request for the sim."""
+    messages = [{"role": "user", "content": "hello"}]
+    return {"model": "sim-1", "max_tokens": 50, "stream": True, "messages": messages, "sim": sim}
+
+
 def test_client_disconnect_closes_the_upstream_request_through_a_chain(tmp_path: Path) -> None:
     with run_gateway(
         tmp_path, "--sim-ttft", "0", "--sim-tps", "20", "--heartbeat", "0.5"
@@ -65,13 +71,7 @@ def test_chain_relays_the_full_stream_and_errors(tmp_path: Path) -> None:
                 front.port,
                 "/v1/messages",
                 method="POST",
-                body={
-                    "model": "sim-1",
-                    "max_tokens": 50,
-                    "stream": True,
-                    "messages": [{"role": "user", "content": "hello"}],
-                    "sim": {"tokens": 20, "seed": 9},
-                },
+                body=messages_body(**{"tokens": 20, "seed": 9}),
             ).read_all()
             text = "".join(
                 json.loads(e.data)["delta"]["text"]
@@ -86,13 +86,7 @@ def test_chain_relays_the_full_stream_and_errors(tmp_path: Path) -> None:
                 front.port,
                 "/v1/messages",
                 method="POST",
-                body={
-                    "model": "sim-1",
-                    "max_tokens": 50,
-                    "stream": True,
-                    "messages": [{"role": "user", "content": "hello"}],
-                    "sim": {"tokens": 20, "fail_after": 5},
-                },
+                body=messages_body(**{"tokens": 20, "fail_after": 5}),
             ).read_all()
             assert failed.events()[-1].event == "error"
             assert "message_stop" not in [e.event for e in failed.events()]
