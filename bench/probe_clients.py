@@ -2,7 +2,11 @@
 against URL, decodes SSE with the same `SSEDecoder`, and prints {"events": N} at the end.
 They record nothing, so they are a floor for what a recording client costs.
 
-    python bench/probe_clients.py aiohttp|httpx|probe-asyncio URL CONCURRENCY DURATION
+    python bench/probe_clients.py aiohttp|httpx|probe-asyncio|floor URL CONCURRENCY DURATION
+
+`floor` is the kernel's share: a uvloop protocol that sends the request and then ignores
+every read (it counts `\n\n` only, to print a total), the least any client on this loop
+can spend.
 """
 
 from __future__ import annotations
@@ -64,6 +68,41 @@ async def with_probe(url: str, concurrency: int, duration: float) -> int:
     return sum(r.events for r in run.requests)
 
 
+async def floor(url: str, concurrency: int, duration: float) -> int:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    request = f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + duration
+    total = 0
+
+    class Ignore(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.done = loop.create_future()
+            self.events = 0
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            transport.write(request)  # type: ignore[attr-defined]
+
+        def data_received(self, data: bytes) -> None:
+            self.events += data.count(b"\n\n")
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.done.set_result(None)
+
+    async def worker() -> None:
+        nonlocal total
+        while time.monotonic() < deadline:
+            proto = Ignore()
+            await loop.create_connection(lambda p=proto: p, parts.hostname, parts.port)
+            await proto.done
+            total += proto.events - 1  # the response head's blank line
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total
+
+
 def main() -> None:
     kind, url, concurrency, duration = (
         sys.argv[1],
@@ -71,8 +110,13 @@ def main() -> None:
         int(sys.argv[3]),
         float(sys.argv[4]),
     )
-    fn = {"aiohttp": with_aiohttp, "httpx": with_httpx, "probe-asyncio": with_probe}[kind]
-    print(json.dumps({"events": asyncio.run(fn(url, concurrency, duration))}))
+    fns = {"aiohttp": with_aiohttp, "httpx": with_httpx, "probe-asyncio": with_probe}
+    if kind == "floor":
+        import uvloop
+
+        print(json.dumps({"events": uvloop.run(floor(url, concurrency, duration))}))
+        return
+    print(json.dumps({"events": asyncio.run(fns[kind](url, concurrency, duration))}))
 
 
 if __name__ == "__main__":

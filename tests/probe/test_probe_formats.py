@@ -45,7 +45,7 @@ def test_counts_match_the_whatwg_decoder(seed: int) -> None:
     reader.start("text/event-stream")
     events = heartbeats = 0
     for piece in split(body, rng):
-        e, h = reader.feed([piece])
+        e, h = reader.feed(piece)
         events += e
         heartbeats += h
     assert (events, heartbeats) == reference(body)
@@ -63,14 +63,14 @@ def test_anthropic_and_detection() -> None:
     )
     reader = StreamReader("auto")
     reader.start("text/event-stream; charset=utf-8")
-    assert reader.feed([body]) == (4, 0)
+    assert reader.feed(body) == (4, 0)
     assert reader.format == "anthropic" and reader.terminated and reader.content_events == 1
 
 
 def test_error_events_are_counted() -> None:
     reader = StreamReader("openai")
     reader.start("text/event-stream")
-    reader.feed([b'data: {"error": {"message": "upstream"}}\n\ndata: [DONE]\n\n'])
+    reader.feed(b'data: {"error": {"message": "upstream"}}\n\ndata: [DONE]\n\n')
     assert reader.error_events == 1 and reader.content_events == 0
 
 
@@ -81,4 +81,93 @@ def test_bom_is_the_decoders_own() -> None:
     assert formats._BOM == sse._BOM.encode()
     reader = StreamReader("sse")
     reader.start("text/event-stream")
-    assert reader.feed([sse._BOM.encode() + b"data: a\n\n"]) == (1, 0)
+    assert reader.feed(sse._BOM.encode() + b"data: a\n\n") == (1, 0)
+
+
+def reference_openai(body: bytes) -> tuple[int, int, int, int, bool]:
+    """(events, heartbeats, content, errors, terminated) by the documented rules, from the
+    WHATWG decoder: after the first content event, every event but `[DONE]` and errors is
+    content."""
+    events = heartbeats = content = errors = 0
+    terminated = False
+    for item in SSEDecoder().feed(body):
+        if isinstance(item, Comment):
+            heartbeats += 1
+            continue
+        events += 1
+        if item.data == "[DONE]":
+            terminated = True
+        elif item.data.startswith('{"error"') or item.event == "error":
+            errors += 1
+        elif content or '"content"' in item.data:
+            content += 1
+    return events, heartbeats, content, errors, terminated
+
+
+def many_events_body(rng: random.Random) -> bytes:
+    """Long runs of one-line events (the counting fast path) broken by everything that
+    must leave it: comments, multi-line and named events, errors, `[DONE]`, blank runs."""
+    parts = [b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n']
+    for i in range(rng.randint(20, 200)):
+        roll = rng.random()
+        if roll < 0.75:
+            parts.append(b'data: {"choices":[{"delta":{"content":"t%d"}}]}\n\n' % i)
+        elif roll < 0.82:
+            parts.append(b": keepalive\n\n")
+        elif roll < 0.86:
+            parts.append(b'data: {"error": {"message": "x"}}\n\n')
+        elif roll < 0.89:
+            parts.append(b"event: error\ndata: {}\n\n")
+        elif roll < 0.92:
+            parts.append(b"data: [DONE]\n\n")
+        elif roll < 0.95:
+            parts.append(b"id: 7\n\n")  # a block that dispatches nothing
+        elif roll < 0.96:
+            parts.append(b"\n\n")
+        elif roll < 0.97:
+            parts.append(b": note\ndata: {}\n\n")  # a comment line, then an event
+        elif roll < 0.98:
+            parts.append(b"data: {}\nevent: error\n\n")  # named after its data line
+        else:
+            parts.append(b"data:a\ndata:b\n\n")
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_fast_counting_matches_the_rules(seed: int) -> None:
+    rng = random.Random(seed)
+    body = many_events_body(rng)
+    reader = StreamReader("openai")
+    reader.start("text/event-stream")
+    events = heartbeats = 0
+    # Few cuts: reads of dozens of events each, as from a fast server.
+    for piece in split(body, rng):
+        e, h = reader.feed(piece)
+        events += e
+        heartbeats += h
+    got = (events, heartbeats, reader.content_events, reader.error_events, reader.terminated)
+    assert got == reference_openai(body)
+    assert (reader.events, reader.heartbeats) == (events, heartbeats)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_generic_sse_counts_every_event_as_content(seed: int) -> None:
+    rng = random.Random(seed)
+    body = many_events_body(rng)
+    reader = StreamReader("sse")
+    reader.start("text/event-stream")
+    for piece in split(body, rng):
+        reader.feed(piece)
+    events, heartbeats = reference(body)
+    named_errors = body.count(b"event: error\n")
+    assert (reader.events, reader.heartbeats) == (events, heartbeats)
+    assert reader.content_events == events - named_errors
+    assert reader.error_events == named_errors
+
+
+def test_raw_counts_body_pieces() -> None:
+    reader = StreamReader("raw")
+    reader.start("text/plain")
+    assert reader.feed(b"abc", pieces=3) == (3, 0)
+    assert reader.feed(b"", pieces=0) == (0, 0)
+    assert reader.events == reader.content_events == 3

@@ -82,7 +82,9 @@ class RequestRecord:
     error: str | None = None
     #: The client's port: matches this stream with server and proxy logs.
     local_port: int | None = None
-    reads: list[Read] = field(default_factory=list)
+    # Out of the repr: a run holds hundreds of thousands of rows, and asyncio's runner
+    # formats its main task's result when it restores the SIGINT handler (Python 3.11).
+    reads: list[Read] = field(default_factory=list, repr=False)
 
     @property
     def succeeded(self) -> bool:
@@ -230,7 +232,7 @@ class Step:
     ended_ms: float = 0.0
     cpu_s: float = 0.0
     #: The probe's own event-loop lag, sampled: `(t_ms since run start, lag_ms)`.
-    loop_lag: list[tuple[float, float]] = field(default_factory=list)
+    loop_lag: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
     @property
     def label(self) -> str:
@@ -340,7 +342,7 @@ class Finding:
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Run:
     target: str
     steps: list[Step] = field(default_factory=list)
@@ -351,6 +353,13 @@ class Run:
     #: timestamps taken by other processes on the same host.
     monotonic_origin_s: float | None = None
     diagnosis: list[Finding] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # A summary: the full form of a large run costs seconds and megabytes.
+        return (
+            f"Run(target={self.target!r}, steps={len(self.steps)}, "
+            f"requests={len(self.requests)}, diagnosis={[f.id for f in self.diagnosis]})"
+        )
 
     def step_requests(self, step: Step) -> list[RequestRecord]:
         return [r for r in self.requests if r.step == step.index]
