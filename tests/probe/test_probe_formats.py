@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 
@@ -133,6 +134,11 @@ def many_events_body(rng: random.Random) -> bytes:
     return b"".join(parts)
 
 
+def by_block(body: bytes) -> list[bytes]:
+    """One read per blank-line-terminated block."""
+    return [piece for piece in re.split(rb"(?<=\n\n)", body) if piece]
+
+
 @pytest.mark.parametrize("seed", range(80))
 def test_fast_counting_matches_the_rules(seed: int) -> None:
     rng = random.Random(seed)
@@ -140,8 +146,10 @@ def test_fast_counting_matches_the_rules(seed: int) -> None:
     reader = StreamReader("openai")
     reader.start("text/event-stream")
     events = heartbeats = 0
-    # Few cuts: reads of dozens of events each, as from a fast server.
-    for piece in split(body, rng):
+    # Odd seeds: a read per block, as from a paced server; even: few cuts, reads of dozens
+    # of events each, as from a fast one.
+    reads = by_block(body) if seed % 2 else split(body, rng)
+    for piece in reads:
         e, h = reader.feed(piece)
         events += e
         heartbeats += h
@@ -156,7 +164,7 @@ def test_generic_sse_counts_every_event_as_content(seed: int) -> None:
     body = many_events_body(rng)
     reader = StreamReader("sse")
     reader.start("text/event-stream")
-    for piece in split(body, rng):
+    for piece in by_block(body) if seed % 2 else split(body, rng):
         reader.feed(piece)
     events, heartbeats = reference(body)
     named_errors = body.count(b"event: error\n")

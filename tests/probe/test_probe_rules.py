@@ -345,3 +345,19 @@ def test_run_round_trips_through_json() -> None:
         s["requests"] for s in saved["steps"]
     ]
     assert diagnose(Run.from_json(exhaustion_run().to_json()), TH) == diagnose(exhaustion_run(), TH)
+
+
+def test_dump_writes_what_to_json_holds() -> None:
+    """`Run.dump` writes the rows as text itself (for speed): same document as `to_json`."""
+    import io
+    import json
+
+    run = healthy_run()
+    run.requests[0].reads.append((1234.56789, 7, 1, 0))
+    run.diagnosis = diagnose(exhaustion_run(), TH)
+    out = io.StringIO()
+    run.dump(out)
+    assert out.getvalue().endswith("}\n")
+    doc = json.loads(out.getvalue())
+    assert doc == run.to_json()
+    assert Run.from_json(doc).to_json()["requests"] == doc["requests"]

@@ -25,6 +25,9 @@ __all__ = ["FORMATS", "StreamReader", "detect_from_url"]
 
 FORMATS = ("auto", "openai", "anthropic", "sse", "raw")
 
+_ONE_EVENT = (1, 0)
+_ONE_HEARTBEAT = (0, 1)
+
 # The decoder's byte-order mark (a private name of the sibling module, on purpose: one
 # definition), as the bytes the fast path compares against.
 _BOM = _BOM_TEXT.encode()
@@ -111,6 +114,25 @@ class StreamReader:
             return n, 0
         if not self._fast or b"\r" in data or (not self.events and data.startswith(_BOM)):
             return self._slow(data)
+        fmt = self.format
+        last = len(data) - 2
+        if (
+            not self._pending
+            and data.find(b"\n") == last
+            and data[last + 1 :] == b"\n"
+            and (fmt == "sse" or (fmt == "openai" and self.content_events))
+        ):
+            # The commonest read of a paced stream: one whole one-line block. A cheaper test
+            # than `_count`'s, as a third of the probe's own CPU per read went here.
+            if data.startswith(b"data:"):
+                value = data[6:14] if data[5:6] == b" " else data[5:13]
+                if fmt == "sse" or (value[:1] != b"[" and value != b'{"error"'):
+                    self.events += 1
+                    self.content_events += 1
+                    return _ONE_EVENT
+            elif data.startswith(b":"):
+                self.heartbeats += 1
+                return _ONE_HEARTBEAT
         if self._pending:
             data = self._pending + data
         end = data.rfind(b"\n\n")

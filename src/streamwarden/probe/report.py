@@ -7,7 +7,6 @@ few lines of JS, so that it opens offline and can be attached to a ticket.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +37,8 @@ _MARK = {"error": "✗", "warning": "!", "info": "i"}
 def write_json(run: Run, path: str | Path) -> None:
     # Compact: a run holds one row per socket read, and indenting them costs more CPU than
     # the run itself took to record them (`python -m json.tool` pretty-prints it).
-    Path(path).write_text(json.dumps(run.to_json(), separators=(",", ":")) + "\n")
+    with Path(path).open("w", encoding="utf-8") as out:
+        run.dump(out)
 
 
 def _ms(value: Any) -> str:

@@ -9,11 +9,12 @@ The JSON form is the SPEC's `version: 1` shape, extended; `Run.from_json` reads 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = [
     "FAILED_OUTCOMES",
@@ -28,6 +29,7 @@ __all__ = [
 
 #: One socket read: `(t_ms, body_bytes, events, heartbeats)`.
 Read = tuple[float, int, int, int]
+_READ_JSON = "[%.3f,%d,%d,%d]"
 
 #: How a request ended. `unterminated`: the body ended cleanly but without the protocol's
 #: terminator (`[DONE]`, `message_stop`); `truncated`: the connection closed mid-body.
@@ -120,8 +122,9 @@ class RequestRecord:
             gaps.append(self.end_ms - self.reads[-1][0])
         return max(gaps) if gaps else None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, reads: bool = True) -> dict[str, Any]:
+        """The SPEC's request object; `reads=False` leaves the rows out (see `Run.dump`)."""
+        out: dict[str, Any] = {
             "step": self.step,
             "start_ms": _r(self.start_ms),
             "scheduled_ms": _r(self.scheduled_ms),
@@ -138,8 +141,15 @@ class RequestRecord:
             "heartbeats": self.heartbeats,
             "error": self.error,
             "local_port": self.local_port,
-            "reads": [[round(t, 3), b, e, h] for t, b, e, h in self.reads],
         }
+        if reads:
+            out["reads"] = [[round(t, 3), b, e, h] for t, b, e, h in self.reads]
+        return out
+
+    def reads_json(self) -> str:
+        """`reads` as JSON text, written directly: three times as fast as building the lists
+        for `json.dumps`, which mattered at 300,000 rows (0.4 s of a 4 s run)."""
+        return "[" + ",".join([_READ_JSON % row for row in self.reads]) + "]"
 
     @classmethod
     def from_json(cls, data: Any) -> RequestRecord:
@@ -364,7 +374,7 @@ class Run:
     def step_requests(self, step: Step) -> list[RequestRecord]:
         return [r for r in self.requests if r.step == step.index]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, reads: bool = True) -> dict[str, Any]:
         return {
             "version": 1,
             "target": self.target,
@@ -372,9 +382,24 @@ class Run:
             "monotonic_origin_s": self.monotonic_origin_s,
             "config": self.config,
             "steps": [s.summary(self.requests) for s in self.steps],
-            "requests": [r.to_json() for r in self.requests],
+            "requests": [r.to_json(reads) for r in self.requests],
             "diagnosis": [f.to_json() for f in self.diagnosis],
         }
+
+    def dump(self, out: TextIO) -> None:
+        """Write `to_json()` as compact JSON, every request's rows written directly."""
+        sep = (",", ":")
+        parts = []
+        for key, value in self.to_json(reads=False).items():
+            if key != "requests":
+                parts.append(f"{json.dumps(key)}:{json.dumps(value, separators=sep)}")
+                continue
+            requests = [
+                json.dumps(obj, separators=sep)[:-1] + ',"reads":' + record.reads_json() + "}"
+                for obj, record in zip(value, self.requests, strict=True)
+            ]
+            parts.append('"requests":[' + ",".join(requests) + "]")
+        out.write("{" + ",".join(parts) + "}\n")
 
     @classmethod
     def from_json(cls, data: Any) -> Run:
