@@ -175,12 +175,6 @@ def tool_commands(
             None,
             None,
         ),
-        (
-            "uvloop protocol that ignores every read (floor)",
-            [PY, clients, "floor", url, n, d],
-            None,
-            None,
-        ),
         ("aiohttp client, no recording", [PY, clients, "aiohttp", url, n, d], None, None),
         ("httpx client, no recording", [PY, clients, "httpx", url, n, d], None, None),
     ]
