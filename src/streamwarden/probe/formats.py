@@ -59,6 +59,7 @@ class StreamReader:
     """Per-response state. `feed` returns `(events, heartbeats)` for one read."""
 
     __slots__ = (
+        "_counting",
         "_decoder",
         "_fast",
         "_pending",
@@ -82,6 +83,9 @@ class StreamReader:
         # LF-only streams (nearly all) take a bytes-level path; a CR or a BOM hands the
         # rest of the stream to the full WHATWG decoder, at an event boundary.
         self._fast = True
+        #: Set while every plain `data:` event is a content event: `sse`, or `openai` once
+        #: its first token is in. `feed`'s shortest path is for these only.
+        self._counting = fmt == "sse"
         self._pending = b""
         self.events = 0
         self.content_events = 0
@@ -112,27 +116,23 @@ class StreamReader:
             self.events += n
             self.content_events += n
             return n, 0
-        if not self._fast or b"\r" in data or (not self.events and data.startswith(_BOM)):
-            return self._slow(data)
-        fmt = self.format
-        last = len(data) - 2
-        if (
-            not self._pending
-            and data.find(b"\n") == last
-            and data[last + 1 :] == b"\n"
-            and (fmt == "sse" or (fmt == "openai" and self.content_events))
-        ):
+        if self._counting and not self._pending and b"\r" not in data:
             # The commonest read of a paced stream: one whole one-line block. A cheaper test
             # than `_count`'s, as a third of the probe's own CPU per read went here.
-            if data.startswith(b"data:"):
-                value = data[6:14] if data[5:6] == b" " else data[5:13]
-                if fmt == "sse" or (value[:1] != b"[" and value != b'{"error"'):
-                    self.events += 1
-                    self.content_events += 1
-                    return _ONE_EVENT
-            elif data.startswith(b":"):
-                self.heartbeats += 1
-                return _ONE_HEARTBEAT
+            last = len(data) - 2
+            if data.find(b"\n") == last and data[last + 1 :] == b"\n":
+                if data.startswith(b"data:"):
+                    # `[DONE]` and errors are not content: the long path sorts them out.
+                    value = data[6:14] if data[5:6] == b" " else data[5:13]
+                    if self.format == "sse" or (value[:1] != b"[" and value != b'{"error"'):
+                        self.events += 1
+                        self.content_events += 1
+                        return _ONE_EVENT
+                elif data.startswith(b":"):
+                    self.heartbeats += 1
+                    return _ONE_HEARTBEAT
+        if not self._fast or b"\r" in data or (not self.events and data.startswith(_BOM)):
+            return self._slow(data)
         if self._pending:
             data = self._pending + data
         end = data.rfind(b"\n\n")
@@ -212,6 +212,7 @@ class StreamReader:
     def _slow(self, data: bytes) -> tuple[int, int]:
         if self._decoder is None:  # the first read off the fast path: switch for good
             self._fast = False
+            self._counting = False
             self._decoder = SSEDecoder()
             data, self._pending = self._pending + data, b""
         events = 0
@@ -241,6 +242,7 @@ class StreamReader:
                 self.content_events += 1
             elif _openai_has_content(data):
                 self.content_events += 1
+                self._counting = self._fast
         elif fmt == "anthropic":
             if kind == b"content_block_delta":
                 self.content_events += 1
@@ -269,6 +271,7 @@ class StreamReader:
                 self.format = "anthropic"
             else:
                 self.format = "sse"
+                self._counting = self._fast
                 self.body_complete_terminates = True
         return self.format
 
