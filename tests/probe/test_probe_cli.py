@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -22,8 +23,11 @@ FAST = ["--concurrency", "1,2", "--step-duration", "0.1", "--timeout", "5"]
 def test_probe_healthy_writes_the_spec_json(sse_server: SSEServer, tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     url = sse_server.url + "/v1/chat/completions?n=5&interval=0.01"
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
     result = runner.invoke(app, ["probe", url, *FAST, "--json", str(out)])
     assert result.exit_code == 0, result.output
+    # The run tunes the collector for its rows; in-process callers get theirs back.
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
     assert "no findings" in result.stdout
     data = json.loads(out.read_text())
     assert data["version"] == 1 and data["target"] == url

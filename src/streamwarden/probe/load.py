@@ -1,11 +1,12 @@
 """Drive connections and record timelines. All of the probe's network I/O lives here.
 
-The client is a small HTTP/1.1 reader on `asyncio.Protocol`, not httpx or aiohttp. Measured
-on the 2-core dev box (bench/probe_bench.py throughput, docs/BENCHMARKS.md): on the same
-asyncio loop, this reader with full recording uses less CPU per event than a bare aiohttp
-client (15 % less) or httpx (half), and both libraries re-buffer the body, which loses the
-one thing the probe exists to record: the boundary of each socket read. With a protocol, one
-`data_received` call is exactly one `recv()` on the socket, stamped on arrival.
+The client is a small HTTP/1.1 reader on `asyncio.Protocol`, not httpx or aiohttp: both
+libraries re-buffer the body, which loses the one thing the probe exists to record, the
+boundary of each socket read, and both cost more CPU per event than this reader with full
+recording (bench/probe_bench.py throughput, docs/BENCHMARKS.md). With a protocol, one
+`data_received` call is exactly one `recv()` on the socket, stamped on arrival. Chunked
+bodies are decoded by llhttp (httptools, which uvicorn uses too); the head is parsed here,
+once per response.
 """
 
 from __future__ import annotations
