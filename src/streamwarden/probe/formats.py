@@ -26,7 +26,6 @@ __all__ = ["FORMATS", "StreamReader", "detect_from_url"]
 FORMATS = ("auto", "openai", "anthropic", "sse", "raw")
 
 _ONE_EVENT = (1, 0)
-_ONE_HEARTBEAT = (0, 1)
 
 # The decoder's byte-order mark (a private name of the sibling module, on purpose: one
 # definition), as the bytes the fast path compares against.
@@ -116,21 +115,21 @@ class StreamReader:
             self.events += n
             self.content_events += n
             return n, 0
-        if self._counting and not self._pending and b"\r" not in data:
-            # The commonest read of a paced stream: one whole one-line block. A cheaper test
-            # than `_count`'s, as a third of the probe's own CPU per read went here.
-            last = len(data) - 2
-            if data.find(b"\n") == last and data[last + 1 :] == b"\n":
-                if data.startswith(b"data:"):
-                    # `[DONE]` and errors are not content: the long path sorts them out.
-                    value = data[6:14] if data[5:6] == b" " else data[5:13]
-                    if self.format == "sse" or (value[:1] != b"[" and value != b'{"error"'):
-                        self.events += 1
-                        self.content_events += 1
-                        return _ONE_EVENT
-                elif data.startswith(b":"):
-                    self.heartbeats += 1
-                    return _ONE_HEARTBEAT
+        if (
+            self._counting
+            and data[-2:] == b"\n\n"
+            and data.count(10) == 2
+            and data[:7] == b"data: {"
+            and data[7:14] != b'"error"'
+            and 13 not in data
+            and not self._pending
+        ):
+            # The commonest read of a paced stream: one whole one-line `data: {...}` event,
+            # neither `[DONE]` nor an error. Slices and single-byte scans, as the general
+            # path below cost a third of the probe's own CPU per read.
+            self.events += 1
+            self.content_events += 1
+            return _ONE_EVENT
         if not self._fast or b"\r" in data or (not self.events and data.startswith(_BOM)):
             return self._slow(data)
         if self._pending:
