@@ -139,37 +139,36 @@ def by_block(body: bytes) -> list[bytes]:
     return [piece for piece in re.split(rb"(?<=\n\n)", body) if piece]
 
 
-@pytest.mark.parametrize("seed", range(80))
-def test_fast_counting_matches_the_rules(seed: int) -> None:
+def feed_random_body(fmt: str, seed: int) -> tuple[StreamReader, bytes, tuple[int, int]]:
+    """A fresh reader fed a random many-event body: odd seeds a read per block, as from a
+    paced server; even seeds a few cuts, reads of dozens of events each, as from a fast
+    one. Returns the reader, the body, and the sums of what `feed` returned."""
     rng = random.Random(seed)
     body = many_events_body(rng)
-    reader = StreamReader("openai")
+    reader = StreamReader(fmt)
     reader.start("text/event-stream")
     events = heartbeats = 0
-    # Odd seeds: a read per block, as from a paced server; even: few cuts, reads of dozens
-    # of events each, as from a fast one.
-    reads = by_block(body) if seed % 2 else split(body, rng)
-    for piece in reads:
+    for piece in by_block(body) if seed % 2 else split(body, rng):
         e, h = reader.feed(piece)
         events += e
         heartbeats += h
-    got = (events, heartbeats, reader.content_events, reader.error_events, reader.terminated)
+    return reader, body, (events, heartbeats)
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_fast_counting_matches_the_rules(seed: int) -> None:
+    reader, body, returned = feed_random_body("openai", seed)
+    got = (*returned, reader.content_events, reader.error_events, reader.terminated)
     assert got == reference_openai(body)
-    assert (reader.events, reader.heartbeats) == (events, heartbeats)
+    assert (reader.events, reader.heartbeats) == returned
 
 
 @pytest.mark.parametrize("seed", range(20))
 def test_generic_sse_counts_every_event_as_content(seed: int) -> None:
-    rng = random.Random(seed)
-    body = many_events_body(rng)
-    reader = StreamReader("sse")
-    reader.start("text/event-stream")
-    for piece in by_block(body) if seed % 2 else split(body, rng):
-        reader.feed(piece)
-    events, heartbeats = reference(body)
+    reader, body, returned = feed_random_body("sse", seed)
     named_errors = body.count(b"event: error\n")
-    assert (reader.events, reader.heartbeats) == (events, heartbeats)
-    assert reader.content_events == events - named_errors
+    assert returned == (reader.events, reader.heartbeats) == reference(body)
+    assert reader.content_events == reader.events - named_errors
     assert reader.error_events == named_errors
 
 
