@@ -156,7 +156,9 @@ def test_overload_is_a_quick_503_and_slots_come_back(tmp_path: Path, disconnects
         assert len(refused) == 45 and {r[0] for r in refused} == {503}
         assert all(r[2] == "1" for r in refused), "Retry-After missing"
         slowest = max(r[1] for r in refused)
-        assert slowest < 0.1, f"a refusal took {slowest * 1000:.0f} ms"
+        # Quick means no waiting for a slot: far below a stream's 1 s, with room for a
+        # loaded 2-core CI box (a refusal took up to 0.11 s there in other tests).
+        assert slowest < 0.25, f"a refusal took {slowest * 1000:.0f} ms"
         assert gw.wait_metric("streamwarden_active_streams", "", 0) == 0
         assert gw.metric("streamwarden_streams_total", 'outcome="rejected"') == 45
         finished = gw.metric("streamwarden_streams_total", 'outcome="completed"') + gw.metric(
@@ -182,7 +184,9 @@ def test_queue_waits_then_times_out(tmp_path: Path) -> None:
         statuses = sorted(r[0] for r in results)
         assert statuses == [200, 200, 503, 503, 503, 503]
         waited = sorted(r[1] for r in results if r[0] == 503)
-        assert waited[0] < 0.1 and waited[1] < 0.1  # queue full: refused at once
+        # Queue full: refused at once. "At once" is well before the 0.5 s queue timeout: on
+        # a loaded 2-core box the first answers of a fresh server took up to 0.11 s.
+        assert waited[0] < 0.3 and waited[1] < 0.3
         assert 0.45 < waited[2] < 1.5 and 0.45 < waited[3] < 1.5  # queued, then timed out
         assert gw.wait_metric("streamwarden_active_streams", "", 0) == 0
         assert gw.metric("streamwarden_queue_depth") == 0
