@@ -221,13 +221,16 @@ def _fewer_collections() -> Iterator[None]:
     (bench/probe_bench.py throughput). Restored on the way out: the CLI also runs
     in-process (tests, scripts)."""
     threshold = gc.get_threshold()
+    # `unfreeze` thaws everything: only thaw when nothing was frozen before us.
+    ours = gc.get_freeze_count() == 0
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
 
 
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:

@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 _MAX_HEADER_BYTES = 64 * 1024
-_perf_counter = time.perf_counter  # one global lookup per read on the hot path, not two
 _MAX_ERROR_BODY = 512
+_perf_counter = time.perf_counter  # one global lookup per read on the hot path, not two
 
 
 class ProbeError(Exception):
@@ -282,12 +282,10 @@ class _Exchange(asyncio.Protocol):
             if len(self._error_body) < _MAX_ERROR_BODY:
                 self._error_body += body
             self._add_read((t_ms, len(body), 0, 0))
-        elif reader.content_events:
-            events, heartbeats = reader.feed(body, pieces)
-            self._add_read((t_ms, len(body), events, heartbeats))
         else:
+            had_content = reader.content_events
             events, heartbeats = reader.feed(body, pieces)
-            if reader.content_events:
+            if not had_content and reader.content_events:
                 self.record.ttft_ms = t_ms
             self._add_read((t_ms, len(body), events, heartbeats))
         if complete:
