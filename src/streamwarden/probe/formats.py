@@ -158,13 +158,11 @@ class StreamReader:
         blocks' own: no newline outside a separator means one-line blocks, and block
         starts that are all `data:` or `:` leave no empty or unknown block.
         """
-        fmt = self.format
-        if fmt == "openai":
-            if not self.content_events:
-                return None  # TTFT is still open: the first content event needs its JSON
-            if data.find(b"[DONE]", 0, end) != -1 or data.find(b'{"error"', 0, end) != -1:
-                return None
-        elif fmt != "sse":
+        if not self._counting:
+            return None  # anthropic, auto, or openai before its first token (needs JSON)
+        if self.format == "openai" and (
+            data.find(b"[DONE]", 0, end) != -1 or data.find(b'{"error"', 0, end) != -1
+        ):
             return None
         separators = data.count(b"\n\n", 0, end)
         if data.count(b"\n", 0, end) != 2 * separators:
