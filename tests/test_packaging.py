@@ -25,6 +25,7 @@ CORE = {
     "streamwarden.sse",
     "streamwarden.findings",
     "streamwarden.middleware",
+    "streamwarden.gctuning",
     "streamwarden.upstreams",
     "streamwarden.upstreams.base",
     "streamwarden.upstreams.sim",
