@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import anyio
+import anyio.lowlevel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -506,7 +507,7 @@ class _StreamRun:
             elif isinstance(due.action, Outcome):
                 return self._expire(due.action)
             else:
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
 
     async def _heartbeat(self, now: float) -> bool:
         """Write one heartbeat; False once the stream has ended."""
