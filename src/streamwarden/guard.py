@@ -187,7 +187,9 @@ class Timeline:
             candidates.append(
                 (Outcome.FIRST_TOKEN_TIMEOUT, self.started, policy.first_token_timeout)
             )
-        else:
+        elif self.sending_since is None:
+            # Only while nothing is being written: a pump blocked on a slow client is not
+            # reading the source, so the source's silence is not its own (send_timeout rules).
             last_item = self.last_item if self.last_item is not None else self.first_item
             candidates.append((Outcome.IDLE_TIMEOUT, last_item, policy.idle_timeout))
         if self.sending_since is not None:
@@ -422,8 +424,9 @@ class _StreamRun:
                     self.stats.ttft = now - timeline.started
                     if self.policy.idle_timeout is not None:
                         self._poke(now + self.policy.idle_timeout)
-                timeline.last_item = now
                 await self.write(encode(item))
+                # Silence counts from when the pump is ready for the next item.
+                timeline.last_item = self.clock()
                 self.stats.events += 1
         except _Ended:
             return

@@ -32,6 +32,7 @@ from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
     ClientLeft,
     Expired,
+    ShuttingDown,
     TimedItems,
     first_within,
     while_connected,
@@ -189,6 +190,15 @@ def _upstream_refusal(exc: UpstreamError) -> _Refusal:
     return _Refusal(exc.status, str(exc), outcome, headers)
 
 
+def _shutting_down() -> _Refusal:
+    return _Refusal(
+        503,
+        "the server is shutting down; retry on another instance",
+        "shutdown",
+        {"Retry-After": "1"},
+    )
+
+
 @dataclass(slots=True)
 class _Exchange:
     """One request's bookkeeping, so that every path logs and counts it exactly once."""
@@ -262,12 +272,9 @@ class Gateway:
 
     async def _serve(self, request: Request, exchange: _Exchange) -> Response:
         if self.drain.draining:
-            raise _Refusal(
-                503,
-                "the server is shutting down; retry on another instance",
-                "rejected",
-                {"Retry-After": "1"},
-            )
+            refusal = _shutting_down()
+            refusal.outcome = "rejected"
+            raise refusal
         exchange.key = self._authenticate(request)
         body, chat = await self._parse(request, exchange.protocol)
         self._check_sim_controls(request, chat)
@@ -340,7 +347,9 @@ class Gateway:
         limit = self.settings.policy.first_token_timeout
         try:
             return await while_connected(
-                request.receive, lambda: first_within(limit, lambda: self.upstream.open(chat))
+                request.receive,
+                lambda: first_within(limit, lambda: self.upstream.open(chat)),
+                self.drain.shutdown,
             )
         except UpstreamError as exc:
             raise _upstream_refusal(exc) from None
@@ -352,6 +361,8 @@ class Gateway:
             ) from None
         except ClientLeft:
             raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
+        except ShuttingDown:
+            raise _shutting_down() from None
 
     def _stream(
         self,
@@ -401,7 +412,9 @@ class Gateway:
         timed = TimedItems(items, self.settings.policy, started)
         try:
             result = await while_connected(
-                request.receive, lambda: protocol.complete(timed, exchange.rid, chat.model)
+                request.receive,
+                lambda: protocol.complete(timed, exchange.rid, chat.model),
+                self.drain.shutdown,
             )
         except UpstreamError as exc:
             raise _Refusal(502, str(exc), "upstream_error") from None
@@ -412,6 +425,9 @@ class Gateway:
         except ClientLeft:
             self.metrics.upstream_cancelled(items.finished)
             raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
+        except ShuttingDown:
+            self.metrics.upstream_cancelled(items.finished)
+            raise _shutting_down() from None
         finally:
             with (
                 contextlib.suppress(Exception),
@@ -506,8 +522,11 @@ class Gateway:
 
 
 class _Answer(JSONResponse):
-    """A non-streaming answer, logged once it is sent. Sending has the send timeout, so a
-    client that never reads cannot hold the request."""
+    """A non-streaming answer, logged once it is sent. It goes out in pieces, so that the
+    connection's flow control applies and a client that never reads is dropped after the
+    send timeout instead of holding the whole answer in the server's memory."""
+
+    PIECE = 65_536
 
     def __init__(self, content: Any, gateway: Gateway, exchange: _Exchange, tokens: int) -> None:
         super().__init__(content)
@@ -520,11 +539,21 @@ class _Answer(JSONResponse):
         outcome = Outcome.SEND_TIMEOUT.value
         with anyio.move_on_after(limit if limit is not None else float("inf")):
             try:
-                await super().__call__(scope, receive, send)
+                await self._send_in_pieces(send)
                 outcome = Outcome.COMPLETED.value
             except OSError:
                 outcome = Outcome.CLIENT_DISCONNECTED.value
         self._gateway.finished(self._exchange, outcome, status=200, tokens=self._tokens)
+
+    async def _send_in_pieces(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        body = memoryview(self.body)
+        for start in range(0, len(body), self.PIECE):
+            piece = bytes(body[start : start + self.PIECE])
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _one_line(exc: Exception) -> str:

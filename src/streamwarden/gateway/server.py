@@ -184,8 +184,9 @@ def run(
         workers=workers,
         log_level=log_level,
         lifespan="on",
-        # Streams end within the drain; this bounds the wait for idle keep-alive sockets.
-        timeout_graceful_shutdown=10,
+        # Streams have ended when the drain is over; this bounds the wait for the last
+        # answers and idle keep-alive sockets.
+        timeout_graceful_shutdown=3,
         timeout_keep_alive=75,  # above ALB's 60 s idle timeout, so the LB closes first
     )
     server = GatewayServer(config, settings, listen, metrics_sock)

@@ -15,16 +15,20 @@ from typing import TypeVar
 import anyio
 from starlette.types import Receive
 
-from streamwarden.guard import Outcome, StreamPolicy, Timeline
+from streamwarden.guard import Outcome, ShutdownSignal, StreamPolicy, Timeline
 from streamwarden.upstreams.base import ItemStream, UpstreamItem
 
-__all__ = ["ClientLeft", "Expired", "TimedItems", "while_connected"]
+__all__ = ["ClientLeft", "Expired", "ShuttingDown", "TimedItems", "first_within", "while_connected"]
 
 T = TypeVar("T")
 
 
 class ClientLeft(Exception):
     """The client disconnected while the gateway was waiting on its behalf."""
+
+
+class ShuttingDown(Exception):
+    """The drain ran out of time while the gateway was waiting on the client's behalf."""
 
 
 class Expired(Exception):
@@ -36,33 +40,44 @@ class Expired(Exception):
         self.limit = limit
 
 
-async def while_connected(receive: Receive, work: Callable[[], Awaitable[T]]) -> T:
-    """`await work()`, cancelled at once if the client disconnects (then `ClientLeft`).
+async def while_connected(
+    receive: Receive, work: Callable[[], Awaitable[T]], shutdown: ShutdownSignal | None = None
+) -> T:
+    """`await work()`, cancelled at once if the client disconnects (then `ClientLeft`) or
+    `shutdown` is set (then `ShuttingDown`).
 
     Call it only once the request body has been read: `receive` then yields nothing until
     `http.disconnect`.
     """
-    left = False
+    ended: type[Exception] | None = None
     result: T | None = None
     error: Exception | None = None
     async with anyio.create_task_group() as tg:
 
-        async def watch() -> None:
-            nonlocal left
+        async def watch_client() -> None:
+            nonlocal ended
             while (await receive())["type"] != "http.disconnect":
                 pass
-            left = True
+            ended = ended or ClientLeft
             tg.cancel_scope.cancel()
 
-        tg.start_soon(watch)
+        async def watch_shutdown(signal: ShutdownSignal) -> None:
+            nonlocal ended
+            await signal.wait()
+            ended = ended or ShuttingDown
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch_client)
+        if shutdown is not None:
+            tg.start_soon(watch_shutdown, shutdown)
         try:
             result = await work()
         except Exception as exc:
             # Raised past the task group, it would come out wrapped in an ExceptionGroup.
             error = exc
         tg.cancel_scope.cancel()
-    if left:
-        raise ClientLeft
+    if ended is not None:
+        raise ended
     if error is not None:
         try:
             raise error
