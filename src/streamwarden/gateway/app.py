@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import httpx
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,6 +38,7 @@ from streamwarden.upstreams.base import (
     UpstreamError,
     UpstreamItem,
 )
+from streamwarden.upstreams.http1 import HTTPClient
 from streamwarden.upstreams.openai import OpenAIUpstream
 from streamwarden.upstreams.sim import SimUpstream
 
@@ -125,7 +125,7 @@ class _Counted:
         await self.inner.aclose()
 
 
-def build_upstream(settings: GatewaySettings, client: httpx.AsyncClient) -> Upstream:
+def build_upstream(settings: GatewaySettings, client: HTTPClient) -> Upstream:
     if settings.upstream == "sim":
         return SimUpstream(settings.sim)
     if settings.upstream == "openai":
@@ -160,11 +160,10 @@ class Gateway:
         )
         self.drain = Drain(self.admission, settings.drain_timeout)
         self.keys = KeyRing(settings.api_keys)
-        # Upstream requests live as long as their streams: no read timeout here, the guard's
-        # deadlines decide. Connects fail fast so an unreachable upstream is a quick 502.
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=10.0, read=None, write=30.0, pool=30.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+        # One pool for every upstream request: no read timeout here (the guard's deadlines
+        # decide); connects fail fast so an unreachable upstream is a quick 502.
+        self.client = HTTPClient(
+            max_connections=settings.upstream_max_connections, connect_timeout=10.0
         )
         self.upstream = upstream or build_upstream(settings, self.client)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from streamwarden.sse import Event
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamError, UpstreamItem
 from streamwarden.upstreams.http import ResponseStream, list_model_ids, open_sse
+from streamwarden.upstreams.http1 import HTTPClient
 
 __all__ = ["OpenAIUpstream"]
 
@@ -16,7 +15,7 @@ __all__ = ["OpenAIUpstream"]
 class OpenAIUpstream:
     name = "openai"
 
-    def __init__(self, base_url: str, api_key: str | None, client: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, api_key: str | None, client: HTTPClient) -> None:
         # Accept both "http://host:port" and "http://host:port/v1".
         base = base_url.rstrip("/")
         self.url = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
