@@ -7,7 +7,8 @@ connection, llhttp (httptools) parsing, keep-alive, timers instead of tasks.
 `ttft` seconds, then `tokens` tokens at `tps` per second (0: as fast as the socket takes
 them), `burst` events per write, a finish chunk, a usage chunk and `[DONE]`. A request body's
 `sim` object (`ttft`, `tokens`, `tps`, `burst`) overrides the defaults for that request.
-`GET /v1/models` lists `sim-1`. `GET /stats` answers the arrival order counters the tests use.
+`GET /v1/models` lists `sim-1`. `GET /stats` answers the counters the tests use
+(requests arrived and finished, most streams open at once, connections accepted).
 Cheap enough that one core of it out-runs every gateway it is put behind.
 """
 
@@ -42,6 +43,8 @@ class Defaults:
         self.finished = 0
         self.open = 0
         self.max_open = 0
+        #: TCP connections accepted: fewer than requests when clients reuse connections.
+        self.connections = 0
 
 
 class Stream:
@@ -121,6 +124,7 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.defaults.connections += 1
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -163,7 +167,8 @@ class Connection(asyncio.Protocol):
         elif url.endswith(b"/stats"):
             d = self.defaults
             stats = {"arrived": d.arrived, "finished": d.finished, "open": d.open}
-            self.answer(json.dumps(stats | {"max_open": d.max_open}).encode())
+            stats |= {"max_open": d.max_open, "connections": d.connections}
+            self.answer(json.dumps(stats).encode())
         else:
             self.answer(b'{"error":{"message":"not found"}}', b"404 Not Found")
 

@@ -79,6 +79,7 @@ class _Connection(asyncio.Protocol):
         self._buffered = 0
         self._paused = False
         self._complete = False
+        self._keep_alive = False
         self._error: HTTPError | None = None
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
@@ -141,6 +142,9 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.status < 200:
             return
+        assert self._parser is not None
+        # Only valid inside the callback: llhttp resets its flags once the message is done.
+        self._keep_alive = self._parser.should_keep_alive()
         self._complete = True
         self._wake()
 
@@ -156,6 +160,7 @@ class _Connection(asyncio.Protocol):
         self._chunks = []
         self._buffered = 0
         self._complete = False
+        self._keep_alive = False
         self._error = None
         self.status = 0
         self.headers = []
@@ -188,14 +193,7 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        parser = self._parser
-        return (
-            self._complete
-            and not self.closed
-            and not self._chunks
-            and parser is not None
-            and parser.should_keep_alive()
-        )
+        return self._complete and self._keep_alive and not self.closed and not self._chunks
 
     def close(self) -> None:
         self.closed = True
