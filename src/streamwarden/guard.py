@@ -147,7 +147,7 @@ class GuardedStreamResponse(Response):
 
     def __init__(
         self,
-        source: AsyncIterable[Event | str],
+        source: AsyncIterable[Event | str | bytes],
         *,
         policy: StreamPolicy,
         on_close: OnClose | None = None,
@@ -184,7 +184,7 @@ class _StreamRun:
     def __init__(self, response: GuardedStreamResponse, send: Send) -> None:
         self.response = response
         # One iterator for the whole run: the pump reads it and cleanup closes that same one.
-        self.iterator: AsyncIterator[Event | str] = aiter(response.source)
+        self.iterator: AsyncIterator[Event | str | bytes] = aiter(response.source)
         self.policy = response.policy
         self.clock = response.clock
         self._send = send
@@ -276,7 +276,8 @@ class _StreamRun:
                     self.first_item = now
                     self.stats.ttft = now - self.started
                 self.last_item = now
-                await self.write(encode(item))
+                # bytes are events already encoded (a pass-through relay): written as they are.
+                await self.write(item if isinstance(item, bytes) else encode(item))
                 self.stats.events += 1
         except _Ended:
             return
@@ -451,7 +452,7 @@ class _StreamRun:
 
 def stream_response(
     request: Request | None,
-    source: AsyncIterable[Event | str] | AsyncIterator[Event | str],
+    source: AsyncIterable[Event | str | bytes] | AsyncIterator[Event | str | bytes],
     *,
     policy: StreamPolicy | None = None,
     on_close: OnClose | None = None,
@@ -463,8 +464,8 @@ def stream_response(
 ) -> GuardedStreamResponse:
     """Wrap an async token source in a hardened SSE response.
 
-    `source` yields `str` (one `data:` event; newlines become several `data:` lines) or
-    `Event`. The request is accepted for symmetry with Starlette and future use (it is
+    `source` yields `str` (one `data:` event; newlines become several `data:` lines),
+    `Event`, or `bytes` (whole events already encoded, written as they are). The request is accepted for symmetry with Starlette and future use (it is
     where the disconnect is observed, through the ASGI `receive` channel).
     """
     return GuardedStreamResponse(

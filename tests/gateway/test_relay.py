@@ -15,7 +15,9 @@ import httpx
 import pytest
 from gwutil import run_gateway
 
+from streamwarden.gateway.relay import RawRelay
 from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+from streamwarden.upstreams.base import UpstreamError
 
 FAKE = Path(__file__).resolve().parents[2] / "bench" / "apps" / "fake_openai.py"
 
@@ -100,3 +102,55 @@ def test_upstream_connections_are_kept_alive_and_reused(tmp_path: Path, waves: i
     # A few may be replaced (one that sat idle past the keep-alive expiry on a loaded box),
     # but not the 50+ that closing every idle connection beyond 100 costs.
     assert stats["connections"] <= count + count // 10, f"{stats['connections']} for {count}"
+
+
+def test_openai_to_openai_passes_the_upstream_events_through(tmp_path: Path) -> None:
+    # The fake upstream's chunk ids are its own ("chatcmpl-fake…"); the translated path would
+    # frame new chunks under the gateway's id. The count of text deltas is the token metric.
+    with fake_upstream(tmp_path, "--ttft", "0", "--tokens", "7", "--tps", "0") as up:
+        with run_gateway(tmp_path, "--upstream", "openai", "--upstream-url", up) as gw:
+            (body,) = run_streams(gw.port, 1)
+            assert gw.wait_metric("streamwarden_tokens_total", "", 7) == 7
+    events = [line for line in body.split(b"\n") if line.startswith(b"data: {")]
+    assert len(events) == 1 + 7 + 2  # role, tokens, finish, usage
+    assert all(b'"id":"chatcmpl-fake' in e for e in events)
+    assert body.rstrip(b"\r\n0").endswith(b"data: [DONE]")
+
+
+def _relay(*reads: bytes) -> tuple[RawRelay, list[bytes]]:
+    class Reads:
+        def __init__(self) -> None:
+            self.left = list(reads)
+
+        async def receive(self) -> bytes:
+            return self.left.pop(0) if self.left else b""
+
+        async def aclose(self) -> None:
+            pass
+
+    relay = RawRelay(Reads())  # type: ignore[arg-type]
+
+    async def drain() -> list[bytes]:
+        return [chunk async for chunk in relay]
+
+    return relay, asyncio.run(drain())
+
+
+def test_relay_forwards_whole_events_and_counts_what_it_needs() -> None:
+    role = b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
+    token = b'data: {"choices":[{"delta":{"content": "hi"}}]}\n\n'
+    relay, out = _relay(
+        b": keepalive\n\n" + role + token[:20], token[20:] + token, b"data: [DONE]\n\n"
+    )
+    assert out == [role, token + token, b"data: [DONE]\n\n"]  # split events wait; comments go
+    assert (relay.tokens, relay.finished) == (2, True)
+    relay, out = _relay(token.replace(b"\n", b"\r\n"), b"data: [DONE]\r", b"\n\r\n")
+    assert out == [token, b"data: [DONE]\n\n"] and relay.finished
+
+
+def test_relay_turns_error_chunks_and_cut_streams_into_upstream_errors() -> None:
+    token = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+    with pytest.raises(UpstreamError, match="mid-stream: boom"):
+        _relay(token, b'data: {"error":{"message":"boom","type":"x"}}\n\n')
+    with pytest.raises(UpstreamError, match="without its terminator"):
+        _relay(token)

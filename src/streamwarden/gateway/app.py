@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.drain import Drain
@@ -203,8 +204,14 @@ class Gateway:
             self.metrics.rejected()
             return fail(exc.status, str(exc), {"Retry-After": str(exc.retry_after)})
         rid = protocol.id_prefix + uuid.uuid4().hex[:24]
+        passthrough = relay.passes_through(self.upstream, protocol.name, body)
+        items: _Counted | relay.RawRelay
         try:
-            items = _Counted(await self.upstream.open(chat))
+            if passthrough:
+                assert isinstance(self.upstream, OpenAIUpstream)
+                items = await relay.open_passthrough(self.upstream, payload)
+            else:
+                items = _Counted(await self.upstream.open(chat))
         except UpstreamError as exc:
             slot.release()
             self._log(
@@ -218,9 +225,13 @@ class Gateway:
         except BaseException:
             slot.release()
             raise
-        if not getattr(body, "stream", False):
+        events: AsyncIterator[Event | str | bytes]
+        if isinstance(items, relay.RawRelay):
+            events = items  # the upstream's own events, as they came
+        elif not getattr(body, "stream", False):
             return await self._complete(protocol, items, rid, chat.model, slot, key)
-        events = protocol.stream(items, rid, chat.model, body)
+        else:
+            events = protocol.stream(items, rid, chat.model, body)
 
         async def on_close(stats: StreamStats) -> None:
             # The guard closed `events`; close the upstream request too (it may be mid-read).

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from streamwarden.sse import Event
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamError, UpstreamItem
-from streamwarden.upstreams.http import ResponseStream, list_model_ids, open_sse
-from streamwarden.upstreams.http1 import HTTPClient
+from streamwarden.upstreams.http import ResponseStream, list_model_ids, open_sse, post
+from streamwarden.upstreams.http1 import HTTPClient, Response
 
 __all__ = ["OpenAIUpstream"]
 
@@ -45,6 +46,12 @@ class OpenAIUpstream:
             payload["sim"] = request.sim  # lets a gateway chain keep the sim controls
         state = _ChunkState()
         return await open_sse(self._client, self.url, payload, self._headers, state.parse)
+
+    async def open_raw(self, payload: dict[str, Any]) -> Response:
+        """Send a client's chat-completions body as it is; the response once it streams
+        (the pass-through relay reads its bytes). Errors before the stream raise
+        `UpstreamError`, as `open` does."""
+        return await post(self._client, self.url, payload, self._headers)
 
 
 class _ChunkState:
