@@ -28,7 +28,11 @@ def gateway(
             yield gw
         return
     with run_gateway(tmp, *SIM) as upstream:
-        front = ("--upstream", "openai", "--upstream-url", upstream.url, "--heartbeat", "0.1")
+        # The tests steer the sim behind the front gateway, so it must pass `sim` on.
+        front = (
+            *("--upstream", "openai", "--upstream-url", upstream.url, "--heartbeat", "0.1"),
+            *("--sim-controls", "on"),
+        )
         with run_gateway(tmp, *front, *KEYS) as gw:
             yield gw
 
