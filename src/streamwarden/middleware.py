@@ -49,6 +49,8 @@ _BOM = b"\xef\xbb\xbf"
 #: and heartbeats and error events change the length.
 _DROPPED = {b"connection", b"keep-alive", b"content-length"}
 _DISCONNECT: Message = {"type": "http.disconnect"}
+#: How long an app that listens for `http.disconnect` has to stop on its own once told.
+_LISTEN_GRACE = 0.05
 #: The app's own comments (sse-starlette's pings) are heartbeats too: once it sends one, the
 #: middleware only steps in after this many heartbeat periods of silence, as a backstop.
 _APP_PINGS_FACTOR = 2.0
@@ -330,13 +332,39 @@ class _GuardedRequest:
         self.disconnected = False
         self.inbox: deque[Message] = deque()
         self.arrival: anyio.Event | None = None
+        #: App `receive` calls in progress, and the scopes of those waiting on the server.
+        self.app_receiving = 0
+        self.direct_receives: set[anyio.CancelScope] = set()
+        #: The stream was ended: the app sees `http.disconnect`, its writes are dropped.
+        self.stopping = False
+        self.app_running = True
 
     # -- ending ---------------------------------------------------------------------------
     def end(self, outcome: Outcome, message: str = "") -> None:
-        """Record why the stream ends (first caller wins) and stop the app."""
+        """Record why the stream ends (first caller wins) and stop the app.
+
+        The app is told first, the way a server tells it: its `receive` returns
+        `http.disconnect`. An app listening there (Starlette's `StreamingResponse`, Django)
+        then stops through its own cleanup, which an outside cancellation could skip
+        (Django's handler would leave its view's task running); it gets `_LISTEN_GRACE`
+        seconds for that. An app that is not listening is cancelled at once.
+        """
         if self.outcome is None:
             self.outcome = outcome
             self.message = message
+        if self.stopping:
+            return
+        self.stopping = True
+        self._wake_receivers()
+        for scope in tuple(self.direct_receives):
+            scope.cancel()
+        if self.app_receiving and self.app_running and self.task_group is not None:
+            self.task_group.start_soon(self._cancel_app_after, _LISTEN_GRACE)
+        else:
+            self.app_scope.cancel()
+
+    async def _cancel_app_after(self, grace: float) -> None:
+        await anyio.sleep(grace)
         self.app_scope.cancel()
 
     # -- the flow -------------------------------------------------------------------------
@@ -350,7 +378,9 @@ class _GuardedRequest:
                         await self.mw.app(self.scope, self.receive, self.send)
                     except Exception as exc:
                         app_error = exc
-                self.watch_scope.cancel()
+                    finally:
+                        self.app_running = False
+                tg.cancel_scope.cancel()  # the watchers, and a pending cancellation
             if self.streaming:
                 app_error = await self._finish(app_error)
         except BaseException:
@@ -375,7 +405,9 @@ class _GuardedRequest:
         if app_error is not None and not self.body_done:
             logger.warning("stream handler failed: %s", app_error)
             self.stats.error = f"{type(app_error).__name__}: {app_error}"
-            self.end(Outcome.UPSTREAM_ERROR, str(app_error) or type(app_error).__name__)
+            if self.outcome is None:
+                self.outcome = Outcome.UPSTREAM_ERROR
+                self.message = str(app_error) or type(app_error).__name__
         if self.outcome is None:
             self.outcome = Outcome.COMPLETED
         if self.client_gone or self.body_done:
@@ -420,6 +452,8 @@ class _GuardedRequest:
         if not self.streaming or message["type"] != "http.response.body":
             await self._send(message)
             return
+        if self.stopping:
+            return  # ended: what the app still writes would land after the error event
         if self.own_write is not None:
             await self.own_write.wait()
         body: bytes = message.get("body", b"")
@@ -479,18 +513,31 @@ class _GuardedRequest:
             raise OSError("client went away") from None
 
     async def receive(self) -> Message:
-        """The app's receive: from the client watcher's inbox while it runs."""
-        while True:
-            if self.inbox:
-                return self.inbox.popleft()
-            if self.disconnected:
-                return _DISCONNECT
-            if not self.watching:
-                message: Message = await self._receive()
-                return message
-            if self.arrival is None:
-                self.arrival = anyio.Event()
-            await self.arrival.wait()
+        """The app's receive. `http.disconnect` once the stream is ended, whoever ended it;
+        while the client watcher runs, the messages it read."""
+        self.app_receiving += 1
+        try:
+            while True:
+                if self.inbox:
+                    return self.inbox.popleft()
+                if self.stopping or self.disconnected:
+                    return _DISCONNECT
+                if self.watching:
+                    if self.arrival is None:
+                        self.arrival = anyio.Event()
+                    await self.arrival.wait()
+                    continue
+                # Straight from the server, in a scope the watcher (one reader from then
+                # on) or a stream's end can interrupt; no message is lost to it.
+                with anyio.CancelScope() as scope:
+                    self.direct_receives.add(scope)
+                    try:
+                        message: Message = await self._receive()
+                    finally:
+                        self.direct_receives.discard(scope)
+                    return message
+        finally:
+            self.app_receiving -= 1
 
     def _wake_receivers(self) -> None:
         if self.arrival is not None:
@@ -524,6 +571,8 @@ class _GuardedRequest:
 
     async def _watch_client(self) -> None:
         self.watching = True
+        for scope in tuple(self.direct_receives):
+            scope.cancel()  # the app's pending receive moves to the inbox
         try:
             while True:
                 message = await self._receive()
