@@ -18,7 +18,7 @@ if not settings.configured:
         INSTALLED_APPS=[],
     )
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

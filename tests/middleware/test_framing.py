@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +42,7 @@ def test_heartbeats_at_reported_boundaries_never_change_the_events(
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     framing = SSEFraming()
     out = bytearray()
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         if framing.at_boundary:
             out += HEARTBEAT
         framing.feed(stream[start:end])

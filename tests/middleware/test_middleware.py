@@ -128,7 +128,13 @@ def build_app(gens: Generators, download: Path) -> FastAPI:
             headers = [(b"content-type", b"text/event-stream")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             for index in range(3):
-                await send({"type": "http.response.body", "body": b"data: r%d\n\n" % index, "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b"data: r%d\n\n" % index,
+                        "more_body": True,
+                    }
+                )
                 await anyio.sleep(pause)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
