@@ -74,7 +74,15 @@ class SSEFraming:
     there cannot change what the client decodes.
     """
 
-    __slots__ = ("_fields", "_line_kind", "_line_start", "_pending_cr", "comments", "events")
+    __slots__ = (
+        "_fields",
+        "_line_kind",
+        "_line_start",
+        "_pending_cr",
+        "clean",
+        "comments",
+        "events",
+    )
 
     def __init__(self) -> None:
         self._line_start = True
@@ -86,6 +94,8 @@ class SSEFraming:
         #: Events the bytes dispatched so far, and whether the app wrote comments itself.
         self.events = 0
         self.comments = False
+        #: At a boundary with no CR pending: whole events can be taken without a scan.
+        self.clean = True
 
     @property
     def at_boundary(self) -> bool:
@@ -93,20 +103,16 @@ class SSEFraming:
 
     def feed(self, data: bytes) -> bool:
         """Track `data`; True when it carries content (a field), not only comments."""
+        if self.clean and data[-2:] == b"\n\n" and data[0] not in b":\r\n":
+            # The common write: whole events, starting where an event may start. Counted as
+            # one: a scan to count them costs as much as the rest of a write's bookkeeping.
+            self.events += 1
+            return True
         if not data:
             return False
-        first = data[0]
-        # The common write: one or more whole events, starting at a line start.
-        if (
-            self._line_start
-            and first not in (0x3A, 0x0A, 0x0D)
-            and (data.endswith(b"\n\n") or data.endswith(b"\r\n\r\n"))
-        ):
-            self.events += max(data.count(b"\n\n") + data.count(b"\r\n\r\n"), 1)
-            self._fields = False
-            self._pending_cr = False
-            return True
-        return self._feed_lines(data)
+        content = self._feed_lines(data)
+        self.clean = self._line_start and not self._fields and not self._pending_cr
+        return content
 
     def _feed_lines(self, data: bytes) -> bool:
         content = False
@@ -319,9 +325,15 @@ class _GuardedRequest:
         self.client_gone = False
         self.body_done = False
         self.first_item: float | None = None
-        self.last_item = self.started
-        self.last_write = self.started
-        self.sending_since: float | None = None
+        # Counters, not timestamps: the hot path only counts, and the timer reads the
+        # counters when it wakes (a clock call per event would cost more than the rest).
+        #: Writes begun and finished (the app's and the middleware's), and content writes.
+        self.writes_started = 0
+        self.writes_done = 0
+        self.items = 0
+        self.bytes = 0
+        #: See `_update_hot`.
+        self.hot = False
         #: Set while the middleware writes a block of its own; the app's next write waits.
         self.own_write: anyio.Event | None = None
         self.app_scope = anyio.CancelScope()
@@ -355,6 +367,7 @@ class _GuardedRequest:
         if self.stopping:
             return
         self.stopping = True
+        self.hot = False
         self._wake_receivers()
         for scope in tuple(self.direct_receives):
             scope.cancel()
@@ -428,6 +441,7 @@ class _GuardedRequest:
         stats.outcome = self.outcome or Outcome.COMPLETED
         stats.duration = self.clock() - self.started
         stats.events = self.framing.events
+        stats.bytes = self.bytes
         if self.message and stats.error is None and stats.outcome is not Outcome.COMPLETED:
             stats.error = self.message
         metrics = self.mw.metrics
@@ -446,32 +460,21 @@ class _GuardedRequest:
 
     # -- what the app sees ----------------------------------------------------------------
     async def send(self, message: Message) -> None:
-        if self.streaming is None and message["type"] == "http.response.start":
-            await self._start(message)
+        if not self.hot or message["type"] != "http.response.body":
+            await self._send_other(message)
             return
-        if not self.streaming or message["type"] != "http.response.body":
-            await self._send(message)
-            return
-        if self.stopping:
-            return  # ended: what the app still writes would land after the error event
-        if self.own_write is not None:
-            await self.own_write.wait()
         body: bytes = message.get("body", b"")
-        if body:
-            if self.fresh and body.startswith(_BOM):
-                # The BOM is dropped at the very start of a stream only: after the opening
-                # comment it would corrupt the first field's name.
-                body = body[3:]
-                message = {**message, "body": body}
-            self.fresh = False
-            if self.framing.feed(body):
-                now = self.clock()
-                if self.first_item is None:
-                    self.first_item = now
-                    self.stats.ttft = now - self.started
-                self.last_item = now
-        more = message.get("more_body", False)
-        self.sending_since = self.clock()
+        framing = self.framing
+        # SSEFraming.feed's common case, inlined: this runs once per event.
+        if framing.clean and body[-2:] == b"\n\n" and body[0] not in b":\r\n":
+            framing.events += 1
+            self.items += 1
+        elif framing.feed(body):
+            self.items += 1
+        if self.first_item is None and self.items:
+            self.first_item = self.clock()
+            self.stats.ttft = self.first_item - self.started
+        self.writes_started += 1
         try:
             await self._send(message)
         except OSError:
@@ -480,14 +483,43 @@ class _GuardedRequest:
             self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
             raise
         finally:
-            self.sending_since = None
-        self.last_write = self.clock()
-        self.stats.bytes += len(body)
-        if not more:
+            self.writes_done += 1
+        self.bytes += len(body)
+        if not message.get("more_body", False):
             self.body_done = True
             if self.outcome is None:
                 self.outcome = Outcome.COMPLETED
             self.watch_scope.cancel()
+
+    def _update_hot(self) -> None:
+        """`send`'s common path needs none of the checks: an event stream, running, its
+        first body written, and no write of the middleware's own in progress."""
+        self.hot = bool(
+            self.streaming and not self.stopping and not self.fresh and self.own_write is None
+        )
+
+    async def _send_other(self, message: Message) -> None:
+        """Everything but the common write: the response start, other responses, the
+        stream's first body, a write that waits for the middleware's own, an ended stream."""
+        if not self.streaming or message["type"] != "http.response.body":
+            if self.streaming is None and message["type"] == "http.response.start":
+                await self._start(message)
+            else:
+                await self._send(message)
+            return
+        if self.stopping:
+            return  # ended: what the app still writes would land after the error event
+        if self.own_write is not None:
+            await self.own_write.wait()
+        body: bytes = message.get("body", b"")
+        if self.fresh and body:
+            self.fresh = False
+            self._update_hot()
+            if body.startswith(_BOM):
+                # The BOM is dropped at the very start of a stream only: after the opening
+                # comment it would corrupt the first field's name.
+                message = {**message, "body": body[3:]}
+        await self.send(message)
 
     async def _start(self, message: Message) -> None:
         headers = message.get("headers", ())
@@ -500,6 +532,7 @@ class _GuardedRequest:
             await self._send(message)
             return
         self.streaming = True
+        self._update_hot()
         if self.mw.metrics is not None:
             self.mw.metrics.active_streams.inc()
         await self._send({**message, "headers": new_headers})
@@ -547,7 +580,8 @@ class _GuardedRequest:
     # -- the middleware's own writes --------------------------------------------------------
     async def _write(self, data: bytes) -> None:
         done = self.own_write = anyio.Event()
-        self.sending_since = self.clock()
+        self.hot = False
+        self.writes_started += 1
         try:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
         except OSError:
@@ -555,11 +589,11 @@ class _GuardedRequest:
             self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
             raise _Ended from None
         finally:
-            self.sending_since = None
+            self.writes_done += 1
             self.own_write = None
+            self._update_hot()
             done.set()
-        self.last_write = self.clock()
-        self.stats.bytes += len(data)
+        self.bytes += len(data)
 
     # -- watchers ---------------------------------------------------------------------------
     async def _watch(self) -> None:
@@ -589,11 +623,28 @@ class _GuardedRequest:
             self._wake_receivers()
 
     async def _watch_time(self) -> None:
-        """One timer for heartbeats and every deadline: sleep to the nearest, then act."""
+        """One timer for heartbeats and every deadline: sleep to the nearest, then act.
+
+        It reads the write counters each time it wakes and dates what changed to that
+        moment: so a silence is never measured longer than it was, and at most `sample`
+        seconds shorter (a heartbeat or an idle deadline comes that much late, never early).
+        """
         policy = self.policy
+        limits = [x for x in (policy.heartbeat, policy.idle_timeout, policy.send_timeout) if x]
+        sample = min(limits) / 4 if limits else math.inf
+        last_write = last_item = self.started
+        seen_done = seen_items = 0
+        blocked_write, blocked_since = -1, 0.0
         while True:
             now = self.clock()
-            due = math.inf
+            if self.writes_done != seen_done:
+                seen_done, last_write = self.writes_done, now
+            if self.items != seen_items:
+                seen_items, last_item = self.items, now
+            in_flight = self.writes_started != self.writes_done
+            if in_flight and blocked_write != self.writes_started:
+                blocked_write, blocked_since = self.writes_started, now
+            due = math.inf  # the nearest deadline
             if policy.max_duration is not None:
                 at = self.started + policy.max_duration
                 if now >= at:
@@ -606,34 +657,31 @@ class _GuardedRequest:
                         return self._expire(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout)
                     due = min(due, at)
             elif policy.idle_timeout is not None:
-                at = self.last_item + policy.idle_timeout
+                at = last_item + policy.idle_timeout
                 if now >= at:
                     return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
                 due = min(due, at)
-            sending_since = self.sending_since
-            if sending_since is not None and policy.send_timeout is not None:
-                at = sending_since + policy.send_timeout
+            if in_flight and policy.send_timeout is not None:
+                at = blocked_since + policy.send_timeout
                 if now >= at:
                     self.client_gone = True  # it stopped reading: nothing more can reach it
                     self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
                     return
                 due = min(due, at)
-            if policy.heartbeat is not None:
+            if policy.heartbeat is not None and not in_flight and self.framing.at_boundary:
+                # A write in flight, or the app in the middle of an event: no heartbeat now.
                 factor = _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
-                at = self.last_write + policy.heartbeat * factor
-                if sending_since is not None or not self.framing.at_boundary:
-                    # A write in flight, or the app in the middle of an event: look again
-                    # soon instead of writing into it.
-                    due = min(due, max(at, now + policy.heartbeat / 4))
-                elif now >= at:
+                at = last_write + policy.heartbeat * factor
+                if now >= at:
                     if await self._heartbeat(due - now):
                         return
+                    seen_done, last_write = self.writes_done, self.clock()
                     continue  # a deadline may have come due meanwhile
-                else:
-                    due = min(due, at)
-            if due == math.inf:
+                due = min(due, at)
+            wake = min(due, now + sample)
+            if wake == math.inf:
                 await anyio.sleep_forever()
-            await anyio.sleep(max(due - self.clock(), 0.0))
+            await anyio.sleep(max(wake - self.clock(), 0.0))
 
     async def _heartbeat(self, bound: float) -> bool:
         """Write one heartbeat within `bound` seconds; True when the stream ended."""
