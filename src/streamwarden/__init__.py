@@ -7,6 +7,7 @@ The guard and the SSE wire format are here; each tool's API is re-exported too:
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from streamwarden.doctor.canary import canary_app
     from streamwarden.gateway.app import create_app
     from streamwarden.gateway.settings import GatewaySettings
     from streamwarden.guard import (
@@ -45,6 +46,7 @@ _LAZY = {
     "SSEDecoder": _SSE,
     "encode": _SSE,
     "encode_comment": _SSE,
+    "canary_app": "streamwarden.doctor.canary",
     "create_app": "streamwarden.gateway.app",
     "GatewaySettings": "streamwarden.gateway.settings",
     "lint_paths": "streamwarden.lint",
@@ -85,6 +87,7 @@ __all__ = [
     "StreamStats",
     "Thresholds",
     "__version__",
+    "canary_app",
     "create_app",
     "default_error_events",
     "diagnose",

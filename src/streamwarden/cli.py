@@ -22,6 +22,7 @@ COMMANDS = {
     "lab": ("streamwarden.lab.command", "lab"),
     "lint": ("streamwarden.lint.command", "lint"),
     "config": ("streamwarden.lint.command", "config"),
+    "doctor": ("streamwarden.doctor.command", "doctor"),
 }
 
 
