@@ -251,10 +251,8 @@ class _CanaryStream(Response):
                 try:
                     await self._play(send)
                 except OSError:  # the server noticed the client left before receive() did
-                    if self.record.disconnected is None:
+                    if self.record.disconnected is None and self.record.finished is None:
                         self.record.disconnected = self._now()
-                else:
-                    self.record.finished = self._now()
                 group.cancel_scope.cancel()
         finally:
             self.canary.active -= 1
@@ -262,8 +260,11 @@ class _CanaryStream(Response):
     async def _watch_disconnect(self, receive: Receive, scope: anyio.CancelScope) -> None:
         while True:
             message = await receive()
+            # Once the stream is written, servers answer receive() with a disconnect at once:
+            # only one before the end means the client left.
             if message["type"] == "http.disconnect":
-                self.record.disconnected = self._now()
+                if self.record.finished is None:
+                    self.record.disconnected = self._now()
                 scope.cancel()
                 return
 
@@ -308,6 +309,7 @@ class _CanaryStream(Response):
         if plan.events == 0 and plan.pause:
             await self._wait_until(send, plan.pause)
         await self._write(send, _END, "end")
+        self.record.finished = self._now()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -176,7 +176,7 @@ def doctor(
         max_concurrency=max_concurrency,
         only=chosen,
     )
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     lines, budget = _budget_text(config)
     err.print(
         f"[bold]streamwarden doctor[/bold] {url}: {len(lines)} experiments, "
