@@ -55,3 +55,14 @@ def test_wrong_token_and_wrong_path(server: str, capsys: pytest.CaptureFixture[s
     assert code == 2 and "refused the token (401)" in err and "--token" in err.splitlines()[-1]
     code, err = _run([server + "/elsewhere", "--token", "right"], capsys)
     assert code == 2 and "no streamwarden canary" in err
+
+
+def test_a_run_the_canary_would_refuse_stops_before_it_starts(
+    server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run([server + "/_streamwarden", "--token", "right", "--max-idle", "1000"], capsys)
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "streamwarden doctor: --max-idle 1000 is over the canary's pause cap of 900 s — "
+        "lower --max-idle, or raise CanaryLimits(max_pause=...) where the canary is mounted"
+    )

@@ -200,7 +200,7 @@ def test_html_escapes_what_the_path_sent() -> None:
     changes = HeaderChanges(added={"x-evil": "<script>"}, stripped=[], changed={})
     from streamwarden.doctor.results import ProtocolResult
 
-    m = _m(protocol=ProtocolResult("HTTP/1.1", False, changes))
+    m = _m(protocol=ProtocolResult("HTTP/1.1", None, changes))
     html = render_html(m, build_card(m, 120, 30))
     assert "<script>" not in html and "&lt;script&gt;" in html
 

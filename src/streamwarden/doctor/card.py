@@ -77,7 +77,7 @@ def _protocol(m: Measurements) -> list[Line]:
     p = m.protocol
     if p is None:
         return []
-    tls = "TLS" if p.tls else "no TLS"
+    tls = p.tls or "no TLS"
     lines = [Line("protocol", "protocol", f"{p.http_version}, {tls}", "ok")]
     h = p.headers
     parts = []

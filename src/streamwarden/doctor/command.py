@@ -18,7 +18,13 @@ import typer
 from rich.console import Console
 
 from streamwarden.doctor.card import breaks_streams, build_card, print_card, write_html, write_json
-from streamwarden.doctor.experiments import EXPERIMENTS, DoctorConfig, plan_budget, run_doctor
+from streamwarden.doctor.experiments import (
+    EXPERIMENTS,
+    DoctorConfig,
+    caps_problem,
+    plan_budget,
+    run_doctor,
+)
 from streamwarden.doctor.results import Measurements
 from streamwarden.doctor.wire import CanaryClient, CanaryUnavailable
 
@@ -189,15 +195,20 @@ def doctor(
     def progress(name: str, message: str) -> None:
         err.print(f"  [{time.monotonic() - started:6.1f} s] {name}: {message}", markup=False)
 
-    async def main() -> Measurements:
+    async def main() -> Measurements | tuple[str, str]:
         async with CanaryClient(url, token) as client:
-            await client.info()
+            info = await client.info()
+            problem = caps_problem(config, info.get("limits") or {})
+            if problem is not None:
+                return problem
             return await run_doctor(client, config, progress)
 
     try:
         measured = anyio.run(main)
     except CanaryUnavailable as exc:
         raise _usage(str(exc), _unavailable_fix(str(exc))) from None
+    if isinstance(measured, tuple):
+        raise _usage(*measured)
     card = build_card(measured, expect_duration=expect_duration, expect_gap=expect_gap)
     print_card(card, url, Console(highlight=False))
     try:

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 
@@ -34,7 +33,15 @@ from streamwarden.doctor.results import (
 )
 from streamwarden.doctor.wire import CanaryClient, Observation
 
-__all__ = ["EXPERIMENTS", "DoctorConfig", "Progress", "TotalWatch", "plan_budget", "run_doctor"]
+__all__ = [
+    "EXPERIMENTS",
+    "DoctorConfig",
+    "Progress",
+    "TotalWatch",
+    "caps_problem",
+    "plan_budget",
+    "run_doctor",
+]
 
 #: Every experiment, in the order the card shows them.
 EXPERIMENTS = (
@@ -140,6 +147,27 @@ def plan_budget(config: DoctorConfig) -> list[tuple[str, str, float]]:
     return [row for row in rows if config.wants(row[0])]
 
 
+def caps_problem(config: DoctorConfig, limits: dict[str, Any]) -> tuple[str, str] | None:
+    """`(what, fix)` when the canary's caps refuse a stream this run needs, else None."""
+    pause_cap = limits.get("max_pause")
+    if config.wants("idle") and isinstance(pause_cap, int | float) and config.max_idle > pause_cap:
+        return (
+            f"--max-idle {config.max_idle:g} is over the canary's pause cap of {pause_cap:g} s",
+            "lower --max-idle, or raise CanaryLimits(max_pause=...) where the canary is mounted",
+        )
+    total_cap = limits.get("max_duration")
+    if (
+        config.wants("total")
+        and isinstance(total_cap, int | float)
+        and config.max_total > total_cap
+    ):
+        return (
+            f"--max-total {config.max_total:g} is over the canary's cap of {total_cap:g} s",
+            "lower --max-total, or raise CanaryLimits(max_duration=...) where it is mounted",
+        )
+    return None
+
+
 def _steps(most: int) -> list[int]:
     steps = [_FIRST_STEP]
     while steps[-1] * 2 <= most:
@@ -175,7 +203,7 @@ async def headers(client: CanaryClient, config: DoctorConfig) -> ProtocolResult:
     _check_served(seen)
     return ProtocolResult(
         http_version=seen.http_version,
-        tls=urlsplit(config.url).scheme == "https",
+        tls=seen.tls,
         headers=analysis.header_changes(seen.headers, accel=True, request_id=seen.id),
     )
 
@@ -280,7 +308,7 @@ async def heartbeat(
     if found is None or found.cut_s is None:
         return HeartbeatResult(None, None, None, note="no idle timeout: nothing to keep open")
     interval = round(found.cut_s / 3, 3)
-    pause = round(found.cut_s * 1.5, 3)
+    pause = round(min(found.cut_s * 1.5, max(config.max_idle, found.cut_s * 1.1)), 3)
     seen = await client.stream(analysis.idle_plan(pause, heartbeat=interval), deadline=pause + 30)
     outcome = analysis.trial_outcome(seen)
     if outcome == "failed":

@@ -27,7 +27,8 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class ProtocolResult:
     http_version: str
-    tls: bool
+    #: The TLS version negotiated with the first hop, or None for plain HTTP.
+    tls: str | None
     headers: HeaderChanges
 
 

@@ -39,6 +39,8 @@ class Observation:
     plan: Plan
     status: int | None = None
     http_version: str = ""
+    #: The TLS version the client negotiated with the first hop, or None for plain HTTP.
+    tls: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     ttfb: float | None = None
     pieces: list[Piece] = field(default_factory=list)
@@ -201,6 +203,7 @@ class CanaryClient:
                     seen.ttfb = now()
                     seen.status = response.status_code
                     seen.http_version = response.http_version
+                    seen.tls = _tls_version(response)
                     seen.headers = {k.lower(): v for k, v in response.headers.items()}
                     inflate = _Inflater(seen.headers.get("content-encoding", "").lower())
                     clean_end = True
@@ -225,6 +228,13 @@ class CanaryClient:
         if seen.end >= limit and not seen.completed and seen.left is None and seen.error is None:
             seen.error = f"client deadline ({limit:g} s)"
         return seen
+
+
+def _tls_version(response: httpx.Response) -> str | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    version = ssl_object.version() if ssl_object is not None else None
+    return str(version) if version else None
 
 
 def _has_h2() -> bool:
