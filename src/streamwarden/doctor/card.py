@@ -445,10 +445,11 @@ def print_card(card: Sequence[Line], target: str, console: Console | None = None
 
 
 _CARD_CSS = """
-td.v{text-align:left}td.fix{text-align:left;color:#1a7f37;max-width:560px}
-tr.error td.v{color:#d1242f;font-weight:600}tr.warning td.v{color:#9a6700}
-tr.info td.v{color:#0969da}td.mark{text-align:center;font-weight:700}
-tr.ok td.mark{color:#1a7f37}tr.error td.mark{color:#d1242f}tr.warning td.mark{color:#9a6700}
+table.path th,table.path td{text-align:left;vertical-align:top}table.path td.fix{color:#1a7f37;
+max-width:560px}tr.v-error td.v,tr.v-error td.mark,tr.v-error td.verdict{color:#d1242f;
+font-weight:600}tr.v-warning td.v,tr.v-warning td.mark,tr.v-warning td.verdict{color:#9a6700}
+tr.v-info td.v,tr.v-info td.mark{color:#0969da}tr.v-ok td.mark,tr.v-ok td.verdict{color:#1a7f37}
+td.mark{font-weight:700}td.name{font-weight:600}
 pre{background:#fff;border:1px solid #e3e7eb;padding:8px;max-height:480px;overflow:auto;
 font:12px ui-monospace,monospace}
 """
@@ -456,9 +457,9 @@ font:12px ui-monospace,monospace}
 
 def render_html(m: Measurements, card: Sequence[Line]) -> str:
     rows = "".join(
-        f"<tr class='{esc(line.verdict)}'><td class='mark'>{esc(_MARK[line.verdict])}</td>"
-        f"<td class='l'>{esc(line.name)}</td><td class='v'>{esc(line.value)}</td>"
-        f"<td class='l'>{esc(line.verdict)}</td><td class='fix'>{esc(line.fix)}</td></tr>"
+        f"<tr class='v-{esc(line.verdict)}'><td class='mark'>{esc(_MARK[line.verdict])}</td>"
+        f"<td class='name'>{esc(line.name)}</td><td class='v'>{esc(line.value)}</td>"
+        f"<td class='verdict'>{esc(line.verdict)}</td><td class='fix'>{esc(line.fix)}</td></tr>"
         for line in card
     )
     bad = [line for line in card if line.verdict in ("error", "warning")]
@@ -474,7 +475,7 @@ def render_html(m: Measurements, card: Sequence[Line]) -> str:
         f"<style>{REPORT_CSS}{_CARD_CSS}</style></head><body>"
         f"<h1>streamwarden doctor</h1><div class='sub'>{esc(m.target)} · {esc(m.started_at)} · "
         f"{m.elapsed_s:g} s</div>{summary}"
-        "<h2>Path card</h2><table><tr><th></th><th>property</th><th>value</th><th>verdict</th>"
+        "<h2>Path card</h2><table class='path'><tr><th></th><th>property</th><th>value</th><th>verdict</th>"
         f"<th>fix</th></tr>{rows}</table>"
         f"<h2>Measurements</h2><details><summary>raw JSON</summary><pre>{esc(raw)}</pre>"
         "</details></body></html>\n"
