@@ -122,6 +122,7 @@ def stubborn_relay(upstream: int) -> Iterator[int]:
     port = listener.getsockname()[1]
     stop = threading.Event()
     threads: list[threading.Thread] = []
+    held: list[socket.socket] = []
 
     def pipe(src: socket.socket, dst: socket.socket, keep_reading: bool) -> None:
         while not stop.is_set():
@@ -139,6 +140,7 @@ def stubborn_relay(upstream: int) -> Iterator[int]:
 
     def serve(client: socket.socket) -> None:
         with client, socket.create_connection((stacks.HOST, upstream)) as up:
+            held.append(up)
             up.settimeout(30)
             to_up = threading.Thread(target=pipe, args=(client, up, False), daemon=True)
             to_up.start()
@@ -163,8 +165,11 @@ def stubborn_relay(upstream: int) -> Iterator[int]:
         yield port
     finally:
         stop.set()
-        with suppress(OSError):
-            listener.close()
+        for sock in [listener, *held]:  # the upstream keeps idle connections open
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with suppress(OSError):
+                sock.close()
         acceptor.join(5)
         for thread in threads:
             thread.join(5)

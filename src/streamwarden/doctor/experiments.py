@@ -89,7 +89,7 @@ class DoctorConfig:
 
     @property
     def disconnect_events(self) -> int:
-        return max(40, math.ceil(4.0 / self.tick))
+        return max(40, math.ceil(2.0 / self.tick))
 
     def wants(self, name: str) -> bool:
         if name == "idle" and "heartbeat" in self.only:
