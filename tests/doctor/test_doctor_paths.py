@@ -108,6 +108,30 @@ def test_nginx_gzip_on_event_streams_is_reported(lab: Launcher) -> None:
     assert m.compression.encoding == "gzip"
 
 
+def test_nginx_connection_limit_is_the_concurrency(lab: Launcher) -> None:
+    app = canary(lab)
+    try:
+        front = stacks.nginx_with(
+            lab,
+            lambda port: f"""
+    limit_conn_zone $binary_remote_addr zone=perip:1m;
+    server {{
+        listen {stacks.HOST}:{port};
+        location / {{
+            proxy_pass http://{stacks.HOST}:{app};
+            limit_conn perip 4;
+        }}
+    }}
+""",
+        )
+    except stacks.MissingBinary:
+        pytest.skip("nginx is not installed")
+    m = measure(url(front), "concurrency", max_idle=2.0, max_concurrency=8)
+    assert m.concurrency is not None, m.errors
+    assert (m.concurrency.admitted, m.concurrency.limited_at) == (4, 8), m.concurrency
+    assert m.concurrency.how == "refused"  # nginx answers 503 past limit_conn
+
+
 # -- disconnect propagation -----------------------------------------------------------------
 
 
