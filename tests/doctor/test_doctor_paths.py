@@ -113,7 +113,8 @@ def test_nginx_connection_limit_is_the_concurrency(lab: Launcher) -> None:
     try:
         front = stacks.nginx_with(
             lab,
-            lambda port: f"""
+            lambda port: (
+                f"""
     limit_conn_zone $binary_remote_addr zone=perip:1m;
     server {{
         listen {stacks.HOST}:{port};
@@ -122,7 +123,8 @@ def test_nginx_connection_limit_is_the_concurrency(lab: Launcher) -> None:
             limit_conn perip 4;
         }}
     }}
-""",
+"""
+            ),
         )
     except stacks.MissingBinary:
         pytest.skip("nginx is not installed")

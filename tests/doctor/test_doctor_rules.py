@@ -7,7 +7,7 @@ import pytest
 from streamwarden.doctor import analysis
 from streamwarden.doctor.analysis import Buffering, HeaderChanges
 from streamwarden.doctor.canary import Plan
-from streamwarden.doctor.card import breaks_streams, build_card, render_html
+from streamwarden.doctor.card import breaks_streams, build_card, findings, render_html
 from streamwarden.doctor.command import is_loopback
 from streamwarden.doctor.experiments import DoctorConfig, plan_budget
 from streamwarden.doctor.results import (
@@ -20,6 +20,7 @@ from streamwarden.doctor.results import (
     TotalResult,
 )
 from streamwarden.doctor.wire import Observation
+from streamwarden.findings import Severity
 
 PLAN = Plan(events=16, size=256, every=0.025)
 
@@ -188,6 +189,15 @@ def test_compression_and_disconnect_lines() -> None:
     assert _verdict(_m(disconnect=never), "disconnect") == "warning"
     fast = DisconnectResult(delay_s=0.004, never=False)
     assert _verdict(_m(disconnect=fast), "disconnect") == "ok"
+
+
+def test_lines_that_are_not_ok_are_findings() -> None:
+    total = TotalResult(cut_s=30.0, up_to=900, heartbeat_s=1.0)
+    fast = DisconnectResult(delay_s=0.004, never=False)
+    card = build_card(_m(total=total, disconnect=fast), expect_duration=120, expect_gap=30)
+    (finding,) = findings(card)
+    assert finding.id == "total_limit" and finding.severity is Severity.ERROR
+    assert finding.evidence == {"measured": 30.0} and "Envoy" in finding.fix
 
 
 def test_a_failed_experiment_is_on_the_card() -> None:

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from streamwarden.doctor.analysis import Buffering
 from streamwarden.doctor.results import Measurements
+from streamwarden.findings import Finding, Severity
 from streamwarden.probe.report import REPORT_CSS, esc
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "breaks_streams",
     "build_card",
     "card_json",
+    "findings",
     "print_card",
     "render_html",
     "write_html",
@@ -48,6 +50,19 @@ class Line:
     fix: str = ""
     #: The number behind `value`, for scripts (seconds, bytes, streams), or None.
     measured: float | None = None
+
+    @property
+    def severity(self) -> Severity | None:
+        """The verdict on the scale every tool's findings share; None when it is ok."""
+        return None if self.verdict == "ok" else Severity.parse(self.verdict)
+
+    def finding(self) -> Finding | None:
+        """This line as a `Finding` (the probe's and lint's type), unless it is ok."""
+        severity = self.severity
+        if severity is None:
+            return None
+        evidence = {} if self.measured is None else {"measured": self.measured}
+        return Finding(self.id, severity, f"{self.name}: {self.value}", self.fix, evidence)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -406,7 +421,12 @@ def build_card(m: Measurements, expect_duration: float, expect_gap: float) -> li
 
 
 def breaks_streams(card: Sequence[Line]) -> bool:
-    return any(line.verdict == "error" for line in card)
+    return any(line.severity is Severity.ERROR for line in card)
+
+
+def findings(card: Sequence[Line]) -> list[Finding]:
+    """The lines that are not ok, as findings."""
+    return [f for line in card if (f := line.finding()) is not None]
 
 
 def card_json(m: Measurements, card: Sequence[Line]) -> dict[str, Any]:
