@@ -17,6 +17,8 @@ import pytest
 from doctor_helpers import TOKEN, canary, haproxy, measure, nginx, url
 
 from streamwarden.cli import main
+from streamwarden.doctor.card import build_card
+from streamwarden.doctor.results import Measurements
 from streamwarden.lab import stacks
 from streamwarden.lab.stacks import Launcher
 
@@ -48,6 +50,9 @@ def test_direct_to_the_canary_gives_a_clean_card(
     assert all(v in ("ok", "info") for v in verdicts.values()), card["card"]
     assert verdicts["buffering"] == verdicts["idle_timeout"] == verdicts["total_limit"] == "ok"
     assert card["measurements"]["concurrency"]["admitted"] == 4
+    # The saved measurements re-render the same card, without running anything again.
+    again = build_card(Measurements.from_json(card["measurements"]), 1.2, 0.8)
+    assert [line.as_json() for line in again] == card["card"]
     html = out_html.read_text()
     assert "streamwarden doctor" in html and "idle timeout" in html and "Clean" in html
     err = capsys.readouterr().err

@@ -119,3 +119,39 @@ class Measurements:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Measurements:
+        """Read back `as_json()` (the `measurements` of `--json`), to re-render a card."""
+
+        def opt(name: str, build: Any) -> Any:
+            value = data.get(name)
+            return None if value is None else build(value)
+
+        def buffering(d: dict[str, Any]) -> BufferingResult:
+            return BufferingResult(*(Buffering(**d[k]) for k in ("plain", "guarded", "comments")))
+
+        def protocol(d: dict[str, Any]) -> ProtocolResult:
+            return ProtocolResult(d["http_version"], d["tls"], HeaderChanges(**d["headers"]))
+
+        def idle(d: dict[str, Any]) -> IdleResult:
+            return IdleResult(**{**d, "trials": [tuple(t) for t in d.get("trials", [])]})
+
+        def concurrency(d: dict[str, Any]) -> ConcurrencyResult:
+            return ConcurrencyResult(**{**d, "steps": [tuple(t) for t in d.get("steps", [])]})
+
+        return cls(
+            target=data["target"],
+            started_at=data["started_at"],
+            settings=dict(data.get("settings") or {}),
+            protocol=opt("protocol", protocol),
+            buffering=opt("buffering", buffering),
+            compression=opt("compression", lambda d: CompressionResult(**d)),
+            idle=opt("idle", idle),
+            heartbeat=opt("heartbeat", lambda d: HeartbeatResult(**d)),
+            total=opt("total", lambda d: TotalResult(**d)),
+            disconnect=opt("disconnect", lambda d: DisconnectResult(**d)),
+            concurrency=opt("concurrency", concurrency),
+            errors=dict(data.get("errors") or {}),
+            elapsed_s=float(data.get("elapsed_s", 0.0)),
+        )
