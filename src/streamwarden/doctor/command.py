@@ -84,7 +84,7 @@ def doctor(
         typer.Option(
             "--token",
             envvar="STREAMWARDEN_CANARY_TOKEN",
-            help="The canary's token (canary_app(token=...) or serve --canary-token).",
+            help="The canary's token (canary_app(token=...)).",
         ),
     ] = "",
     max_idle: Annotated[
