@@ -30,9 +30,9 @@ def _within(measured: float | None, expected: float, tolerance: float = 0.10) ->
 
 
 def test_direct_to_the_canary_gives_a_clean_card(
-    lab: Launcher, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    app_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = url(canary(lab))
+    target = url(app_port)
     out_json, out_html = tmp_path / "card.json", tmp_path / "card.html"
     with pytest.raises(SystemExit) as exited:
         main(
@@ -59,8 +59,8 @@ def test_direct_to_the_canary_gives_a_clean_card(
     assert "at most" in err and "concurrency: 4 at once" in err  # the plan, then progress
 
 
-def test_nginx_read_timeout_is_measured_within_ten_percent(lab: Launcher) -> None:
-    front = nginx(lab, canary(lab), "proxy_read_timeout 2s;")
+def test_nginx_read_timeout_is_measured_within_ten_percent(lab: Launcher, app_port: int) -> None:
+    front = nginx(lab, app_port, "proxy_read_timeout 2s;")
     m = measure(url(front), "idle", "heartbeat", max_idle=4.0)
     assert m.idle is not None, m.errors
     assert _within(m.idle.cut_s, 2.0), m.idle
@@ -69,23 +69,25 @@ def test_nginx_read_timeout_is_measured_within_ten_percent(lab: Launcher) -> Non
     assert m.heartbeat is not None and m.heartbeat.kept_alive is True, m.heartbeat
 
 
-def test_haproxy_timeout_server_is_measured_within_ten_percent(lab: Launcher) -> None:
-    front = haproxy(lab, canary(lab), timeout_server=2.0)
+def test_haproxy_timeout_server_is_measured_within_ten_percent(
+    lab: Launcher, app_port: int
+) -> None:
+    front = haproxy(lab, app_port, timeout_server=2.0)
     m = measure(url(front), "idle", max_idle=4.0)
     assert m.idle is not None, m.errors
     assert _within(m.idle.cut_s, 2.0), m.idle
 
 
-def test_quick_stops_at_the_first_cut(lab: Launcher) -> None:
-    front = haproxy(lab, canary(lab), timeout_server=2.0)
+def test_quick_stops_at_the_first_cut(lab: Launcher, app_port: int) -> None:
+    front = haproxy(lab, app_port, timeout_server=2.0)
     m = measure(url(front), "idle", max_idle=4.0, quick=True)
     assert m.idle is not None and m.idle.quick, m.errors
     assert len(m.idle.trials) == 5  # the growth round only: 0.25 .. 4 s
     assert _within(m.idle.cut_s, 2.0, 0.25), m.idle
 
 
-def test_total_time_limiter_is_measured_within_ten_percent(lab: Launcher) -> None:
-    front = stacks.total_time_limiter(lab, canary(lab), cut_after=3.0)
+def test_total_time_limiter_is_measured_within_ten_percent(lab: Launcher, app_port: int) -> None:
+    front = stacks.total_time_limiter(lab, app_port, cut_after=3.0)
     m = measure(url(front), "total", "idle", max_idle=4.0, max_total=5.0)
     assert m.total is not None, m.errors
     assert _within(m.total.cut_s, 3.0), m.total
@@ -106,15 +108,15 @@ def test_default_nginx_buffers_a_close_delimited_app_in_bursts(lab: Launcher) ->
     assert m.buffering.guarded.held is False, m.buffering.guarded
 
 
-def test_nginx_gzip_on_event_streams_is_reported(lab: Launcher) -> None:
-    front = nginx(lab, canary(lab), "gzip on;\ngzip_types text/event-stream;")
+def test_nginx_gzip_on_event_streams_is_reported(lab: Launcher, app_port: int) -> None:
+    front = nginx(lab, app_port, "gzip on;\ngzip_types text/event-stream;")
     m = measure(url(front), "compression")
     assert m.compression is not None, m.errors
     assert m.compression.encoding == "gzip"
 
 
-def test_nginx_connection_limit_is_the_concurrency(lab: Launcher) -> None:
-    app = canary(lab)
+def test_nginx_connection_limit_is_the_concurrency(lab: Launcher, app_port: int) -> None:
+
     try:
         front = stacks.nginx_with(
             lab,
@@ -124,7 +126,7 @@ def test_nginx_connection_limit_is_the_concurrency(lab: Launcher) -> None:
     server {{
         listen {stacks.HOST}:{port};
         location / {{
-            proxy_pass http://{stacks.HOST}:{app};
+            proxy_pass http://{stacks.HOST}:{app_port};
             limit_conn perip 4;
         }}
     }}
@@ -206,17 +208,19 @@ def stubborn_relay(upstream: int) -> Iterator[int]:
             thread.join(5)
 
 
-def test_disconnect_reaches_the_canary_directly_and_through_nginx(lab: Launcher) -> None:
-    app = canary(lab)
-    for target in (url(app), url(nginx(lab, app))):
+def test_disconnect_reaches_the_canary_directly_and_through_nginx(
+    lab: Launcher, app_port: int
+) -> None:
+
+    for target in (url(app_port), url(nginx(lab, app_port))):
         m = measure(target, "disconnect", max_idle=2.0)
         assert m.disconnect is not None, m.errors
         assert not m.disconnect.never and m.disconnect.delay_s is not None
         assert m.disconnect.delay_s < 0.5, (target, m.disconnect)
 
 
-def test_disconnect_through_a_relay_that_keeps_the_upstream_is_never(lab: Launcher) -> None:
-    with stubborn_relay(canary(lab)) as port:
+def test_disconnect_through_a_relay_that_keeps_the_upstream_is_never(app_port: int) -> None:
+    with stubborn_relay(app_port) as port:
         m = measure(url(port), "disconnect", max_idle=2.0)
     assert m.disconnect is not None, m.errors
     assert m.disconnect.never and m.disconnect.delay_s is None, m.disconnect
