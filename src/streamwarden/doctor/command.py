@@ -183,24 +183,30 @@ def doctor(
         only=chosen,
     )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    lines, budget = _budget_text(config)
-    err.print(
-        f"[bold]streamwarden doctor[/bold] {url}: {len(lines)} experiments, "
-        f"at most {budget:.0f} s (less when the path cuts early)"
-    )
-    for line in lines:
-        err.print(line, markup=False)
     started = time.monotonic()
+
+    def announce() -> None:
+        nonlocal started
+        lines, budget = _budget_text(config)
+        err.print(
+            f"[bold]streamwarden doctor[/bold] {url}: {len(lines)} experiments, "
+            f"at most {budget:.0f} s (less when the path cuts early)"
+        )
+        for line in lines:
+            err.print(line, markup=False)
+        started = time.monotonic()
 
     def progress(name: str, message: str) -> None:
         err.print(f"  [{time.monotonic() - started:6.1f} s] {name}: {message}", markup=False)
 
     async def main() -> Measurements | tuple[str, str]:
         async with CanaryClient(url, token) as client:
+            # Reachable, the right token, and caps that allow this run: before any plan.
             info = await client.info()
             problem = caps_problem(config, info.get("limits") or {})
             if problem is not None:
                 return problem
+            announce()
             return await run_doctor(client, config, progress)
 
     try:
