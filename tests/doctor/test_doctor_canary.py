@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -146,3 +147,21 @@ def test_records_expire_and_stay_bounded() -> None:
     assert records.new("b", Plan()) is None  # still held: not reusable
     clock.now += 60
     assert records.get("d") is None and len(records) == 0
+
+
+def test_a_client_that_stops_reading_does_not_hold_the_stream_forever() -> None:
+    limits = CanaryLimits(send_timeout=0.5)
+    app = Starlette(routes=[Mount("/c", canary_app(token=TOKEN, limits=limits))])
+    with ServerThread(app) as server, socket.create_connection((server.host, server.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        query = "id=stuck&events=4000&size=65536&every=0.001"
+        sock.sendall(
+            f"GET /c/stream?{query} HTTP/1.1\r\nHost: x\r\n{CANARY_HEADER}: {TOKEN}\r\n\r\n".encode()
+        )
+        # Never read: the socket buffers fill, then every write waits.
+        deadline = time.monotonic() + 20
+        while not (report := _get(server.url + "/c/report/stuck").json())["error"]:
+            assert time.monotonic() < deadline, report
+            time.sleep(0.1)
+    assert "stopped reading" in report["error"]
+    assert report["finished_s"] is None and len(report["writes"]) < 4000

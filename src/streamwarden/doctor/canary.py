@@ -79,6 +79,9 @@ class CanaryLimits:
     min_heartbeat: float = 0.05
     #: Streams at once; more get 503.
     max_active: int = 256
+    #: A write the client has not taken in this long ends the stream (a reader that stopped
+    #: reading without leaving would otherwise hold it forever).
+    send_timeout: float = 60.0
     #: Reports kept, and for how long; writes recorded per report.
     max_records: int = 2048
     record_ttl: float = 3600.0
@@ -174,6 +177,8 @@ class Record:
     rows_dropped: int = 0
     disconnected: float | None = None
     finished: float | None = None
+    #: Why the canary ended the stream itself, if it did.
+    error: str | None = None
 
     def write(self, t: float, size: int, kind: str, max_rows: int) -> None:
         if len(self.writes) < max_rows:
@@ -189,6 +194,7 @@ class Record:
             "rows_dropped": self.rows_dropped,
             "disconnected_s": self.disconnected,
             "finished_s": self.finished,
+            "error": self.error,
         }
 
 
@@ -250,6 +256,11 @@ class _CanaryStream(Response):
                 group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
                 try:
                     await self._play(send)
+                except TimeoutError:  # before OSError, of which it is a subclass
+                    self.record.error = (
+                        f"a write waited over {self.canary.limits.send_timeout:g} s: "
+                        "the client stopped reading"
+                    )
                 except OSError:  # the server noticed the client left before receive() did
                     if self.record.disconnected is None and self.record.finished is None:
                         self.record.disconnected = self._now()
@@ -269,7 +280,8 @@ class _CanaryStream(Response):
                 return
 
     async def _write(self, send: Send, body: bytes, kind: str) -> None:
-        await send({"type": "http.response.body", "body": body, "more_body": True})
+        with anyio.fail_after(self.canary.limits.send_timeout):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
         self.record.write(self._now(), len(body), kind, self.canary.limits.max_rows)
 
     async def _wait_until(self, send: Send, target: float) -> None:
