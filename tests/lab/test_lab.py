@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from procscan import processes_referring_to
 
 from streamwarden.lab import SCENARIOS, LabResult, ScenarioResult
-from streamwarden.lab.procs import live_session_members, processes_referring_to
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -110,10 +110,9 @@ def test_fixed_stack_has_no_findings(lab_result: LabResult) -> None:
 
 
 def test_nothing_is_left_running(lab_result: LabResult, lab_workdir: Path) -> None:
-    for result in lab_result.scenarios:
-        if result.ran:
-            assert result.session_ids, result.name
-        assert live_session_members(result.session_ids) == [], result.name
+    # Every process a lab run starts carries its workdir in its environment (or, for nginx,
+    # its command line), workers and grandchildren included.
+    assert any(result.ran for result in lab_result.scenarios)
     assert processes_referring_to(str(lab_workdir.resolve())) == []
 
 
