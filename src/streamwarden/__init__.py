@@ -9,6 +9,7 @@ API lives in its subpackage, with its own extra: `streamwarden.gateway` (`create
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from streamwarden.doctor.canary import canary_app
     from streamwarden.guard import (
         ErrorFormatter,
         GuardedStreamResponse,
@@ -42,6 +43,7 @@ _LAZY = {
     "SSEDecoder": _SSE,
     "encode": _SSE,
     "encode_comment": _SSE,
+    "canary_app": "streamwarden.doctor.canary",
 }
 
 
@@ -71,6 +73,7 @@ __all__ = [
     "StreamPolicy",
     "StreamStats",
     "__version__",
+    "canary_app",
     "default_error_events",
     "encode",
     "encode_comment",
