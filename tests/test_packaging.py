@@ -32,6 +32,7 @@ CORE = {
 }
 #: The part a module belongs to -> the extra that installs what it imports.
 PART_EXTRAS = {
+    "streamwarden.metrics": "metrics",
     "streamwarden.upstreams": "gateway",  # the HTTP clients of real upstreams
     "streamwarden.protocols": "gateway",
     "streamwarden.gateway": "gateway",
