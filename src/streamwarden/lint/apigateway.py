@@ -6,6 +6,8 @@ HTTP APIs (v2) end an integration after at most 30 s; REST APIs (v1) after 29 s 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from streamwarden.lint import yamlnodes as y
 from streamwarden.lint.durations import number, show
 from streamwarden.lint.findings import Finding, Limits, Severity
@@ -16,7 +18,7 @@ V1_DOCS = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.h
 V2_MAX = 30.0
 V1_DEFAULT = 29.0
 
-rules: Registry[object] = Registry("aws-apigateway")
+rules: Registry[Callable[..., object]] = Registry("aws-apigateway")
 TIMEOUT = rules.note(
     "integration-timeout",
     "an API Gateway integration timeout (29-30 s) ends the whole stream",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from streamwarden.lint import (
     apigateway,
     envoy,
@@ -17,8 +19,8 @@ from streamwarden.lint import (
 )
 from streamwarden.lint.registry import Registry, RuleInfo
 
-REGISTRIES: tuple[Registry[object], ...] = (
-    nginx.rules,  # type: ignore[has-type]
+REGISTRIES: tuple[Registry[Any], ...] = (
+    nginx.rules,
     gunicorn.rules,
     uvicorn.rules,
     haproxy.rules,
@@ -34,7 +36,7 @@ REGISTRIES: tuple[Registry[object], ...] = (
     terraform.cloud_run,
     terraform.cloudfront,
     apigateway.rules,
-)  # type: ignore[assignment]
+)
 
 INFOS: dict[str, RuleInfo] = {info.id: info for registry in REGISTRIES for info in registry.infos()}
 RULES: dict[str, str] = {rule_id: info.title for rule_id, info in INFOS.items()}
