@@ -139,7 +139,7 @@ def test_directories_skip_files_they_do_not_know(cli: Cli, tmp_path: Path) -> No
     assert ran.exit_code == 0
     lines = ran.stdout.strip().splitlines()
     assert lines[-1] == "1 file checked: no findings"
-    assert lines[0] == "nginx routes treated as streaming: server > location / (clean.conf:13)"
+    assert lines[0] == "nginx routes treated as streaming: server > location / (site.conf:13)"
 
 
 def test_bad_nginx_version_is_a_usage_error(cli: Cli) -> None:

@@ -53,15 +53,12 @@ def to_text(result: Result, console: Console) -> None:
         console.print()
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
-    if result.streaming or result.skipped:
-        console.print(
-            "[bold]nginx routes treated as streaming[/bold] (--stream-path changes this):"
-        )
-        for route in result.streaming:
-            console.print(f"  {escape(route)}", soft_wrap=True)
-        for route in result.skipped:
-            console.print(f"  [dim]skipped: {escape(route)}[/dim]", soft_wrap=True)
-        console.print()
+    if result.streaming:
+        listed = "; ".join(result.streaming)
+        console.print(f"nginx routes treated as streaming: {escape(listed)}", soft_wrap=True)
+    if result.skipped:
+        listed = "; ".join(result.skipped)
+        console.print(f"[dim]nginx routes skipped: {escape(listed)}[/dim]", soft_wrap=True)
     checked = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
     console.print(f"{checked}: {summary or 'no findings'}")
 
