@@ -41,6 +41,8 @@ class Settings:
         if name not in self.values:
             return None, None, False
         text, line = self.values[name]
+        if "__helm__" in text:
+            return None, line, False  # a template fills it: unknown
         if self.is_ingress:
             # ingress-nginx parses these annotations with strconv.Atoi: "600s" is invalid.
             try:

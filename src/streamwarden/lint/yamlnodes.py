@@ -89,8 +89,8 @@ class YamlFile:
         for i, (k, v) in enumerate(pairs):
             if k.value != key:
                 continue
-            if _has_placeholder(v):
-                return True
+            if isinstance(v, yaml.ScalarNode) and _has_placeholder(v):
+                return True  # the whole value is (partly) a template action
             start = line(k)
             end = line(pairs[i + 1][0]) if i + 1 < len(pairs) else int(parent.end_mark.line) + 2
             return any(start <= n < end for n in self.injected)
