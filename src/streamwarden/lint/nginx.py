@@ -399,7 +399,7 @@ def _setting(d: Directive | None, default: str) -> str:
 Check = Callable[[Route, Limits], list[Finding]]
 rules: Registry[Check] = Registry("nginx")
 MEASURED = (
-    "Measured on nginx 1.22 (tests/lint/test_snippets.py, real nginx and a real SSE app): with "
+    "Measured on nginx 1.22 (tests/lint/test_verdicts_nginx.py: real nginx, a real SSE app): with "
     "proxy_buffering on and HTTP/1.0 to the app (both nginx defaults before 1.29.7) a "
     "close-delimited stream arrives in one burst when it ends; with `proxy_http_version 1.1` "
     "the app answers in chunks and each event passes as it comes, buffering or not; "
