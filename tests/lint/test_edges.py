@@ -258,3 +258,13 @@ def test_terraform_front_doors(text: str, rule: str) -> None:
 )
 def test_yaml_front_doors(text: str, rule: str) -> None:
     assert {f.id for f in lint_text("x.yaml", text, Kind.YAML, Limits())} == {rule}
+
+
+def test_a_regex_location_naming_openapi_json_is_not_static(tmp_path: Path) -> None:
+    # Onyx's `location ~ ^/(api|openapi.json)(/.*)?$`: ".json" is not a ".js" static file.
+    site = "server {\n location ~ ^/(api|openapi.json)(/.*)?$ {\n  proxy_pass http://a;\n }\n}\n"
+    path = tmp_path / "site.conf"
+    path.write_text(site)
+    result = lint_paths([str(path)])
+    assert len(result.streaming) == 1 and result.skipped == []
+    assert {f.id for f in result.findings} == {"nginx/proxy-buffering"}

@@ -46,7 +46,7 @@ READ = {
 _HEALTH = re.compile(r"(^|/)(health|healthz|readyz|livez|ready|alive|ping|status|metrics)\b", re.I)
 _STATIC = re.compile(
     r"(^|/)(static|assets|_next/static|favicon\.ico|robots\.txt|\.well-known)|"
-    r"\\?\.\(?(css|js|png|jpe?g|gif|svg|ico|woff2?)",
+    r"\\?\.\(?(css|js|png|jpe?g|gif|svg|ico|woff2?)\b",
     re.I,
 )
 _WEBSOCKET = re.compile(r"(^|/)(socket\.io|ws|websocket)(/|$)", re.I)
@@ -132,12 +132,15 @@ class _Source:
 
     def _relative(self, pattern: str) -> list[str]:
         # nginx resolves relative includes from its prefix (the main config's directory). A
-        # linted copy may sit lower (conf.d/site.conf), so also try the parent directories.
-        out = [os.path.join(self.prefix, pattern)] if self.prefix else []
+        # linted copy may sit lower (conf.d/site.conf), so try its directory and parents, then
+        # the prefix of the linted tree.
+        out = []
         base = self.base
         for _ in range(3):
             out.append(os.path.join(base, pattern))
             base = os.path.dirname(base)
+        if self.prefix:
+            out.append(os.path.join(self.prefix, pattern))
         return out
 
 
