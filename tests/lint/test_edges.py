@@ -268,3 +268,11 @@ def test_a_regex_location_naming_openapi_json_is_not_static(tmp_path: Path) -> N
     result = lint_paths([str(path)])
     assert len(result.streaming) == 1 and result.skipped == []
     assert {f.id for f in result.findings} == {"nginx/proxy-buffering"}
+
+
+def test_stock_includes_are_known_not_unknown(tmp_path: Path) -> None:
+    # mime.types sets types only: including it must not hide http{}'s defaults.
+    conf = "events {}\nhttp {\n include /etc/nginx/mime.types;\n"
+    conf += " server { location /v1 { proxy_pass http://a; } }\n}\n"
+    found = lint_text(str(tmp_path / "nginx.conf"), conf, Kind.NGINX, Limits())
+    assert [f.id for f in found] == ["nginx/proxy-buffering"]

@@ -32,6 +32,20 @@ _DUMP_MARKER = re.compile(r"^# configuration file (.+?):\s*$", re.MULTILINE)
 _LINE_PLACEHOLDER = re.compile(r"^(\s*)(\$\{[A-Za-z_][A-Za-z0-9_]*\})\s*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 UNKNOWN = "__unknown__"  # a directive standing for settings nobody can read here
+# Files every nginx package or certbot ships, whose content is known to set none of the
+# settings the rules read (types, fastcgi/uwsgi/scgi parameters, proxy headers, TLS options).
+STOCK = {
+    "mime.types",
+    "fastcgi_params",
+    "fastcgi.conf",
+    "uwsgi_params",
+    "scgi_params",
+    "proxy_params",
+    "koi-utf",
+    "koi-win",
+    "win-utf",
+    "options-ssl-nginx.conf",
+}
 # Directives the rules read: a template placeholder in one makes the setting unknown.
 READ = {
     "proxy_buffering",
@@ -157,6 +171,10 @@ def split_dump(text: str) -> dict[str, tuple[str, int]] | None:
     return files
 
 
+def _stock(pattern: str) -> bool:
+    return os.path.basename(pattern) in STOCK or "/modules-enabled/" in pattern
+
+
 def _mark_placeholder_lines(text: str) -> str:
     return _LINE_PLACEHOLDER.sub(lambda m: f'{m.group(1)}{UNKNOWN} "{m.group(2)}";', text)
 
@@ -215,6 +233,8 @@ def load(
             d = Directive(stmt["directive"], tuple(stmt["args"]), *where(name, stmt["line"]))
             if d.name == "include" and d.args:
                 targets = source.resolve(d.args[0])
+                if not targets and _stock(d.args[0]):
+                    continue
                 if not targets:
                     unknowns.append(Unknown("include", d.args[0], d.file, d.line))
                     out.append(Directive(UNKNOWN, d.args, d.file, d.line))
