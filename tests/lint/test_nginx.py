@@ -113,7 +113,7 @@ def test_include_loop_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_missing_include_is_reported_not_fatal(tmp_path: Path) -> None:
-    text = "http {\n include /nonexistent/proxy_params;\n" + GOOD + "}\n"
+    text = "http {\n include /nonexistent/streaming.conf;\n" + GOOD + "}\n"
     assert lint(text, tmp_path) == {(2, "nginx/missing-include")}
 
 
