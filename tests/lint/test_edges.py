@@ -276,3 +276,34 @@ def test_stock_includes_are_known_not_unknown(tmp_path: Path) -> None:
     conf += " server { location /v1 { proxy_pass http://a; } }\n}\n"
     found = lint_text(str(tmp_path / "nginx.conf"), conf, Kind.NGINX, Limits())
     assert [f.id for f in found] == ["nginx/proxy-buffering"]
+
+
+def test_helm_on_path_renders_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in `helm` that prints what `helm template CHART --show-only T` would.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helm = bin_dir / "helm"
+    helm.write_text(
+        "#!/bin/sh\ncat <<'EOF'\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+        "metadata:\n  name: chat\n  annotations:\n"
+        '    nginx.ingress.kubernetes.io/proxy-read-timeout: "10"\nEOF\n'
+    )
+    helm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("name: chat\nversion: 0.1.0\n")
+    tpl = chart / "templates" / "ingress.yaml"
+    tpl.write_text(
+        "kind: Ingress\nmetadata:\n  annotations:\n    {{- toYaml .Values.a | nindent 4 }}\n"
+    )
+    assert ids(lint_paths([str(tpl)]).findings) == {"ingress/read-timeout"}
+
+
+def test_compose_stop_grace_period_against_gunicorn_drain() -> None:
+    compose = (
+        "services:\n  api:\n    image: app\n"
+        "    command: gunicorn -k gevent --graceful-timeout 1000 --keep-alive 75 app:app\n"
+    )
+    found = {(f.id, f.line) for f in lint_text("compose.yaml", compose, Kind.YAML, Limits())}
+    assert found == {("k8s/termination-grace", 4)}  # Compose's 10 s default
