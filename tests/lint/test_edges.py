@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from conftest import Ran
-from streamwarden.lint import Kind, Limits, lint_paths, lint_text
+from streamwarden.lint import Finding, Kind, Limits, lint_paths, lint_text
 from streamwarden.lint.detect import detect
 
 Cli = Callable[..., Ran]
 SRC = Path(__file__).parents[2] / "src" / "streamwarden"
 
 
-def ids(result_findings: list) -> set[str]:  # type: ignore[type-arg]
-    return {f.id for f in result_findings}
+def ids(findings: list[Finding]) -> set[str]:
+    return {f.id for f in findings}
 
 
 def test_the_linter_s_own_source_is_not_a_gunicorn_config(cli: Cli) -> None:
