@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         default_error_events,
         stream_response,
     )
+    from streamwarden.middleware import StreamGuardMiddleware
     from streamwarden.sse import Comment, Event, SSEDecoder, encode, encode_comment
 
 # Everything loads on first use, so that a submodule such as `streamwarden.sse` (which the

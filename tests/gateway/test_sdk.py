@@ -9,6 +9,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+
 from gwutil import Gateway, run_gateway
 
 KEYS = ("--api-key", "k-good", "--api-key", "k-limited", "--key-max-streams", "1")
