@@ -24,6 +24,7 @@ CORE = {
     "streamwarden.guard",
     "streamwarden.sse",
     "streamwarden.findings",
+    "streamwarden.defaults",
     "streamwarden.middleware",
     "streamwarden.gctuning",
     "streamwarden.upstreams",
