@@ -222,6 +222,12 @@ class _Ended(Exception):
 class GuardedStreamResponse(Response):
     """A Starlette response that runs one guarded stream. Build it with `stream_response`."""
 
+    #: The keepalive written when the stream is quiet. A stream whose events carry ids sets
+    #: it to a comment line with no blank line after it: for a client that keeps the last
+    #: event id (as EventSource does), a blank line would dispatch an empty event, which the
+    #: OpenAI SDK then fails to read as JSON.
+    heartbeat: bytes = _HEARTBEAT
+
     def __init__(
         self,
         source: AsyncIterable[Event | str | bytes],
@@ -524,7 +530,7 @@ class _StreamRun:
             bound = min(bound, policy.send_timeout)
         try:
             with anyio.move_on_after(bound) as scope:
-                await self.write(_HEARTBEAT)
+                await self.write(self.response.heartbeat)
         except _Ended:
             return False
         if not scope.cancelled_caught:

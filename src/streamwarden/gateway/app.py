@@ -27,6 +27,7 @@ from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, read_json
 from streamwarden.gateway.drain import Drain
+from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, NumberedEvents, Numbering
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
     ClientLeft,
@@ -404,15 +405,19 @@ class Gateway:
                 self.metrics.stream_finished(stats, items.tokens, items.finished)
                 self._log(exchange, stats.outcome.value, stats=stats, tokens=items.tokens)
 
-        return stream_response(
+        numbering = Numbering(exchange.rid)
+        response = stream_response(
             request,
-            events,
+            NumberedEvents(numbering, events),
             policy=self.settings.policy,
             on_close=on_close,
-            format_error=protocol.error_events,
+            format_error=numbering.errors(protocol.error_events),
             shutdown=self.drain.shutdown,
             started=started,
+            headers={STREAM_ID_HEADER: exchange.rid},
         )
+        response.heartbeat = HEARTBEAT_LINE
+        return response
 
     async def _complete(
         self,
