@@ -37,6 +37,7 @@ PART_EXTRAS = {
     "streamwarden.upstreams": "gateway",  # the HTTP clients of real upstreams
     "streamwarden.protocols": "gateway",
     "streamwarden.gateway": "gateway",
+    "streamwarden.resume": "gateway",
     "streamwarden.probe.target": "lab",  # a demo server: it speaks the gateway's protocols
     "streamwarden.probe": "probe",
     "streamwarden.lint": "lint",

@@ -28,6 +28,7 @@ from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, read_json
 from streamwarden.gateway.drain import Drain
 from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, NumberedEvents, Numbering
+from streamwarden.gateway.resume import NotResumable, Resume
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
     ClientLeft,
@@ -62,6 +63,8 @@ access_log = logging.getLogger("streamwarden.access")
 
 #: The header that carries `--canary-token` on requests with `sim` controls.
 CANARY_HEADER = "x-streamwarden-canary"
+
+_OUTCOMES = {outcome.value for outcome in Outcome}
 
 #: Access-log status for a client that left before it got an answer (as nginx logs it).
 CLIENT_CLOSED = 499
@@ -258,6 +261,7 @@ class Gateway:
         self.upstream = upstream or build_upstream(settings, self.client)
         self._models: tuple[float, list[str]] | None = None
         self._models_lock = anyio.Lock()
+        self.resume = Resume(self)
 
     def _admission_changed(self) -> None:
         self.metrics.active_streams.set(self.admission.active)
@@ -393,6 +397,8 @@ class Gateway:
             events = items  # the upstream's own events, as they came
         else:
             events = protocol.stream(items, exchange.rid, chat.model, body)
+        if self.resume.on:
+            return self._resumable(request, exchange, events, items, slot, started)
 
         async def on_close(stats: StreamStats) -> None:
             # The guard closed `events`; close the upstream request too (it may be mid-read).
@@ -418,6 +424,55 @@ class Gateway:
         )
         response.heartbeat = HEARTBEAT_LINE
         return response
+
+    def _resumable(
+        self,
+        request: Request,
+        exchange: _Exchange,
+        events: AsyncIterator[Event | str | bytes],
+        items: _Counted | relay.RawRelay,
+        slot: Slot,
+        started: float,
+    ) -> Response:
+        """The generation runs on its own (`gateway.resume`); the client follows it."""
+
+        def on_close(stats: StreamStats, ended: str | None, tokens: int) -> None:
+            # The generation's deadline or error is this request's outcome too.
+            if stats.outcome is Outcome.COMPLETED and ended in _OUTCOMES:
+                stats.outcome = Outcome(ended)
+            self.metrics.stream_finished(stats, 0, True)  # tokens: counted by the generation
+            self._log(exchange, stats.outcome.value, stats=stats, tokens=tokens)
+
+        return self.resume.start(
+            request,
+            stream_id=exchange.rid,
+            protocol=exchange.protocol,
+            key=exchange.key,
+            events=events,
+            upstream=items,
+            slot=slot,
+            started=started,
+            on_close=on_close,
+        )
+
+    async def resume_stream(self, request: Request) -> Response:
+        """`GET /v1/streams/{id}`: replay after `Last-Event-ID` or `?after=N`, then follow."""
+        stream_id = request.path_params["stream_id"]
+        protocol = ANTHROPIC if stream_id.startswith(ANTHROPIC.id_prefix) else OPENAI
+        exchange = _Exchange(protocol, stream_id, extra={"resume": True})
+
+        def on_close(stats: StreamStats, ended: str | None, tokens: int) -> None:
+            self._log(exchange, stats.outcome.value, stats=stats)
+
+        try:
+            exchange.key = self._authenticate(request)
+            return await self.resume.follow(request, stream_id, protocol, exchange.key, on_close)
+        except _Refusal as refusal:
+            self.finished(exchange, refusal.outcome, status=refusal.status, count=False)
+            return refusal.response(protocol)
+        except NotResumable as exc:
+            self.finished(exchange, "invalid_request", status=exc.status, count=False)
+            return JSONResponse(protocol.error_body(exc.status, str(exc)), exc.status)
 
     async def _complete(
         self,
@@ -604,6 +659,9 @@ def create_app(
     async def models(request: Request) -> Response:
         return await gateway.list_models(request)
 
+    async def resume_stream(request: Request) -> Response:
+        return await gateway.resume_stream(request)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
@@ -629,7 +687,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            yield
+            async with gateway.resume.running():
+                yield
         finally:
             await gateway.aclose()
 
@@ -637,6 +696,7 @@ def create_app(
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/streams/{stream_id}", resume_stream, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

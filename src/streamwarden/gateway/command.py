@@ -137,6 +137,22 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="One JSON line per finished request on stderr.")
     ] = True,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Resumable streams: GET /v1/streams/{id}; a cut client does not cancel the generation."
+        ),
+    ] = False,
+    resume_grace: Annotated[
+        float,
+        typer.Option(help="Seconds a generation runs on with no client before it is cancelled."),
+    ] = 30.0,
+    resume_max_bytes: Annotated[
+        int, typer.Option(help="Bytes of events kept in memory for resumes (oldest go first).")
+    ] = 64 * 1024 * 1024,
+    resume_ttl: Annotated[
+        float, typer.Option(help="Seconds a stream's events are kept after its last event.")
+    ] = 300.0,
 ) -> None:
     """Run the OpenAI/Anthropic-compatible streaming gateway (default upstream: simulated model)."""
     from streamwarden.gateway.server import Listen, run
@@ -177,6 +193,10 @@ def serve(
             max_body=max_body,
             max_answer=max_answer,
             access_log=access_log,
+            resume=resume,
+            resume_grace=resume_grace,
+            resume_max_bytes=resume_max_bytes,
+            resume_ttl=resume_ttl,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

@@ -1,0 +1,416 @@
+"""Resumable streams in the gateway: generation decoupled from the client's connection.
+
+With resume on, a streamed answer is produced by a task of its own that numbers each
+encoded event and writes it to the event store; the client's response, and any later
+`GET /v1/streams/{id}`, follow the store. A client that disconnects therefore does not
+cancel the upstream at once: the generation goes on for `--resume-grace` seconds and is
+cancelled if nobody follows it by then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import anyio.abc
+from prometheus_client import Counter
+from starlette.requests import Request
+
+from streamwarden.gateway.ids import (
+    HEARTBEAT_LINE,
+    STREAM_ID_HEADER,
+    Numbering,
+    parse_event_id,
+    valid_stream_id,
+)
+from streamwarden.gateway.waits import Expired
+from streamwarden.guard import (
+    ErrorFormatter,
+    GuardedStreamResponse,
+    Outcome,
+    StreamStats,
+    Timeline,
+    stream_response,
+)
+from streamwarden.resume.store import MemoryStore, StreamInfo, StreamLost
+from streamwarden.sse import Event, encode
+
+if TYPE_CHECKING:
+    from streamwarden.gateway.admission import Slot
+    from streamwarden.gateway.app import Gateway
+
+__all__ = ["GRACE_EXPIRED", "RESUME_HEADER", "NotResumable", "Resume"]
+
+logger = logging.getLogger("streamwarden.gateway")
+
+#: Says where a response can be resumed: `replica` (this one), `shared` (any replica
+#: sharing the Redis) or `off`.
+RESUME_HEADER = "X-Stream-Resume"
+
+#: The outcome of a generation nobody came back for within `--resume-grace`.
+GRACE_EXPIRED = "resume_grace_expired"
+#: The error event a follower gets when the stream will never end normally.
+STREAM_LOST = "stream_lost"
+
+
+class _Framing(Protocol):
+    """What the resume flow needs of a protocol (`gateway.app._Protocol`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def error_events(self) -> ErrorFormatter: ...
+
+
+class _Counters(Protocol):
+    """What the producer reads of its upstream (`_Counted` or `RawRelay`)."""
+
+    tokens: int
+    finished: bool
+
+    def aclose(self) -> Awaitable[None]: ...
+
+
+class NotResumable(Exception):
+    """A resume request answered with an error: `status` and a one-line message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def protocol_error(protocol: str, kind: str, message: str) -> Event | str:
+    """An error event in the protocol's own shape, for endings the guard has no outcome for."""
+    if protocol == "anthropic":
+        body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+        return Event(json.dumps(body, separators=(",", ":")), event="error")
+    body = {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+    return json.dumps(body, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class _Production:
+    """One generation running in its own task."""
+
+    stream_id: str
+    protocol: _Framing
+    key: str | None
+    events: AsyncIterator[Event | str | bytes]
+    upstream: _Counters
+    slot: Slot
+    started: float
+    numbering: Numbering
+    #: The original response counts as a follower until it closes.
+    followers: int = 1
+    #: Why it was stopped from outside (grace expired, shutdown); None while it runs.
+    stopped: str | None = None
+    outcome: str | None = None
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    _changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def attach(self) -> None:
+        self.followers += 1
+        self._notify()
+
+    def detach(self) -> None:
+        self.followers -= 1
+        self._notify()
+
+    def stop(self, why: str) -> None:
+        if self.stopped is None:
+            self.stopped = why
+        self.scope.cancel()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+
+_DEADLINE_FLAGS = {
+    Outcome.FIRST_TOKEN_TIMEOUT: "first_token_timeout",
+    Outcome.IDLE_TIMEOUT: "idle_timeout",
+    Outcome.MAX_DURATION: "max_duration",
+}
+
+
+async def _timed(
+    events: AsyncIterator[Event | str | bytes], timeline: Timeline
+) -> AsyncIterator[Event | str | bytes]:
+    """`events` under the stream's deadlines (first token, idle, total): `Expired` when one
+    passes. The guard enforces them for a plain stream; here the producer must."""
+    while True:
+        now = time.monotonic()
+        due = timeline.deadline(now)
+        with anyio.move_on_after(due.at - now if due.at != math.inf else math.inf) as scope:
+            try:
+                item = await events.__anext__()
+            except StopAsyncIteration:
+                return
+        if scope.cancelled_caught:
+            assert isinstance(due.action, Outcome)
+            limit = getattr(timeline.policy, _DEADLINE_FLAGS[due.action])
+            raise Expired(due.action, limit)
+        now = time.monotonic()
+        if timeline.first_item is None:
+            timeline.first_item = now
+        timeline.last_item = now
+        yield item
+
+
+class Resume:
+    """The gateway's resumable streams: the store, the running generations and the
+    `GET /v1/streams/{id}` flow. Off unless `--resume` (or `--redis`) is given."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        settings = gateway.settings
+        self.gateway = gateway
+        self.enabled = settings.resume
+        self.grace = settings.resume_grace
+        self.local = MemoryStore(settings.resume_max_bytes, settings.resume_ttl)
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._running: dict[str, _Production] = {}
+        registry = gateway.metrics.registry
+        self.resumes_total = Counter(
+            "streamwarden_resumes_total",
+            "Resume requests (GET /v1/streams/{id}) by result",
+            ["result"],
+            registry=registry,
+        )
+        self.grace_expired_total = Counter(
+            "streamwarden_resume_grace_expired_total",
+            "Generations cancelled because no client resumed within --resume-grace",
+            registry=registry,
+        )
+
+    @property
+    def on(self) -> bool:
+        """Resume is asked for and the app is running (its lifespan owns the generations)."""
+        return self.enabled and self._tasks is not None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """For the app's lifespan: owns every generation; on exit, stops them with
+        `shutdown` and waits for each to write its ending."""
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            try:
+                yield
+            finally:
+                self._tasks = None
+                for production in list(self._running.values()):
+                    production.stop(Outcome.SHUTDOWN.value)
+
+    # -- producing ------------------------------------------------------------------------
+    def start(
+        self,
+        request: Request,
+        *,
+        stream_id: str,
+        protocol: _Framing,
+        key: str | None,
+        events: AsyncIterator[Event | str | bytes],
+        upstream: _Counters,
+        slot: Slot,
+        started: float,
+        on_close: Callable[[StreamStats, str | None, int], None],
+    ) -> GuardedStreamResponse:
+        """Start the generation and answer with its first follower."""
+        assert self._tasks is not None
+        production = _Production(
+            stream_id, protocol, key, events, upstream, slot, started, Numbering(stream_id)
+        )
+        self.local.open(stream_id, StreamInfo(key, protocol.name))
+        self._running[stream_id] = production
+        self._tasks.start_soon(self._produce, production)
+        return self._follower(request, production.stream_id, protocol, 0, production, on_close)
+
+    async def _produce(self, production: _Production) -> None:
+        policy = self.gateway.settings.policy
+        outcome = Outcome.COMPLETED.value
+        message = ""
+        try:
+            with production.scope:
+                async with anyio.create_task_group() as watchers:
+                    watchers.start_soon(self._watch_followers, production)
+                    watchers.start_soon(self._watch_shutdown, production)
+                    try:
+                        timed = _timed(production.events, Timeline(policy, production.started))
+                        async for item in timed:
+                            self.local.append(
+                                production.stream_id, production.numbering.encode(item)
+                            )
+                    except Expired as exc:
+                        outcome, message = exc.outcome.value, str(exc)
+                    except Exception as exc:  # the source failed: that is the upstream's error
+                        outcome, message = (
+                            Outcome.UPSTREAM_ERROR.value,
+                            str(exc) or "upstream error",
+                        )
+                    watchers.cancel_scope.cancel()
+        finally:
+            if production.stopped is not None:
+                outcome = production.stopped
+            with anyio.CancelScope(shield=True):
+                await self._end(production, outcome, message)
+
+    async def _end(self, production: _Production, outcome: str, message: str) -> None:
+        """Store the ending (error events, then the end mark), close the upstream, release
+        the slot, count and log: on every path, exactly once."""
+        production.outcome = outcome
+        stream_id = production.stream_id
+        protocol = production.protocol
+        endings: list[Event | str] = []
+        if outcome == GRACE_EXPIRED:
+            text = f"generation stopped: no client resumed within {self.grace:g}s (--resume-grace)"
+            endings.append(protocol_error(protocol.name, GRACE_EXPIRED, text))
+        elif outcome != Outcome.COMPLETED.value:
+            ending = Outcome(outcome)
+            endings += protocol.error_events(ending, message or ending.value)
+        for item in endings:
+            production.numbering.last += 1
+            event = production.numbering.event(item, production.numbering.last)
+            self.local.append(stream_id, encode(event))
+        self.local.end(stream_id)
+        upstream = production.upstream
+        try:
+            with anyio.move_on_after(self.gateway.settings.policy.close_timeout):
+                aclose = getattr(production.events, "aclose", None)
+                if aclose is not None and not _same(production.events, upstream):
+                    await aclose()
+                await upstream.aclose()
+        except Exception as exc:
+            logger.warning("upstream failed while closing: %s", exc)
+        finally:
+            production.slot.release()
+            self._running.pop(stream_id, None)
+            metrics = self.gateway.metrics
+            metrics.tokens_total.inc(upstream.tokens)
+            if outcome == GRACE_EXPIRED:
+                self.grace_expired_total.inc()
+            if outcome != Outcome.COMPLETED.value:
+                metrics.upstream_cancelled(upstream.finished)
+
+    async def _watch_followers(self, production: _Production) -> None:
+        """Stop the generation once it has had no follower for `grace` seconds."""
+        while True:
+            while production.followers > 0:
+                await production.changed()
+            with anyio.move_on_after(self.grace):
+                while production.followers == 0:
+                    await production.changed()
+            if production.followers == 0:
+                production.stop(GRACE_EXPIRED)
+                return
+
+    async def _watch_shutdown(self, production: _Production) -> None:
+        await self.gateway.drain.shutdown.wait()
+        production.stop(Outcome.SHUTDOWN.value)
+
+    # -- following ------------------------------------------------------------------------
+    def _follower(
+        self,
+        request: Request,
+        stream_id: str,
+        protocol: _Framing,
+        after: int,
+        production: _Production | None,
+        on_close: Callable[[StreamStats, str | None, int], None],
+    ) -> GuardedStreamResponse:
+        settings = self.gateway.settings
+        # The generation keeps the first-token and idle deadlines; a follower only waits.
+        policy = dataclasses.replace(settings.policy, first_token_timeout=None, idle_timeout=None)
+        lost = encode(
+            protocol_error(
+                protocol.name, STREAM_LOST, f"stream {stream_id} was lost before its end"
+            )
+        )
+
+        async def replay() -> AsyncIterator[bytes]:
+            try:
+                async for batch in self.local.follow(stream_id, after):
+                    yield b"".join(batch)
+            except StreamLost:
+                yield lost
+
+        async def closed(stats: StreamStats) -> None:
+            if production is not None:
+                production.detach()
+                ended = production.outcome
+                tokens = production.upstream.tokens
+            else:
+                ended, tokens = None, 0
+            on_close(stats, ended, tokens)
+
+        response = stream_response(
+            request,
+            replay(),
+            policy=policy,
+            on_close=closed,
+            # No ids on the guard's own endings: the client's last id stays the last stored
+            # event's, so that it can read on elsewhere.
+            format_error=protocol.error_events,
+            shutdown=self.gateway.drain.shutdown,
+            headers={STREAM_ID_HEADER: stream_id, RESUME_HEADER: "replica"},
+        )
+        response.heartbeat = HEARTBEAT_LINE
+        return response
+
+    async def follow(
+        self,
+        request: Request,
+        stream_id: str,
+        protocol: _Framing,
+        key: str | None,
+        on_close: Callable[[StreamStats, str | None, int], None],
+    ) -> GuardedStreamResponse:
+        """`GET /v1/streams/{id}`: what the client missed, then the live stream."""
+        after = _after(request, stream_id)
+        info = await self.local.info(stream_id) if valid_stream_id(stream_id) else None
+        if info is None or info.owner != key:
+            # Another key's stream gets the same answer as an unknown one.
+            self.resumes_total.labels(result="not_found").inc()
+            raise NotResumable(
+                404, f"no stream {stream_id}: it is unknown, expired, or not this key's"
+            )
+        self.resumes_total.labels(result="resumed").inc()
+        production = self._running.get(stream_id)
+        if production is not None:
+            production.attach()
+        return self._follower(request, stream_id, protocol, after, production, on_close)
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b
+
+
+def _after(request: Request, stream_id: str) -> int:
+    """The last event the client has: `Last-Event-ID` (as EventSource sends it), else
+    `?after=N`, else none (the whole stream)."""
+    header = request.headers.get("last-event-id")
+    if header:
+        parsed = parse_event_id(header)
+        if parsed is None or parsed[0] != stream_id:
+            raise NotResumable(
+                400,
+                f"Last-Event-ID must be an event id of this stream ('{stream_id}:N'), "
+                f"not {header[:80]!r}",
+            )
+        return parsed[1]
+    after = request.query_params.get("after")
+    if after is None:
+        return 0
+    if not (after.isascii() and after.isdigit()):
+        raise NotResumable(400, f"?after must be an event number (0 or more), not {after[:40]!r}")
+    return int(after)
