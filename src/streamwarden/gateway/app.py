@@ -668,7 +668,14 @@ def create_app(
     async def readyz(request: Request) -> Response:
         if gateway.drain.draining:
             return JSONResponse({"status": "draining"}, 503)
-        return JSONResponse({"status": "ready", "active_streams": gateway.admission.active})
+        status = "degraded" if gateway.resume.degraded else "ready"
+        return JSONResponse(
+            {
+                "status": status,
+                "active_streams": gateway.admission.active,
+                "resume": gateway.resume.mode,
+            }
+        )
 
     async def no_route(request: Request, exc: Exception) -> Response:
         # Unknown paths and methods answer in the protocol's error shape, logged and counted.

@@ -153,6 +153,20 @@ def serve(
     resume_ttl: Annotated[
         float, typer.Option(help="Seconds a stream's events are kept after its last event.")
     ] = 300.0,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STREAMWARDEN_REDIS",
+            help="redis://HOST:PORT: share streams with every replica using it (turns resume on).",
+        ),
+    ] = None,
+    resume_lease: Annotated[
+        float,
+        typer.Option(help="Seconds until a dead replica's streams count as lost (with --redis)."),
+    ] = 5.0,
+    redis_timeout: Annotated[
+        float, typer.Option(help="Seconds any one Redis call may take (with --redis).")
+    ] = 1.0,
 ) -> None:
     """Run the OpenAI/Anthropic-compatible streaming gateway (default upstream: simulated model)."""
     from streamwarden.gateway.server import Listen, run
@@ -197,6 +211,9 @@ def serve(
             resume_grace=resume_grace,
             resume_max_bytes=resume_max_bytes,
             resume_ttl=resume_ttl,
+            redis_url=redis or None,
+            resume_lease=resume_lease,
+            redis_timeout=redis_timeout,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,12 +41,13 @@ from streamwarden.guard import (
     Timeline,
     stream_response,
 )
-from streamwarden.resume.store import MemoryStore, StreamInfo, StreamLost
+from streamwarden.resume.store import MemoryStore, StoreError, StreamInfo, StreamLost
 from streamwarden.sse import Event, encode
 
 if TYPE_CHECKING:
     from streamwarden.gateway.admission import Slot
     from streamwarden.gateway.app import Gateway
+    from streamwarden.resume.redis import Mirror, RedisStore
 
 __all__ = ["GRACE_EXPIRED", "RESUME_HEADER", "NotResumable", "Resume"]
 
@@ -59,6 +61,8 @@ RESUME_HEADER = "X-Stream-Resume"
 GRACE_EXPIRED = "resume_grace_expired"
 #: The error event a follower gets when the stream will never end normally.
 STREAM_LOST = "stream_lost"
+#: The error event a follower on another replica gets when Redis fails under it.
+STORE_UNAVAILABLE = "store_unavailable"
 
 
 class _Framing(Protocol):
@@ -109,6 +113,8 @@ class _Production:
     slot: Slot
     started: float
     numbering: Numbering
+    #: The copy to Redis, when there is one.
+    mirror: Mirror | None = None
     #: The original response counts as a follower until it closes.
     followers: int = 1
     #: Why it was stopped from outside (grace expired, shutdown); None while it runs.
@@ -179,6 +185,20 @@ class Resume:
         self.enabled = settings.resume
         self.grace = settings.resume_grace
         self.local = MemoryStore(settings.resume_max_bytes, settings.resume_ttl)
+        #: This process, as the holder of its streams' leases in Redis.
+        self.replica = f"{uuid.uuid4().hex[:12]}"
+        self.shared: RedisStore | None = None
+        if settings.redis_url is not None:
+            self.enabled = True
+            from streamwarden.resume.redis import RedisStore
+
+            self.shared = RedisStore(
+                settings.redis_url,
+                ttl=settings.resume_ttl,
+                lease=settings.resume_lease,
+                timeout=settings.redis_timeout,
+                on_error=self._store_failed,
+            )
         self._tasks: anyio.abc.TaskGroup | None = None
         self._running: dict[str, _Production] = {}
         registry = gateway.metrics.registry
@@ -193,6 +213,28 @@ class Resume:
             "Generations cancelled because no client resumed within --resume-grace",
             registry=registry,
         )
+        self.store_errors_total = Counter(
+            "streamwarden_resume_store_errors_total",
+            "Calls to the shared event store (Redis) that failed or timed out",
+            registry=registry,
+        )
+
+    def _store_failed(self, exc: Exception) -> None:
+        self.store_errors_total.inc()
+        if self.shared is not None and self.shared.healthy:
+            logger.warning("redis failed, streams go on without shared resume: %s", exc)
+
+    @property
+    def degraded(self) -> bool:
+        """The shared store is configured but not answering."""
+        return self.shared is not None and not self.shared.healthy
+
+    @property
+    def mode(self) -> str:
+        """Where a stream started now can be resumed: `shared`, `replica` or `off`."""
+        if not self.on:
+            return "off"
+        return "shared" if self.shared is not None and self.shared.healthy else "replica"
 
     @property
     def on(self) -> bool:
@@ -203,14 +245,30 @@ class Resume:
     async def running(self) -> AsyncIterator[None]:
         """For the app's lifespan: owns every generation; on exit, stops them with
         `shutdown` and waits for each to write its ending."""
-        async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
-            try:
-                yield
-            finally:
-                self._tasks = None
-                for production in list(self._running.values()):
-                    production.stop(Outcome.SHUTDOWN.value)
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                watch = anyio.CancelScope()
+                if self.shared is not None:
+                    tasks.start_soon(self._watch_store, self.shared, watch)
+                try:
+                    yield
+                finally:
+                    self._tasks = None
+                    watch.cancel()
+                    for production in list(self._running.values()):
+                        production.stop(Outcome.SHUTDOWN.value)
+        finally:
+            if self.shared is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.shared.aclose()
+
+    async def _watch_store(self, shared: RedisStore, scope: anyio.CancelScope) -> None:
+        """Keeps `healthy` (and so `/readyz`) current while no stream uses the store."""
+        with scope:
+            while True:
+                await shared.ping()
+                await anyio.sleep(2.0)
 
     # -- producing ------------------------------------------------------------------------
     def start(
@@ -231,10 +289,16 @@ class Resume:
         production = _Production(
             stream_id, protocol, key, events, upstream, slot, started, Numbering(stream_id)
         )
-        self.local.open(stream_id, StreamInfo(key, protocol.name))
+        info = StreamInfo(key, protocol.name)
+        self.local.open(stream_id, info)
+        mode = self.mode
+        if self.shared is not None and mode == "shared":
+            production.mirror = self.shared.mirror(stream_id, info, self.replica)
+            self._tasks.start_soon(production.mirror.run)
         self._running[stream_id] = production
         self._tasks.start_soon(self._produce, production)
-        return self._follower(request, production.stream_id, protocol, 0, production, on_close)
+        source = self._replay(stream_id, protocol, 0)
+        return self._follower(request, source, stream_id, protocol, production, on_close, mode)
 
     async def _produce(self, production: _Production) -> None:
         policy = self.gateway.settings.policy
@@ -248,9 +312,7 @@ class Resume:
                     try:
                         timed = _timed(production.events, Timeline(policy, production.started))
                         async for item in timed:
-                            self.local.append(
-                                production.stream_id, production.numbering.encode(item)
-                            )
+                            self._append(production, production.numbering.encode(item))
                     except Expired as exc:
                         outcome, message = exc.outcome.value, str(exc)
                     except Exception as exc:  # the source failed: that is the upstream's error
@@ -264,6 +326,11 @@ class Resume:
                 outcome = production.stopped
             with anyio.CancelScope(shield=True):
                 await self._end(production, outcome, message)
+
+    def _append(self, production: _Production, data: bytes) -> None:
+        self.local.append(production.stream_id, data)
+        if production.mirror is not None:
+            production.mirror.put(production.numbering.last, data)
 
     async def _end(self, production: _Production, outcome: str, message: str) -> None:
         """Store the ending (error events, then the end mark), close the upstream, release
@@ -281,8 +348,10 @@ class Resume:
         for item in endings:
             production.numbering.last += 1
             event = production.numbering.event(item, production.numbering.last)
-            self.local.append(stream_id, encode(event))
+            self._append(production, encode(event))
         self.local.end(stream_id)
+        if production.mirror is not None:
+            production.mirror.end(production.numbering.last + 1)
         upstream = production.upstream
         try:
             with anyio.move_on_after(self.gateway.settings.policy.close_timeout):
@@ -310,39 +379,54 @@ class Resume:
             with anyio.move_on_after(self.grace):
                 while production.followers == 0:
                     await production.changed()
-            if production.followers == 0:
+            if production.followers == 0 and not await self._followed_elsewhere(production):
                 production.stop(GRACE_EXPIRED)
                 return
+
+    async def _followed_elsewhere(self, production: _Production) -> bool:
+        """A follower on another replica keeps its presence key fresh in Redis."""
+        shared = self.shared
+        if shared is None or production.mirror is None or production.mirror.failed:
+            return False
+        key = shared.key("f", production.stream_id)
+        try:
+            return bool(await shared.call(lambda: shared.client.exists(key)))
+        except StoreError:
+            return False
 
     async def _watch_shutdown(self, production: _Production) -> None:
         await self.gateway.drain.shutdown.wait()
         production.stop(Outcome.SHUTDOWN.value)
 
     # -- following ------------------------------------------------------------------------
+    async def _replay(
+        self, stream_id: str, protocol: _Framing, after: int, shared: RedisStore | None = None
+    ) -> AsyncIterator[bytes]:
+        """The stored events after `after` (from Redis when `shared`), until the end mark."""
+        batches = shared.follow(stream_id, after) if shared else self.local.follow(stream_id, after)
+        try:
+            async for batch in batches:
+                yield b"".join(batch)
+        except StreamLost:
+            text = f"stream {stream_id} was lost before its end (its producer went away)"
+            yield encode(protocol_error(protocol.name, STREAM_LOST, text))
+        except StoreError:
+            text = f"the shared event store failed; resume {stream_id} again with Last-Event-ID"
+            yield encode(protocol_error(protocol.name, STORE_UNAVAILABLE, text))
+
     def _follower(
         self,
         request: Request,
+        source: AsyncIterator[bytes],
         stream_id: str,
         protocol: _Framing,
-        after: int,
         production: _Production | None,
         on_close: Callable[[StreamStats, str | None, int], None],
+        mode: str,
     ) -> GuardedStreamResponse:
         settings = self.gateway.settings
         # The generation keeps the first-token and idle deadlines; a follower only waits.
         policy = dataclasses.replace(settings.policy, first_token_timeout=None, idle_timeout=None)
-        lost = encode(
-            protocol_error(
-                protocol.name, STREAM_LOST, f"stream {stream_id} was lost before its end"
-            )
-        )
-
-        async def replay() -> AsyncIterator[bytes]:
-            try:
-                async for batch in self.local.follow(stream_id, after):
-                    yield b"".join(batch)
-            except StreamLost:
-                yield lost
 
         async def closed(stats: StreamStats) -> None:
             if production is not None:
@@ -355,14 +439,14 @@ class Resume:
 
         response = stream_response(
             request,
-            replay(),
+            source,
             policy=policy,
             on_close=closed,
             # No ids on the guard's own endings: the client's last id stays the last stored
             # event's, so that it can read on elsewhere.
             format_error=protocol.error_events,
             shutdown=self.gateway.drain.shutdown,
-            headers={STREAM_ID_HEADER: stream_id, RESUME_HEADER: "replica"},
+            headers={STREAM_ID_HEADER: stream_id, RESUME_HEADER: mode},
         )
         response.heartbeat = HEARTBEAT_LINE
         return response
@@ -376,8 +460,23 @@ class Resume:
         on_close: Callable[[StreamStats, str | None, int], None],
     ) -> GuardedStreamResponse:
         """`GET /v1/streams/{id}`: what the client missed, then the live stream."""
+        if not self.on:
+            raise NotResumable(
+                404, "resume is off on this gateway: start it with --resume or --redis URL"
+            )
         after = _after(request, stream_id)
         info = await self.local.info(stream_id) if valid_stream_id(stream_id) else None
+        shared = None
+        if info is None and self.shared is not None and valid_stream_id(stream_id):
+            try:
+                info = await self.shared.info(stream_id)
+            except StoreError:
+                raise NotResumable(
+                    503,
+                    "the shared event store (Redis) is not answering; retry, or resume on the "
+                    "replica that started the stream",
+                ) from None
+            shared = self.shared
         if info is None or info.owner != key:
             # Another key's stream gets the same answer as an unknown one.
             self.resumes_total.labels(result="not_found").inc()
@@ -388,7 +487,9 @@ class Resume:
         production = self._running.get(stream_id)
         if production is not None:
             production.attach()
-        return self._follower(request, stream_id, protocol, after, production, on_close)
+        source = self._replay(stream_id, protocol, after, shared)
+        mode = "shared" if shared is not None else self.mode
+        return self._follower(request, source, stream_id, protocol, production, on_close, mode)
 
 
 def _same(a: object, b: object) -> bool:

@@ -60,6 +60,14 @@ class GatewaySettings:
     resume_max_bytes: int = 64 * 1024 * 1024
     #: Seconds a stream's events are kept after its last event.
     resume_ttl: float = 300.0
+    #: `redis://…`: events also go to Redis, so any replica sharing it serves a resume
+    #: (turns resume on).
+    redis_url: str | None = None
+    #: Seconds a replica's hold on a stream lasts unless refreshed; a follower of a replica
+    #: that died hears `stream_lost` within it.
+    resume_lease: float = 5.0
+    #: Seconds any one Redis call may take before it counts as failed.
+    redis_timeout: float = 1.0
 
     def __post_init__(self) -> None:
         if self.upstream not in UPSTREAMS:
@@ -81,6 +89,18 @@ class GatewaySettings:
                 raise ValueError(f"--{flag} must be >= 0, got {value:g}")
         if not (self.queue_timeout > 0 and math.isfinite(self.queue_timeout)):
             raise ValueError("--queue-timeout must be > 0: a queued request must not wait forever")
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError(
+                f"--redis must be a redis://, rediss:// or unix:// URL, not {self.redis_url!r}"
+            )
+        for flag, seconds in (
+            ("resume-lease", self.resume_lease),
+            ("redis-timeout", self.redis_timeout),
+        ):
+            if not (seconds > 0 and math.isfinite(seconds)):
+                raise ValueError(f"--{flag} must be > 0 seconds, got {seconds:g}")
         if not (self.resume_ttl > 0 and math.isfinite(self.resume_ttl)):
             raise ValueError(f"--resume-ttl must be > 0 seconds, got {self.resume_ttl:g}")
         for flag, size in (
