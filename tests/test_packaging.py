@@ -38,6 +38,7 @@ PART_EXTRAS = {
     "streamwarden.protocols": "gateway",
     "streamwarden.gateway": "gateway",
     "streamwarden.resume": "gateway",
+    "streamwarden.client": "probe",  # httpx
     "streamwarden.probe.target": "lab",  # a demo server: it speaks the gateway's protocols
     "streamwarden.probe": "probe",
     "streamwarden.lint": "lint",
