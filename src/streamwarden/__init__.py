@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         default_error_events,
         stream_response,
     )
+    from streamwarden.middleware import StreamGuardMiddleware
     from streamwarden.sse import Comment, Event, SSEDecoder, encode, encode_comment
 
 # Everything loads on first use, so that a submodule such as `streamwarden.sse` (which the
@@ -37,6 +38,7 @@ _LAZY = {
     "StreamStats": _GUARD,
     "default_error_events": _GUARD,
     "stream_response": _GUARD,
+    "StreamGuardMiddleware": "streamwarden.middleware",
     "Comment": _SSE,
     "Event": _SSE,
     "SSEDecoder": _SSE,
@@ -68,6 +70,7 @@ __all__ = [
     "Outcome",
     "SSEDecoder",
     "ShutdownSignal",
+    "StreamGuardMiddleware",
     "StreamPolicy",
     "StreamStats",
     "__version__",
