@@ -97,7 +97,7 @@ def test_stream_plays_the_plan_and_reports_each_write(base: str) -> None:
 
 
 def test_heartbeats_fill_a_pause(base: str) -> None:
-    response = _get(base + "/stream", id="beats", events="2", pause="0.5", heartbeat="0.1")
+    response = _get(base + "/stream", id="beats", events="2", pause="1", heartbeat="0.1")
     assert response.text.count(": keepalive") >= 3
     kinds = [w[2] for w in _get(base + "/report/beats").json()["writes"]]
     assert kinds[0] == "event" and kinds[-2:] == ["event", "end"]
