@@ -5,9 +5,10 @@ run = await run_probe(ProbeConfig(url="http://127.0.0.1:8000/v1/chat/completions
 findings = diagnose(run, Thresholds().scaled(0.1))
 """
 
+from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import RULES, Thresholds, diagnose
-from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
 from streamwarden.probe.report import print_summary, render_html, write_html, write_json
+from streamwarden.probe.schedule import Progress, run_probe
 from streamwarden.probe.timeline import Finding, Read, RequestRecord, Run, Step
 
 __all__ = [

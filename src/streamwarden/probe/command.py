@@ -21,10 +21,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
-from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
 from streamwarden.probe.report import print_summary, write_html, write_json
+from streamwarden.probe.schedule import Progress, run_probe
 from streamwarden.probe.timeline import Run
 
 __all__ = ["analyze", "probe"]

@@ -1,0 +1,124 @@
+"""What a probe run is asked to do, checked before any socket opens.
+
+`ProbeConfig` holds the run's settings; `validate` turns one into a `Target` or raises
+`ProbeError` with the line the CLI prints. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+from streamwarden.probe.formats import FORMATS
+
+__all__ = ["ProbeConfig", "ProbeError", "Target", "parse_target", "validate"]
+
+
+class ProbeError(Exception):
+    """A usage error or an unreachable target: the CLI prints it on one line, exit 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeConfig:
+    url: str
+    format: str = "auto"
+    #: Defaults to POST when there is a body, GET otherwise.
+    method: str | None = None
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    #: Closed-loop steps: this many requests in flight, each restarted when it ends.
+    concurrency: tuple[int, ...] = (1, 2, 4, 8)
+    #: Open loop instead: Poisson arrivals per second, for `step_duration`.
+    rate: float | None = None
+    step_duration: float = 10.0
+    #: Client timeout of one request, from connect to the end of the body.
+    timeout: float = 60.0
+    #: Requests started per step at most (None: as many as the duration allows).
+    max_requests: int | None = None
+    #: Open loop: requests in flight at most; arrivals past it wait, and the wait shows up
+    #: as schedule lag instead of silently thinning the load (coordinated omission).
+    max_inflight: int = 10_000
+    #: Closed loop: spread the first wave's starts over this many seconds.
+    ramp: float = 0.0
+    allow_remote: bool = False
+    seed: int | None = None
+    loop_lag_interval: float = 0.05
+
+    def describe(self) -> dict[str, object]:
+        out = asdict(self)
+        out["body"] = None if self.body is None else f"{len(self.body)} bytes"
+        out["headers"] = [name for name, _ in self.headers]  # values may hold keys
+        out["concurrency"] = list(self.concurrency)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    netloc: str
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+
+def parse_target(url: str, allow_remote: bool = False) -> Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ProbeError(f"bad URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ProbeError(f"URL must start with http:// or https://: {url!r}")
+    host = parts.hostname
+    if not host:
+        raise ProbeError(f"URL has no host: {url!r}")
+    if not allow_remote and not _is_loopback(host):
+        raise ProbeError(
+            f"refusing to load {host}: the probe targets loopback only "
+            "(127.0.0.0/8, ::1, localhost); pass --allow-remote for a host you own"
+        )
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    default_port = 443 if parts.scheme == "https" else 80
+    return Target(parts.scheme, host, port or default_port, path, parts.netloc.rpartition("@")[2])
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(config: ProbeConfig) -> Target:
+    """Check a config without touching the network; returns the parsed target."""
+    if config.format not in FORMATS:
+        raise ProbeError(f"unknown format {config.format!r}; choose from {', '.join(FORMATS)}")
+    # `not (x > 0)` also rejects NaN; an infinite value would never end a step or a request.
+    if config.rate is not None and not (0 < config.rate < math.inf):
+        raise ProbeError("--rate must be a positive number")
+    if config.rate is None and (not config.concurrency or min(config.concurrency) < 1):
+        raise ProbeError("--concurrency needs positive integers, e.g. 1,2,4,8")
+    if not (0 < config.step_duration < math.inf):
+        raise ProbeError("--step-duration must be a positive number of seconds")
+    if not (0 < config.timeout < math.inf):
+        raise ProbeError("--timeout must be a positive number of seconds")
+    if config.max_requests is not None and config.max_requests < 1:
+        raise ProbeError("--max-requests must be at least 1")
+    # A semaphore of 0 never lets an arrival start: the open loop would wait forever.
+    if config.max_inflight < 1:
+        raise ProbeError("--max-inflight must be at least 1")
+    if not (0 <= config.ramp < math.inf):
+        raise ProbeError("--ramp must be zero or a positive number of seconds")
+    if not (0 < config.loop_lag_interval < math.inf):
+        raise ProbeError("loop_lag_interval must be a positive number of seconds")
+    return parse_target(config.url, config.allow_remote)
