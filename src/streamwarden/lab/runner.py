@@ -25,13 +25,8 @@ from streamwarden.lab.scenarios import SCALE, Scenario
 from streamwarden.lab.stacks import Launcher, MissingBinary
 from streamwarden.lab.verdict import compare, evidence_line
 from streamwarden.probe.diagnose import Thresholds, diagnose
-<<<<<<< HEAD
 from streamwarden.probe.schedule import run_probe
-from streamwarden.probe.timeline import Finding, Run
-=======
-from streamwarden.probe.load import run_probe
 from streamwarden.probe.timeline import Run
->>>>>>> main
 
 __all__ = [
     "INSTALL_HINTS",

@@ -25,13 +25,8 @@ from streamwarden.lab import stacks
 from streamwarden.lab.stacks import Launcher
 from streamwarden.lint import snippets
 from streamwarden.lint.snippets import SnippetOptions
-<<<<<<< HEAD
 from streamwarden.probe.config import ProbeConfig
-from streamwarden.probe.timeline import Finding, Run
-=======
-from streamwarden.probe.load import ProbeConfig
 from streamwarden.probe.timeline import Run
->>>>>>> main
 
 __all__ = [
     "SCALE",
