@@ -11,8 +11,10 @@ import contextlib
 import dataclasses
 import gc
 import json
+import os
+import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +27,7 @@ from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
 from streamwarden.probe.report import print_summary, write_html, write_json
-from streamwarden.probe.schedule import Progress, run_probe
+from streamwarden.probe.schedule import Progress, Stop, run_probe
 from streamwarden.probe.timeline import Run
 
 __all__ = ["analyze", "probe"]
@@ -89,12 +91,31 @@ def _thresholds(max_silence: float | None, time_scale: float) -> Thresholds:
     return th
 
 
+def _check_output(path: Path | None, option: str) -> None:
+    """Fail before the run, not after it: a report that cannot be written loses the run."""
+    if path is None:
+        return
+    where = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise _usage(f"{option} {str(path)!r} is a directory — give a file name")
+    if not where.is_dir():
+        raise _usage(f"{option}: directory {str(where)!r} does not exist — create it first")
+    if not os.access(where, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise _usage(f"{option}: cannot write {str(path)!r} — pick a path you can write to")
+
+
 def _finish(
-    run: Run, thresholds: Thresholds, json_path: Path | None, html_path: Path | None, fail_on: str
+    run: Run,
+    thresholds: Thresholds,
+    json_path: Path | None,
+    html_path: Path | None,
+    fail_on: str,
+    summary: bool = True,
 ) -> None:
     failing = _check_fail_on(fail_on)
     run.diagnosis = diagnose(run, thresholds)
-    print_summary(run, Console(highlight=False))
+    if summary:
+        print_summary(run, Console(highlight=False))
     try:
         if json_path is not None:
             write_json(run, json_path)
@@ -184,11 +205,20 @@ def probe(
         bool,
         typer.Option("--allow-remote", help="Allow a target outside loopback (a host you own)"),
     ] = False,
+    no_early_stop: Annotated[
+        bool,
+        typer.Option(
+            "--no-early-stop",
+            help="Run every step even when its first 20 requests all fail with the same 4xx",
+        ),
+    ] = False,
 ) -> None:
     """Load-test a streaming endpoint, record every read of every stream, and diagnose it."""
     if format not in FORMATS:
         raise _usage(f"--format takes {', '.join(FORMATS)}, not {format!r}")
     _check_fail_on(fail_on)  # before the run, not after it
+    _check_output(json_path, "--json")
+    _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
     config = ProbeConfig(
         url=url,
@@ -205,12 +235,24 @@ def probe(
         ramp=ramp,
         allow_remote=allow_remote,
         seed=seed,
+        early_stop=not no_early_stop,
     )
+    stop = Stop()
     with _fewer_collections():
         try:
-            run = _run_with_progress(config)
+            run = _run_with_progress(config, stop)
         except ProbeError as exc:
             raise _usage(str(exc)) from None
+        if stop.signal is not None:
+            # Ctrl-C or SIGTERM: what was recorded is diagnosed and written, marked incomplete.
+            _finish(run, thresholds, json_path, html_path, "never")
+            typer.echo(f"streamwarden probe: {run.incomplete}; the run is incomplete", err=True)
+            raise typer.Exit(128 + stop.signal)
+        if run.incomplete is not None:
+            # An early stop: the one line says it all; the partial reports are still written.
+            typer.echo(f"streamwarden probe: {run.incomplete}", err=True)
+            _finish(run, thresholds, json_path, html_path, "never", summary=False)
+            raise typer.Exit(2)
         _finish(run, thresholds, json_path, html_path, fail_on)
 
 
@@ -243,9 +285,36 @@ def _run(coro: Coroutine[Any, Any, Run]) -> Run:
     return uvloop.run(coro)
 
 
-def _run_with_progress(config: ProbeConfig) -> Run:
+_SIGNALS = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+
+
+def _interrupt(stop: Stop, signum: int, name: str) -> None:
+    stop.request(f"interrupted by {name}")
+    stop.signal = stop.signal or signum
+
+
+async def _probe_until_signalled(
+    config: ProbeConfig, stop: Stop, progress: Callable[[Progress], None] | None = None
+) -> Run:
+    """The run, with Ctrl-C and SIGTERM asking it to stop (a second one cuts the grace)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum, name in _SIGNALS.items():
+        try:
+            loop.add_signal_handler(signum, _interrupt, stop, signum, name)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signals here: the default behaviour stays
+        installed.append(signum)
+    try:
+        return await run_probe(config, progress, stop)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _run_with_progress(config: ProbeConfig, stop: Stop) -> Run:
     if not sys.stderr.isatty():
-        return _run(run_probe(config))
+        return _run(_probe_until_signalled(config, stop))
     latest: list[Progress | None] = [None]
 
     def update(progress: Progress) -> None:
@@ -258,7 +327,7 @@ def _run_with_progress(config: ProbeConfig) -> Run:
         refresh_per_second=4,
         transient=True,
     ):
-        return _run(run_probe(config, update))
+        return _run(_probe_until_signalled(config, stop, update))
 
 
 def analyze(

@@ -45,6 +45,11 @@ class ProbeConfig:
     allow_remote: bool = False
     seed: int | None = None
     loop_lag_interval: float = 0.05
+    #: Stop the run when the first `EARLY_STOP_AFTER` requests of a step all fail with the
+    #: same 4xx: the rest of the step would only repeat it.
+    early_stop: bool = True
+    #: Once asked to stop, how long streams in flight get to end on their own.
+    stop_grace: float = 2.0
 
     def describe(self) -> dict[str, object]:
         out = asdict(self)
@@ -119,6 +124,8 @@ def validate(config: ProbeConfig) -> Target:
         raise ProbeError("--max-inflight must be at least 1")
     if not (0 <= config.ramp < math.inf):
         raise ProbeError("--ramp must be zero or a positive number of seconds")
+    if not (0 <= config.stop_grace < math.inf):
+        raise ProbeError("stop_grace must be zero or a positive number of seconds")
     if not (0 < config.loop_lag_interval < math.inf):
         raise ProbeError("loop_lag_interval must be a positive number of seconds")
     return parse_target(config.url, config.allow_remote)

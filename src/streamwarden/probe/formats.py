@@ -135,12 +135,7 @@ class StreamReader:
             self.events += n
             self.content_events += n
             return n, 0
-        if (
-            self._counting
-            and self._clean
-            and data[-2:] == b"\n\n"
-            and 13 not in data
-        ):
+        if self._counting and self._clean and data[-2:] == b"\n\n" and 13 not in data:
             # Every newline must belong to a block of the fast shape: a block start found
             # for each `lines` newlines leaves none over, as each start but the first
             # follows a blank line and the read ends on one. `bytes.count` matches left

@@ -22,7 +22,65 @@ from streamwarden.probe.config import ProbeConfig, Target, validate
 from streamwarden.probe.formats import StreamReader, detect_from_url
 from streamwarden.probe.timeline import RequestRecord, Run, Step
 
-__all__ = ["Progress", "run_probe"]
+__all__ = ["EARLY_STOP_AFTER", "Progress", "Stop", "early_stop_reason", "run_probe"]
+
+#: How many requests of a step must all fail alike before the run stops early.
+EARLY_STOP_AFTER = 20
+
+# What to do about a step whose first requests all got this status.
+_EARLY_STOP_HINTS = {
+    401: "send the key with -H 'Authorization: Bearer …' (or the header your API expects)",
+    403: "send the key with -H 'Authorization: Bearer …' (or the header your API expects)",
+    404: "model or path not found: check the URL's path and the model in --body",
+    405: "use --body for POST (or --method)",
+}
+
+
+def early_stop_reason(statuses: list[int | None]) -> str | None:
+    """The line to stop on when the first `EARLY_STOP_AFTER` requests of a step all failed
+    with the same 4xx; None while that is not (yet) the case."""
+    if len(statuses) < EARLY_STOP_AFTER:
+        return None
+    first = statuses[0]
+    if first is None or not 400 <= first < 500 or statuses.count(first) != len(statuses):
+        return None
+    hint = _EARLY_STOP_HINTS.get(first, "check the request: URL, headers and --body")
+    return (
+        f"stopped early: the first {len(statuses)} requests of the step all got HTTP {first}"
+        f" — {hint} (--no-early-stop runs the whole step anyway)"
+    )
+
+
+@dataclass(slots=True)
+class Stop:
+    """Asks a running probe to stop: no new requests; streams in flight get the config's
+    `stop_grace` seconds to end, then are cut. The first reason asked for is kept."""
+
+    reason: str | None = None
+    #: The signal that asked, if one did (the CLI exits with 128 + it).
+    signal: int | None = None
+    #: Cut the streams in flight now, without the grace (a second Ctrl-C).
+    hurry: bool = False
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+    _hurry: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._event.set()
+        else:
+            self.hurry = True
+            self._hurry.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    async def wait_hurry(self) -> None:
+        await self._hurry.wait()
 
 
 @dataclass(slots=True)
@@ -46,8 +104,12 @@ class _Session:
         config: ProbeConfig,
         target: Target,
         progress: Callable[[Progress], None] | None,
+        stop: Stop,
     ) -> None:
         self.config = config
+        self.stop = stop
+        #: Per step, the statuses of its first requests (`None`: no response), in order.
+        self.first_statuses: dict[int, list[int | None]] = {}
         self.target = target
         self.request = request_bytes(config, target)
         self.head_request = request_method(config) == "HEAD"
@@ -99,7 +161,11 @@ class _Session:
         finally:
             # Cancelled or failed: the socket goes either way.
             if not exchange.finished:
-                exchange.abort("client_timeout", "cancelled")
+                if self.stop.requested:
+                    exchange.abort("stopped", f"stopped: {self.stop.reason}")
+                else:
+                    exchange.abort("client_timeout", "cancelled")
+        self._note_status(step, record)
         if progress is not None:
             progress.in_flight -= 1
             progress.finished += 1
@@ -112,6 +178,15 @@ class _Session:
                 self.progress_cb(progress)
         return record
 
+    def _note_status(self, step: int, record: RequestRecord) -> None:
+        statuses = self.first_statuses.setdefault(step, [])
+        if not self.config.early_stop or len(statuses) >= EARLY_STOP_AFTER:
+            return
+        statuses.append(record.status if record.outcome == "http_error" else None)
+        reason = early_stop_reason(statuses)
+        if reason is not None:
+            self.stop.request(reason)
+
     async def run_step(self, step: Step) -> None:
         self.progress = Progress(step=step)
         stop = asyncio.Event()
@@ -120,16 +195,39 @@ class _Session:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._watch_loop(step, stop))
             try:
-                if step.rate is not None:
-                    await self._open_loop(step)
-                else:
-                    await self._closed_loop(step)
+                await self._load_until_stopped(step)
             finally:
                 stop.set()
         step.ended_ms = self.now_ms()
         step.cpu_s = time.process_time() - cpu0
         if self.progress_cb is not None:
             self.progress_cb(self.progress)
+
+    async def _load_until_stopped(self, step: Step) -> None:
+        """The step's load; once a stop is asked for, the schedulers start nothing new and
+        the streams in flight get `stop_grace` seconds (none on a second ask) to end."""
+        load = asyncio.ensure_future(
+            self._open_loop(step) if step.rate is not None else self._closed_loop(step)
+        )
+        asked = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({load, asked}, return_when=asyncio.FIRST_COMPLETED)
+            if not load.done():
+                hurry = asyncio.ensure_future(self.stop.wait_hurry())
+                try:
+                    await asyncio.wait(
+                        {load, hurry},
+                        timeout=self.config.stop_grace,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    hurry.cancel()
+        finally:
+            asked.cancel()
+            if not load.done():
+                load.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await load
 
     async def _closed_loop(self, step: Step) -> None:
         concurrency = step.concurrency or 1
@@ -139,7 +237,7 @@ class _Session:
         async def worker(i: int) -> None:
             if self.config.ramp > 0:
                 await asyncio.sleep(self.config.ramp * i / concurrency)
-            while True:
+            while not self.stop.requested:
                 if budget[0] is not None:
                     if budget[0] <= 0:
                         return
@@ -167,7 +265,7 @@ class _Session:
                 slots.release()
 
         async with asyncio.TaskGroup() as tg:
-            while True:
+            while not self.stop.requested:
                 at += rng.expovariate(step.rate)
                 if at >= step.duration_s:
                     break
@@ -176,6 +274,8 @@ class _Session:
                 delay = start + at - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if self.stop.requested:
+                    break
                 # Arrivals are never skipped: a late start is recorded as schedule lag.
                 await slots.acquire()
                 scheduled_ms = (start + at - self.t0) * 1000.0
@@ -216,20 +316,29 @@ def plan_steps(config: ProbeConfig) -> list[Step]:
 async def run_probe(
     config: ProbeConfig,
     progress: Callable[[Progress], None] | None = None,
+    stop: Stop | None = None,
 ) -> Run:
     """Run every step of `config` against its target and return the recorded timelines.
 
+    `stop.request(reason)` (from a signal handler, say) ends the run early; so does a step
+    whose first requests all fail with the same 4xx, unless `config.early_stop` is off.
+    Either way the run comes back with what it recorded and `run.incomplete` set to why.
     Raises `ProbeError` for a bad config or an unreachable target. The diagnosis is not run
     here: call `diagnose(run, thresholds)`.
     """
+    stop = stop or Stop()
     target = validate(config)
     await asyncio.to_thread(check_reachable, target)
     peak = int(config.max_inflight if config.rate is not None else max(config.concurrency))
     raise_fd_limit(peak + 256)
-    session = _Session(config, target, progress)
+    session = _Session(config, target, progress, stop)
     run = session.run
     run.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    run.protocol = "http/1.1"
     for step in plan_steps(config):
+        if stop.requested:
+            break
         run.steps.append(step)
         await session.run_step(step)
+    run.incomplete = stop.reason
     return run
