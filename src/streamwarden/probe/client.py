@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from typing import cast
 
@@ -22,6 +23,7 @@ from streamwarden.probe.timeline import RequestRecord
 
 __all__ = [
     "Exchange",
+    "body_outcome",
     "check_reachable",
     "default_headers",
     "request_bytes",
@@ -35,13 +37,23 @@ _perf_counter = time.perf_counter  # one global lookup per read on the hot path,
 _PARSER_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 
-def check_reachable(target: Target, timeout: float = 3.0) -> None:
-    """One TCP connect before any load, so that a wrong port is a usage error, not a run."""
+def check_reachable(target: Target, tls: ssl.SSLContext | None = None, timeout: float = 3.0) -> str:
+    """One connect (and TLS handshake) before any load, so that a wrong port or a refused
+    certificate is a usage error, not a run. Returns the protocol the server picked."""
+    where = f"{target.host}:{target.port}"
     try:
-        with socket.create_connection((target.host, target.port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise ProbeError(f"cannot connect to {target.host}:{target.port}: {exc}") from None
+        with socket.create_connection((target.host, target.port), timeout=timeout) as sock:
+            if tls is None:
+                return "http/1.1"
+            with tls.wrap_socket(sock, server_hostname=target.host) as wrapped:
+                return wrapped.selected_alpn_protocol() or "http/1.1"
+    except ssl.SSLCertVerificationError as exc:
+        raise ProbeError(
+            f"TLS certificate of {where} refused: {exc.verify_message} — pass --ca PATH for a "
+            "private CA, or --insecure for a test server"
+        ) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ProbeError(f"cannot connect to {where}: {exc}") from None
 
 
 def request_method(config: ProbeConfig) -> str:
@@ -194,16 +206,7 @@ class Exchange(asyncio.Protocol):
             self._finish_body()
 
     def _finish_body(self) -> None:
-        record = self.record
-        record.format = self.reader.format
-        if record.status is not None and record.status >= 400:
-            detail = self._error_body[:200].decode("utf-8", "replace").strip()
-            self._finish("http_error", f"HTTP {record.status}: {detail}" if detail else None)
-        elif self.reader.terminated or self.reader.body_complete_terminates:
-            record.terminated = True
-            self._finish("ok")
-        else:
-            self._finish("unterminated", "the body ended without the protocol's terminator")
+        self._finish(*body_outcome(self.record, self.reader, self._error_body))
 
     def eof_received(self) -> bool | None:
         if not self.finished:
@@ -244,6 +247,20 @@ class Exchange(asyncio.Protocol):
         self._finish(outcome, error)
         if self.transport is not None:
             self.transport.abort()
+
+
+def body_outcome(
+    record: RequestRecord, reader: StreamReader, error_body: bytes
+) -> tuple[str, str | None]:
+    """How a response whose body ended cleanly went: `(outcome, error)`."""
+    record.format = reader.format
+    if record.status is not None and record.status >= 400:
+        detail = error_body[:200].decode("utf-8", "replace").strip()
+        return "http_error", f"HTTP {record.status}: {detail}" if detail else None
+    if reader.terminated or reader.body_complete_terminates:
+        record.terminated = True
+        return "ok", None
+    return "unterminated", "the body ended without the protocol's terminator"
 
 
 def sync_counts(record: RequestRecord, reader: StreamReader) -> None:

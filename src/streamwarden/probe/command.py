@@ -205,6 +205,15 @@ def probe(
         bool,
         typer.Option("--allow-remote", help="Allow a target outside loopback (a host you own)"),
     ] = False,
+    http2: Annotated[
+        bool, typer.Option("--http2", help="HTTP/2 over TLS (ALPN h2): streams share a connection")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="TLS: skip certificate checks (test servers)")
+    ] = False,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="TLS: trust this CA bundle (PEM) instead")
+    ] = None,
     no_early_stop: Annotated[
         bool,
         typer.Option(
@@ -236,6 +245,9 @@ def probe(
         allow_remote=allow_remote,
         seed=seed,
         early_stop=not no_early_stop,
+        http2=http2,
+        insecure=insecure,
+        ca=None if ca is None else str(ca),
     )
     stop = Stop()
     with _fewer_collections():

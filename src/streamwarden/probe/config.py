@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import ssl
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from streamwarden.probe.formats import FORMATS
 
-__all__ = ["ProbeConfig", "ProbeError", "Target", "parse_target", "validate"]
+__all__ = [
+    "ProbeConfig",
+    "ProbeError",
+    "Target",
+    "parse_target",
+    "tls_context",
+    "validate",
+]
 
 
 class ProbeError(Exception):
@@ -50,6 +59,12 @@ class ProbeConfig:
     early_stop: bool = True
     #: Once asked to stop, how long streams in flight get to end on their own.
     stop_grace: float = 2.0
+    #: HTTP/2 over TLS (ALPN `h2`): the streams share one connection.
+    http2: bool = False
+    #: TLS: skip the certificate checks (a self-signed test server).
+    insecure: bool = False
+    #: TLS: a CA bundle (PEM) to trust instead of the system's, for a private CA.
+    ca: str | None = None
 
     def describe(self) -> dict[str, object]:
         out = asdict(self)
@@ -128,4 +143,27 @@ def validate(config: ProbeConfig) -> Target:
         raise ProbeError("stop_grace must be zero or a positive number of seconds")
     if not (0 < config.loop_lag_interval < math.inf):
         raise ProbeError("loop_lag_interval must be a positive number of seconds")
-    return parse_target(config.url, config.allow_remote)
+    target = parse_target(config.url, config.allow_remote)
+    if config.http2 and not target.tls:
+        raise ProbeError("--http2 needs an https:// URL: HTTP/2 is negotiated by TLS (ALPN)")
+    if config.ca is not None and not Path(config.ca).is_file():
+        raise ProbeError(f"--ca {config.ca!r} is not a file — give a PEM bundle of CA certificates")
+    if config.ca is not None and config.insecure:
+        raise ProbeError("--ca and --insecure contradict each other — pick one")
+    return target
+
+
+def tls_context(config: ProbeConfig) -> ssl.SSLContext:
+    """The TLS settings of a run: system CAs, or `--ca`, or none with `--insecure`; ALPN
+    offers `h2` only with `--http2`, so the protocol spoken is the one asked for."""
+    try:
+        context = ssl.create_default_context(cafile=config.ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ProbeError(
+            f"--ca {config.ca!r} cannot be loaded: {exc} — give a PEM bundle"
+        ) from None
+    if config.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"] if config.http2 else ["http/1.1"])
+    return context

@@ -11,16 +11,25 @@ import asyncio
 import contextlib
 import random
 import resource
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from streamwarden.probe.client import Exchange, check_reachable, request_bytes, request_method
-from streamwarden.probe.config import ProbeConfig, Target, validate
+from streamwarden.probe.client import (
+    Exchange,
+    check_reachable,
+    request_bytes,
+    request_method,
+    sync_counts,
+)
+from streamwarden.probe.config import ProbeConfig, ProbeError, Target, tls_context, validate
 from streamwarden.probe.formats import StreamReader, detect_from_url
 from streamwarden.probe.timeline import RequestRecord, Run, Step
+
+if TYPE_CHECKING:
+    from streamwarden.probe.h2client import H2Client
 
 __all__ = ["EARLY_STOP_AFTER", "Progress", "Stop", "early_stop_reason", "run_probe"]
 
@@ -123,7 +132,12 @@ class _Session:
             self.run.monotonic_origin_s = self.t0
         self.progress_cb = progress
         self.progress: Progress | None = None
-        self.ssl_context = ssl.create_default_context() if target.tls else None
+        self.ssl_context = tls_context(config) if target.tls else None
+        self.h2: H2Client | None = None
+        if config.http2:
+            from streamwarden.probe.h2client import H2Client  # the h2 library: --http2 only
+
+            self.h2 = H2Client(config, target, self.ssl_context)
         self.format = config.format
         # `auto`: the Content-Type decides first (StreamReader.start), then this guess.
         self.url_hint = detect_from_url(target.path) if config.format == "auto" else "auto"
@@ -132,18 +146,38 @@ class _Session:
         return (time.perf_counter() - self.t0) * 1000.0
 
     async def one_request(self, step: int, scheduled_ms: float | None = None) -> RequestRecord:
-        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         record = RequestRecord(step=step, start_ms=(t0 - self.t0) * 1000.0)
         record.scheduled_ms = scheduled_ms
         self.run.requests.append(record)
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         reader = StreamReader(self.format, self.url_hint)
-        exchange = Exchange(self.request, record, reader, t0, done, self.head_request)
         progress = self.progress
         if progress is not None:
             progress.started += 1
             progress.in_flight += 1
+        if self.h2 is not None:
+            await self._h2_request(record, reader, t0, done)
+        else:
+            await self._h1_request(record, reader, t0, done)
+        self._note_status(step, record)
+        if progress is not None:
+            progress.in_flight -= 1
+            progress.finished += 1
+            progress.outcomes[record.outcome] = progress.outcomes.get(record.outcome, 0) + 1
+            if record.succeeded:
+                progress.ok += 1
+            else:
+                progress.failed += 1
+            if self.progress_cb is not None:
+                self.progress_cb(progress)
+        return record
+
+    async def _h1_request(
+        self, record: RequestRecord, reader: StreamReader, t0: float, done: asyncio.Future[None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        exchange = Exchange(self.request, record, reader, t0, done, self.head_request)
         try:
             async with asyncio.timeout(self.config.timeout):
                 await loop.create_connection(
@@ -161,22 +195,38 @@ class _Session:
         finally:
             # Cancelled or failed: the socket goes either way.
             if not exchange.finished:
-                if self.stop.requested:
-                    exchange.abort("stopped", f"stopped: {self.stop.reason}")
+                exchange.abort(*self._cut_reason())
+
+    def _cut_reason(self) -> tuple[str, str]:
+        if self.stop.requested:
+            return "stopped", f"stopped: {self.stop.reason}"
+        return "client_timeout", "cancelled"
+
+    async def _h2_request(
+        self, record: RequestRecord, reader: StreamReader, t0: float, done: asyncio.Future[None]
+    ) -> None:
+        assert self.h2 is not None
+        opened = None
+        cut: tuple[str, str] | None = None
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                opened = await self.h2.request(record, reader, t0, done)
+                await done
+        except TimeoutError:
+            cut = ("client_timeout", f"no end after {self.config.timeout:g}s")
+        except (OSError, ConnectionError) as exc:
+            cut = ("connect_error", f"{type(exc).__name__}: {exc}")
+        finally:
+            if record.end_ms is None:
+                outcome, error = cut or self._cut_reason()
+                if opened is not None:
+                    opened[1].finish(outcome, error)
                 else:
-                    exchange.abort("client_timeout", "cancelled")
-        self._note_status(step, record)
-        if progress is not None:
-            progress.in_flight -= 1
-            progress.finished += 1
-            progress.outcomes[record.outcome] = progress.outcomes.get(record.outcome, 0) + 1
-            if record.succeeded:
-                progress.ok += 1
-            else:
-                progress.failed += 1
-            if self.progress_cb is not None:
-                self.progress_cb(progress)
-        return record
+                    _cut(record, reader, outcome, error, t0)
+            if opened is not None:
+                conn, _, stream_id = opened
+                conn.cancel(stream_id)
+                self.h2.release(conn)
 
     def _note_status(self, step: int, record: RequestRecord) -> None:
         statuses = self.first_statuses.setdefault(step, [])
@@ -295,6 +345,14 @@ class _Session:
             step.loop_lag.append((self.now_ms(), max(0.0, lag)))
 
 
+def _cut(record: RequestRecord, reader: StreamReader, outcome: str, error: str, t0: float) -> None:
+    """End a record whose request never got a stream (no connection, no slot in time)."""
+    record.end_ms = (time.perf_counter() - t0) * 1000.0
+    record.outcome = outcome
+    record.error = error
+    sync_counts(record, reader)
+
+
 def raise_fd_limit(wanted: int) -> None:
     """Lift the soft open-files limit toward `wanted` (one socket per stream in flight)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -328,17 +386,28 @@ async def run_probe(
     """
     stop = stop or Stop()
     target = validate(config)
-    await asyncio.to_thread(check_reachable, target)
+    tls = tls_context(config) if target.tls else None
+    protocol = await asyncio.to_thread(check_reachable, target, tls)
+    if config.http2 and protocol != "h2":
+        raise ProbeError(
+            f"{target.host}:{target.port} does not speak HTTP/2 (ALPN gave {protocol}) — "
+            "drop --http2"
+        )
     peak = int(config.max_inflight if config.rate is not None else max(config.concurrency))
     raise_fd_limit(peak + 256)
     session = _Session(config, target, progress, stop)
     run = session.run
     run.started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    run.protocol = "http/1.1"
-    for step in plan_steps(config):
-        if stop.requested:
-            break
-        run.steps.append(step)
-        await session.run_step(step)
+    run.protocol = protocol
+    try:
+        for step in plan_steps(config):
+            if stop.requested:
+                break
+            run.steps.append(step)
+            await session.run_step(step)
+    finally:
+        if session.h2 is not None:
+            session.h2.close()
+            run.h2 = session.h2.facts.to_json()
     run.incomplete = stop.reason
     return run
