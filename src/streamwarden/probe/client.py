@@ -13,7 +13,7 @@ import asyncio
 import socket
 import ssl
 import time
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
@@ -22,6 +22,7 @@ from streamwarden.probe.formats import StreamReader
 from streamwarden.probe.timeline import RequestRecord
 
 __all__ = [
+    "Completion",
     "Exchange",
     "body_outcome",
     "check_reachable",
@@ -86,8 +87,20 @@ def request_bytes(config: ProbeConfig, target: Target) -> bytes:
     return head + (config.body or b"")
 
 
+class Completion(Protocol):
+    """What `Exchange` sets when the record holds its outcome: an `asyncio.Future`, or any
+    object with the same two methods (the Locust engine's, on gevent)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: None, /) -> None: ...
+
+
 class Exchange(asyncio.Protocol):
-    """One request and its response on one connection; fills in a `RequestRecord`."""
+    """One request and its response on one connection; fills in a `RequestRecord`.
+
+    Driven by asyncio (`data_received` per socket read), or by any loop that reads a socket
+    and calls the same methods (`streamwarden.locust`)."""
 
     def __init__(
         self,
@@ -95,7 +108,7 @@ class Exchange(asyncio.Protocol):
         record: RequestRecord,
         reader: StreamReader,
         t0: float,
-        done: asyncio.Future[None],
+        done: Completion,
         head_request: bool = False,
     ) -> None:
         self.request = request

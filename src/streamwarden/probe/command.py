@@ -26,6 +26,7 @@ from rich.text import Text
 from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
+from streamwarden.probe.merge import merge_runs
 from streamwarden.probe.report import print_summary, write_html, write_json
 from streamwarden.probe.schedule import Progress, Stop, run_probe
 from streamwarden.probe.timeline import Run
@@ -214,6 +215,13 @@ def probe(
     ca: Annotated[
         Path | None, typer.Option("--ca", help="TLS: trust this CA bundle (PEM) instead")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="builtin (one asyncio process) | locust (master + workers)"),
+    ] = "builtin",
+    workers: Annotated[
+        int, typer.Option("--workers", help="--engine locust: local worker processes")
+    ] = 2,
     no_early_stop: Annotated[
         bool,
         typer.Option(
@@ -226,6 +234,8 @@ def probe(
     if format not in FORMATS:
         raise _usage(f"--format takes {', '.join(FORMATS)}, not {format!r}")
     _check_fail_on(fail_on)  # before the run, not after it
+    if engine not in ("builtin", "locust"):
+        raise _usage(f"--engine takes builtin or locust, not {engine!r}")
     _check_output(json_path, "--json")
     _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
@@ -252,7 +262,10 @@ def probe(
     stop = Stop()
     with _fewer_collections():
         try:
-            run = _run_with_progress(config, stop)
+            if engine == "locust":
+                run = _run_locust(config, workers)
+            else:
+                run = _run_with_progress(config, stop)
         except ProbeError as exc:
             raise _usage(str(exc)) from None
         if stop.signal is not None:
@@ -286,6 +299,14 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*threshold)
         if ours:
             gc.unfreeze()
+
+
+def _run_locust(config: ProbeConfig, workers: int) -> Run:
+    try:
+        from streamwarden.locust.engine import run_locust
+    except ImportError as exc:
+        raise ProbeError(f"--engine locust needs Locust ({exc}) — pip install locust") from None
+    return run_locust(config, workers)
 
 
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:
@@ -343,7 +364,12 @@ def _run_with_progress(config: ProbeConfig, stop: Stop) -> Run:
 
 
 def analyze(
-    path: Annotated[Path, typer.Argument(help="A run saved with `streamwarden probe --json`")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Runs saved with `streamwarden probe --json`; several are merged into one"
+        ),
+    ],
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the re-diagnosed run as JSON")
     ] = None,
@@ -354,14 +380,20 @@ def analyze(
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
 ) -> None:
-    """Re-run the diagnosis and the report on a saved run."""
+    """Re-run the diagnosis and the report on saved runs (several: merged, as one load)."""
     _check_fail_on(fail_on)
+    _check_output(json_path, "--json")
+    _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
+    runs = [_load_run(path) for path in paths]
+    _finish(merge_runs(runs), thresholds, json_path, html_path, fail_on)
+
+
+def _load_run(path: Path) -> Run:
     try:
-        run = Run.from_json(json.loads(path.read_text()))
+        return Run.from_json(json.loads(path.read_text()))
     except OSError as exc:
         raise _usage(f"cannot read {str(path)!r}: {exc.strerror}") from None
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON, bad UTF-8 and every malformed field (Run.from_json).
         raise _usage(f"{str(path)!r} is not a probe run: {exc}") from None
-    _finish(run, thresholds, json_path, html_path, fail_on)
