@@ -4,6 +4,7 @@ the run, and every process is torn down on every path (`lab/procs.ManagedProcess
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -38,16 +39,23 @@ def run_locust(config: ProbeConfig, workers: int) -> Run:
     """Run the closed-loop steps of `config` on Locust with `workers` local worker processes
     and return the master's run (its diagnosis is redone by the caller)."""
     target = validate(config)
-    if config.rate is not None or config.http2:
-        raise ProbeError("--engine locust runs closed-loop HTTP/1.1 steps: drop --rate/--http2")
+    if config.rate is not None or config.http2 or config.max_requests is not None:
+        raise ProbeError(
+            "--engine locust runs closed-loop HTTP/1.1 steps: drop --rate, --http2 and "
+            "--max-requests"
+        )
     if workers < 1:
         raise ProbeError("--workers must be at least 1")
     base = f"{target.scheme}://{target.netloc}"
     common = ["-f", str(LOCUSTFILE), *_probe_args(config, base, target.path)]
+    # Users asked to stop finish the stream they are reading, as the built-in engine does.
+    common += ["--stop-timeout", f"{max(1, math.ceil(config.timeout))}s"]
     env = {
         **os.environ,
         "STREAMWARDEN_STEPS": ",".join(str(c) for c in config.concurrency),
         "STREAMWARDEN_STEP_DURATION": str(config.step_duration),
+        # Streams in flight at the end of the last step get up to their timeout to end.
+        "STREAMWARDEN_DRAIN": str(config.timeout),
     }
     locust = [sys.executable, "-m", "locust"]
     budget = len(config.concurrency) * config.step_duration + config.timeout + _SLACK_S

@@ -124,10 +124,13 @@ class _Rows:
     def __init__(self) -> None:
         self.pending: list[dict[str, Any]] = []
         self.all: list[dict[str, Any]] = []  # the master's (or a local run's) collection
-        self.steps: list[tuple[float, int]] = []  # (wall time, users) as the shape changed
+        #: `(wall time, users)` at each change of the load shape, on the master.
+        self.steps: list[tuple[float, int]] = []
         self.started_wall: float | None = None
-        #: Workers whose last rows came in (their final message, sent as they stop).
-        self.finals = 0
+        #: Streams open in this process now (a worker reports it with every shipment).
+        self.in_flight = 0
+        #: On the master: each process's last report, `node -> (wall time, in flight)`.
+        self.reports: dict[str, tuple[float, int]] = {}
         self.plan: _Plan | None = None
 
 
@@ -147,6 +150,18 @@ class StreamUser(User):
 
     @task
     def stream(self) -> None:
+        if _steps_over():
+            # The last step has ended: no new stream (the ones open finish), as the built-in
+            # engine does; the master ends the run once every process reports none open.
+            gevent.sleep(_FLUSH_S)
+            return
+        _rows.in_flight += 1
+        try:
+            self._stream()
+        finally:
+            _rows.in_flight -= 1
+
+    def _stream(self) -> None:
         plan = _plan(self.environment)
         config = plan.config
         wall = time.time()
@@ -198,10 +213,13 @@ class StreamUser(User):
             )
 
 
-def _ship(environment: Environment, final: bool = False) -> None:
+def _ship(environment: Environment) -> None:
+    runner = environment.runner
+    if runner is None:
+        return
     rows, _rows.pending = _rows.pending, []
-    if (rows or final) and environment.runner is not None:
-        environment.runner.send_message(_MESSAGE, {"rows": rows, "final": final})
+    node = getattr(runner, "client_id", "local")
+    runner.send_message(_MESSAGE, {"rows": rows, "in_flight": _rows.in_flight, "node": node})
 
 
 def _flusher(environment: Environment) -> None:
@@ -212,8 +230,21 @@ def _flusher(environment: Environment) -> None:
 
 def _receive(environment: Environment, msg: Any, **kw: Any) -> None:
     _rows.all.extend(msg.data["rows"])
-    if msg.data.get("final"):
-        _rows.finals += 1
+    _rows.reports[str(msg.data["node"])] = (time.time(), int(msg.data["in_flight"]))
+
+
+def _steps_over() -> bool:
+    plan = _step_plan()
+    if plan is None or _rows.started_wall is None:
+        return False
+    counts, duration = plan
+    return time.time() >= _rows.started_wall + len(counts) * duration
+
+
+def _all_drained(since: float) -> bool:
+    """Every process reported, after `since`, that it has no stream open."""
+    reports = _rows.reports.values()
+    return bool(reports) and all(at > since and n == 0 for at, n in reports)
 
 
 def _init(environment: Environment, **kw: Any) -> None:
@@ -233,7 +264,7 @@ def _test_start(environment: Environment, **kw: Any) -> None:
 
 def _test_stop(environment: Environment, **kw: Any) -> None:
     if not isinstance(environment.runner, MasterRunner):
-        _ship(environment, final=True)  # before the worker reports that it stopped
+        _ship(environment)  # before the worker reports that it stopped
 
 
 def _quitting(environment: Environment, **kw: Any) -> None:
@@ -273,7 +304,9 @@ def build_run(environment: Environment) -> Run:
         steps = [Step(index=i, concurrency=c, duration_s=duration) for i, c in enumerate(counts)]
     else:
         steps = [Step(index=0, concurrency=int(users), duration_s=0.0)]
-    ends = [(i + 1) * (plan[1] if plan else float("inf")) * 1000.0 for i in range(len(steps))]
+    # Step i ran from the shape's i-th change to its next one (the master's clock).
+    marks = [(wall - origin) * 1000.0 for wall, _ in _rows.steps[1 : len(steps)]]
+    ends = [*marks, float("inf")][: len(steps)] if plan is not None else [float("inf")]
     requests = []
     for row in _rows.all:
         start_ms = (row.pop("wall_start") - origin) * 1000.0
@@ -288,14 +321,6 @@ def build_run(environment: Environment) -> Run:
     run.config["engine"] = "locust"
     run.protocol = "http/1.1"
     run.started_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(origin))
-    runner = environment.runner
-    if isinstance(runner, MasterRunner):
-        expected = int(getattr(options, "expect_workers", 0) or 0)
-        if _rows.finals < expected:
-            run.incomplete = (
-                f"the last rows of {expected - _rows.finals} of {expected} Locust workers "
-                "did not reach the master before it quit"
-            )
     return run
 
 
@@ -303,16 +328,36 @@ if _step_plan() is not None:
 
     class ProbeSteps(LoadTestShape):
         """The probe's closed-loop steps: `STREAMWARDEN_STEPS` users, each for the step's
-        duration, then stop."""
+        duration; then no new streams while the ones in flight end on their own (as the
+        built-in engine lets them), and the rows of the last ones reach the master."""
+
+        drained_at: float | None = None
 
         def tick(self) -> tuple[int, float] | None:
             plan = _step_plan()
             assert plan is not None
             counts, duration = plan
-            index = int(self.get_run_time() // duration)  # type: ignore[no-untyped-call]
-            if index >= len(counts):
+            now = self.get_run_time()  # type: ignore[no-untyped-call]
+            index = int(now // duration)
+            if index < len(counts):
+                if len(_rows.steps) <= index:
+                    _rows.steps.append((time.time(), counts[index]))
+                return counts[index], 1000.0
+            if len(_rows.steps) == len(counts):
+                _rows.steps.append((time.time(), 0))  # the end of the last step
+            # Users start no new stream now (`_steps_over`); the count stays, so that no
+            # user is stopped mid-stream.
+            ended = _rows.steps[-1][0]
+            limit = len(counts) * duration + _drain_limit()
+            if self.drained_at is None and (_all_drained(ended + _FLUSH_S) or now > limit):
+                self.drained_at = now
+            if self.drained_at is not None and now - self.drained_at > 2 * _FLUSH_S:
                 return None
-            return counts[index], 1000.0
+            return counts[-1], 1000.0
+
+
+def _drain_limit() -> float:
+    return float(os.environ.get("STREAMWARDEN_DRAIN", "60"))
 
 
 events.init_command_line_parser.add_listener(_options)  # type: ignore[no-untyped-call]
