@@ -56,6 +56,7 @@ def run_locust(config: ProbeConfig, workers: int) -> Run:
         "STREAMWARDEN_STEP_DURATION": str(config.step_duration),
         # Streams in flight at the end of the last step get up to their timeout to end.
         "STREAMWARDEN_DRAIN": str(config.timeout),
+        "STREAMWARDEN_WORKERS": str(workers),
     }
     locust = [sys.executable, "-m", "locust"]
     budget = len(config.concurrency) * config.step_duration + config.timeout + _SLACK_S

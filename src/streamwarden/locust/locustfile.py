@@ -35,6 +35,7 @@ from streamwarden.probe.timeline import RequestRecord, Run, Step
 
 _MESSAGE = "streamwarden_rows"
 _FLUSH_S = 0.5
+_IDLE_S = 0.02
 _RECV = 65536
 
 
@@ -124,11 +125,11 @@ class _Rows:
     def __init__(self) -> None:
         self.pending: list[dict[str, Any]] = []
         self.all: list[dict[str, Any]] = []  # the master's (or a local run's) collection
-        #: `(wall time, users)` at each change of the load shape, on the master.
-        self.steps: list[tuple[float, int]] = []
         self.started_wall: float | None = None
         #: Streams open in this process now (a worker reports it with every shipment).
         self.in_flight = 0
+        #: Users started in this process.
+        self.users = 0
         #: On the master: each process's last report, `node -> (wall time, in flight)`.
         self.reports: dict[str, tuple[float, int]] = {}
         self.plan: _Plan | None = None
@@ -144,29 +145,47 @@ def _plan(environment: Environment) -> _Plan:
 
 
 class StreamUser(User):
-    """One stream at a time, restarted as soon as it ends: a closed-loop probe stream."""
+    """One stream at a time, restarted as soon as it ends: a closed-loop probe stream.
+
+    With the probe's steps, every user is started at once and each one takes part in a
+    step only while its number is below the step's concurrency: Locust starting users
+    mid-run stalled its workers' reads for about a second (measured), which would read as
+    the target's stall."""
 
     wait_time = constant(0)
 
+    def on_start(self) -> None:
+        runner = self.environment.runner
+        workers = int(os.environ.get("STREAMWARDEN_WORKERS", "1"))
+        worker = max(0, int(getattr(runner, "worker_index", 0)))
+        #: Users are spread evenly over the workers: number them across all of them.
+        self.number = _rows.users * workers + worker
+        _rows.users += 1
+
     @task
     def stream(self) -> None:
-        if _steps_over():
-            # The last step has ended: no new stream (the ones open finish), as the built-in
-            # engine does; the master ends the run once every process reports none open.
-            gevent.sleep(_FLUSH_S)
-            return
+        step = 0
+        plan = _step_plan()
+        if plan is not None:
+            current = _current_step(plan)
+            if current is None or self.number >= plan[0][current]:
+                # Not in this step, or the last step has ended: no new stream (the ones
+                # open finish), as the built-in engine does.
+                gevent.sleep(_IDLE_S)
+                return
+            step = current
         _rows.in_flight += 1
         try:
-            self._stream()
+            self._stream(step)
         finally:
             _rows.in_flight -= 1
 
-    def _stream(self) -> None:
+    def _stream(self, step: int) -> None:
         plan = _plan(self.environment)
         config = plan.config
         wall = time.time()
         t0 = time.perf_counter()
-        record = RequestRecord(step=0, start_ms=0.0)
+        record = RequestRecord(step=step, start_ms=0.0)
         reader = StreamReader(config.format, plan.url_hint)
         exchange = Exchange(plan.request, record, reader, t0, _Done(), plan.head)
         sock: socket.socket | None = None
@@ -233,12 +252,13 @@ def _receive(environment: Environment, msg: Any, **kw: Any) -> None:
     _rows.reports[str(msg.data["node"])] = (time.time(), int(msg.data["in_flight"]))
 
 
-def _steps_over() -> bool:
-    plan = _step_plan()
-    if plan is None or _rows.started_wall is None:
-        return False
+def _current_step(plan: tuple[list[int], float]) -> int | None:
+    """The step running now by this process's clock; None once the last one has ended."""
     counts, duration = plan
-    return time.time() >= _rows.started_wall + len(counts) * duration
+    if _rows.started_wall is None:
+        return 0
+    index = int((time.time() - _rows.started_wall) // duration)
+    return index if index < len(counts) else None
 
 
 def _all_drained(since: float) -> bool:
@@ -304,14 +324,9 @@ def build_run(environment: Environment) -> Run:
         steps = [Step(index=i, concurrency=c, duration_s=duration) for i, c in enumerate(counts)]
     else:
         steps = [Step(index=0, concurrency=int(users), duration_s=0.0)]
-    # Step i ran from the shape's i-th change to its next one (the master's clock).
-    marks = [(wall - origin) * 1000.0 for wall, _ in _rows.steps[1 : len(steps)]]
-    ends = [*marks, float("inf")][: len(steps)] if plan is not None else [float("inf")]
     requests = []
     for row in _rows.all:
-        start_ms = (row.pop("wall_start") - origin) * 1000.0
-        row["start_ms"] = start_ms
-        row["step"] = next((i for i, end in enumerate(ends) if start_ms < end), len(steps) - 1)
+        row["start_ms"] = (row.pop("wall_start") - origin) * 1000.0
         requests.append(RequestRecord.from_json(row))
     for i, step in enumerate(steps):
         mine = [r for r in requests if r.step == i]
@@ -338,22 +353,17 @@ if _step_plan() is not None:
             assert plan is not None
             counts, duration = plan
             now = self.get_run_time()  # type: ignore[no-untyped-call]
-            index = int(now // duration)
-            if index < len(counts):
-                if len(_rows.steps) <= index:
-                    _rows.steps.append((time.time(), counts[index]))
-                return counts[index], 1000.0
-            if len(_rows.steps) == len(counts):
-                _rows.steps.append((time.time(), 0))  # the end of the last step
-            # Users start no new stream now (`_steps_over`); the count stays, so that no
-            # user is stopped mid-stream.
-            ended = _rows.steps[-1][0]
+            if now < len(counts) * duration:
+                return max(counts), 1000.0
+            # The users start no new stream now (`_current_step`); the streams still open
+            # end on their own, and the run ends once every process reports none open.
+            ended = time.time() - (now - len(counts) * duration)
             limit = len(counts) * duration + _drain_limit()
             if self.drained_at is None and (_all_drained(ended + _FLUSH_S) or now > limit):
                 self.drained_at = now
             if self.drained_at is not None and now - self.drained_at > 2 * _FLUSH_S:
                 return None
-            return counts[-1], 1000.0
+            return max(counts), 1000.0
 
 
 def _drain_limit() -> float:
