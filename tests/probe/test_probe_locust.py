@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,19 @@ def both_engines(name: str, workdir: Path) -> tuple[Run, Run]:
         _warm_up(base, *plan.warmup())
         # The Locust engine runs whole steps (no request cap): so does the built-in one here.
         config = dataclasses.replace(plan.config(base), max_requests=None)
-        builtin = asyncio.run(run_probe(config))
-        located = run_locust(config, workers=2)
+        builtin = unsaturated(lambda: asyncio.run(run_probe(config)))
+        located = unsaturated(lambda: run_locust(config, workers=2))
     return builtin, located
+
+
+def unsaturated(probe: Callable[[], Run], attempts: int = 3) -> Run:
+    """A run in which the probe itself kept up: on a busy machine a starved client's
+    timings are evidence of nothing (the lab runs a scenario again for the same reason)."""
+    for _ in range(attempts):
+        run = probe()
+        if "client_saturated" not in {f.id for f in diagnose(run, thresholds())}:
+            break
+    return run
 
 
 @pytest.mark.slow
