@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from streamwarden.cli import app
 from streamwarden.lab.procs import free_port
-from streamwarden.probe.load import ProbeConfig, ProbeError, validate
+from streamwarden.probe.config import ProbeConfig, ProbeError, validate
 from streamwarden.probe.target import SSEServer
 
 runner = CliRunner()

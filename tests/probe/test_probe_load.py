@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from streamwarden.probe import ProbeConfig, ProbeError, Run, diagnose, run_probe
-from streamwarden.probe.load import parse_target
+from streamwarden.probe.config import parse_target
 from streamwarden.probe.target import SSEServer
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -25,7 +25,7 @@ from streamwarden.lab.scenarios import SCALE, Scenario
 from streamwarden.lab.stacks import Launcher, MissingBinary
 from streamwarden.lab.verdict import compare, evidence_line
 from streamwarden.probe.diagnose import Thresholds, diagnose
-from streamwarden.probe.load import run_probe
+from streamwarden.probe.schedule import run_probe
 from streamwarden.probe.timeline import Run
 
 __all__ = [

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,10 +22,12 @@ from rich.live import Live
 from rich.text import Text
 
 from streamwarden.gctuning import fewer_collections
+from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
-from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
+from streamwarden.probe.merge import merge_runs
 from streamwarden.probe.report import print_summary, write_html, write_json
+from streamwarden.probe.schedule import Progress, Stop, run_probe
 from streamwarden.probe.timeline import Run
 
 __all__ = ["analyze", "probe"]
@@ -87,12 +91,31 @@ def _thresholds(max_silence: float | None, time_scale: float) -> Thresholds:
     return th
 
 
+def _check_output(path: Path | None, option: str) -> None:
+    """Fail before the run, not after it: a report that cannot be written loses the run."""
+    if path is None:
+        return
+    where = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise _usage(f"{option} {str(path)!r} is a directory — give a file name")
+    if not where.is_dir():
+        raise _usage(f"{option}: directory {str(where)!r} does not exist — create it first")
+    if not os.access(where, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise _usage(f"{option}: cannot write {str(path)!r} — pick a path you can write to")
+
+
 def _finish(
-    run: Run, thresholds: Thresholds, json_path: Path | None, html_path: Path | None, fail_on: str
+    run: Run,
+    thresholds: Thresholds,
+    json_path: Path | None,
+    html_path: Path | None,
+    fail_on: str,
+    summary: bool = True,
 ) -> None:
     failing = _check_fail_on(fail_on)
     run.diagnosis = diagnose(run, thresholds)
-    print_summary(run, Console(highlight=False))
+    if summary:
+        print_summary(run, Console(highlight=False))
     try:
         if json_path is not None:
             write_json(run, json_path)
@@ -182,11 +205,38 @@ def probe(
         bool,
         typer.Option("--allow-remote", help="Allow a target outside loopback (a host you own)"),
     ] = False,
+    http2: Annotated[
+        bool, typer.Option("--http2", help="HTTP/2 over TLS (ALPN h2): streams share a connection")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="TLS: skip certificate checks (test servers)")
+    ] = False,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="TLS: trust this CA bundle (PEM) instead")
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="builtin (one asyncio process) | locust (master + workers)"),
+    ] = "builtin",
+    workers: Annotated[
+        int, typer.Option("--workers", help="--engine locust: local worker processes")
+    ] = 2,
+    no_early_stop: Annotated[
+        bool,
+        typer.Option(
+            "--no-early-stop",
+            help="Run every step even when its first 20 requests all fail with the same 4xx",
+        ),
+    ] = False,
 ) -> None:
     """Load-test a streaming endpoint, record every read of every stream, and diagnose it."""
     if format not in FORMATS:
         raise _usage(f"--format takes {', '.join(FORMATS)}, not {format!r}")
     _check_fail_on(fail_on)  # before the run, not after it
+    if engine not in ("builtin", "locust"):
+        raise _usage(f"--engine takes builtin or locust, not {engine!r}")
+    _check_output(json_path, "--json")
+    _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
     config = ProbeConfig(
         url=url,
@@ -203,13 +253,39 @@ def probe(
         ramp=ramp,
         allow_remote=allow_remote,
         seed=seed,
+        early_stop=not no_early_stop,
+        http2=http2,
+        insecure=insecure,
+        ca=None if ca is None else str(ca),
     )
+    stop = Stop()
     with fewer_collections():
         try:
-            run = _run_with_progress(config)
+            if engine == "locust":
+                run = _run_locust(config, workers)
+            else:
+                run = _run_with_progress(config, stop)
         except ProbeError as exc:
             raise _usage(str(exc)) from None
+        if stop.signal is not None:
+            # Ctrl-C or SIGTERM: what was recorded is diagnosed and written, marked incomplete.
+            _finish(run, thresholds, json_path, html_path, "never")
+            typer.echo(f"streamwarden probe: {run.incomplete}; the run is incomplete", err=True)
+            raise typer.Exit(128 + stop.signal)
+        if run.incomplete is not None:
+            # An early stop: the one line says it all; the partial reports are still written.
+            typer.echo(f"streamwarden probe: {run.incomplete}", err=True)
+            _finish(run, thresholds, json_path, html_path, "never", summary=False)
+            raise typer.Exit(2)
         _finish(run, thresholds, json_path, html_path, fail_on)
+
+
+def _run_locust(config: ProbeConfig, workers: int) -> Run:
+    try:
+        from streamwarden.locust.engine import run_locust
+    except ImportError as exc:
+        raise ProbeError(f"--engine locust needs Locust ({exc}) — pip install locust") from None
+    return run_locust(config, workers)
 
 
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:
@@ -221,9 +297,36 @@ def _run(coro: Coroutine[Any, Any, Run]) -> Run:
     return uvloop.run(coro)
 
 
-def _run_with_progress(config: ProbeConfig) -> Run:
+_SIGNALS = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+
+
+def _interrupt(stop: Stop, signum: int, name: str) -> None:
+    stop.request(f"interrupted by {name}")
+    stop.signal = stop.signal or signum
+
+
+async def _probe_until_signalled(
+    config: ProbeConfig, stop: Stop, progress: Callable[[Progress], None] | None = None
+) -> Run:
+    """The run, with Ctrl-C and SIGTERM asking it to stop (a second one cuts the grace)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum, name in _SIGNALS.items():
+        try:
+            loop.add_signal_handler(signum, _interrupt, stop, signum, name)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signals here: the default behaviour stays
+        installed.append(signum)
+    try:
+        return await run_probe(config, progress, stop)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _run_with_progress(config: ProbeConfig, stop: Stop) -> Run:
     if not sys.stderr.isatty():
-        return _run(run_probe(config))
+        return _run(_probe_until_signalled(config, stop))
     latest: list[Progress | None] = [None]
 
     def update(progress: Progress) -> None:
@@ -236,11 +339,16 @@ def _run_with_progress(config: ProbeConfig) -> Run:
         refresh_per_second=4,
         transient=True,
     ):
-        return _run(run_probe(config, update))
+        return _run(_probe_until_signalled(config, stop, update))
 
 
 def analyze(
-    path: Annotated[Path, typer.Argument(help="A run saved with `streamwarden probe --json`")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Runs saved with `streamwarden probe --json`; several are merged into one"
+        ),
+    ],
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the re-diagnosed run as JSON")
     ] = None,
@@ -251,14 +359,20 @@ def analyze(
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
 ) -> None:
-    """Re-run the diagnosis and the report on a saved run."""
+    """Re-run the diagnosis and the report on saved runs (several: merged, as one load)."""
     _check_fail_on(fail_on)
+    _check_output(json_path, "--json")
+    _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
+    runs = [_load_run(path) for path in paths]
+    _finish(merge_runs(runs), thresholds, json_path, html_path, fail_on)
+
+
+def _load_run(path: Path) -> Run:
     try:
-        run = Run.from_json(json.loads(path.read_text()))
+        return Run.from_json(json.loads(path.read_text()))
     except OSError as exc:
         raise _usage(f"cannot read {str(path)!r}: {exc.strerror}") from None
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON, bad UTF-8 and every malformed field (Run.from_json).
         raise _usage(f"{str(path)!r} is not a probe run: {exc}") from None
-    _finish(run, thresholds, json_path, html_path, fail_on)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from streamwarden.findings import Finding, Severity
+from streamwarden.probe.h2rules import H2_RULES
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run, percentile
 
 __all__ = ["RULES", "Thresholds", "diagnose"]
@@ -572,6 +573,7 @@ RULES: dict[str, Rule] = {
     "slow_first_token": slow_first_token,
     "server_errors": server_errors,
     "client_saturated": client_saturated,
+    **H2_RULES,  # HTTP/2 connection rules (probe/h2rules.py)
 }
 
 
