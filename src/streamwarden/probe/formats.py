@@ -69,6 +69,7 @@ class StreamReader:
         "events",
         "format",
         "heartbeats",
+        "output_tokens",
         "terminated",
     )
 
@@ -91,6 +92,8 @@ class StreamReader:
         self.error_events = 0
         self.heartbeats = 0
         self.terminated = False
+        #: The server's own count of output tokens (`usage`), when the stream carried one.
+        self.output_tokens: int | None = None
         #: For formats without a terminator, a cleanly ended body is the end of the stream.
         self.body_complete_terminates = fmt in ("sse", "raw")
 
@@ -122,6 +125,7 @@ class StreamReader:
             and data[:7] == b"data: {"
             and data[7:14] != b'"error"'
             and 13 not in data
+            and b'"usage"' not in data
             and not self._pending
         ):
             # The commonest read of a paced stream: one whole one-line `data: {...}` event,
@@ -161,7 +165,9 @@ class StreamReader:
         if not self._counting:
             return None  # anthropic, auto, or openai before its first token (needs JSON)
         if self.format == "openai" and (
-            data.find(b"[DONE]", 0, end) != -1 or data.find(b'{"error"', 0, end) != -1
+            data.find(b"[DONE]", 0, end) != -1
+            or data.find(b'{"error"', 0, end) != -1
+            or data.find(b'"usage"', 0, end) != -1
         ):
             return None
         separators = data.count(b"\n\n", 0, end)
@@ -234,6 +240,8 @@ class StreamReader:
                 self.terminated = True
             elif data.startswith(b'{"error"') or kind == b"error":
                 self.error_events += 1
+            elif b'"usage"' in data and not self._openai_usage(data):
+                pass  # a usage-only chunk (`stream_options.include_usage`) carries no token
             elif self.content_events:
                 # TTFT is known: counting is all that is left, and JSON parsing is costly.
                 self.content_events += 1
@@ -245,12 +253,24 @@ class StreamReader:
                 self.content_events += 1
             elif kind == b"message_stop":
                 self.terminated = True
+            elif kind == b"message_delta" and b'"usage"' in data:
+                usage = _json_object(data).get("usage")
+                if isinstance(usage, dict) and _is_count(usage.get("output_tokens")):
+                    self.output_tokens = usage["output_tokens"]
             elif kind == b"error":
                 self.error_events += 1
         elif kind == b"error":
             self.error_events += 1
         else:
             self.content_events += 1
+
+    def _openai_usage(self, data: bytes) -> bool:
+        """Keep a chunk's `usage.completion_tokens`; True when the chunk also has content."""
+        obj = _json_object(data)
+        usage = obj.get("usage")
+        if isinstance(usage, dict) and _is_count(usage.get("completion_tokens")):
+            self.output_tokens = usage["completion_tokens"]
+        return bool(obj.get("choices")) and _openai_has_content(data)
 
     def _detect(self, event: Event) -> str:
         if event.event in _ANTHROPIC_TYPES and event.event != "error":
@@ -275,6 +295,18 @@ class StreamReader:
 
 def _str(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _openai_has_content(data: bytes) -> bool:

@@ -390,6 +390,7 @@ class _Exchange(asyncio.Protocol):
         record.content_events = reader.content_events
         record.error_events = reader.error_events
         record.heartbeats = reader.heartbeats
+        record.output_tokens = reader.output_tokens
         if reader.terminated:
             record.terminated = True
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from streamwarden.findings import Finding
+from streamwarden.probe.slo import request_checks
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run
 
 __all__ = [
@@ -43,10 +44,20 @@ def write_json(run: Run, path: str | Path) -> None:
 
 
 def _ms(value: Any) -> str:
+    """A number for people: 3 significant digits (no exponent below a million), `-` for none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     value = float(value)
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def _pair(pcts: Mapping[str, Any] | None, a: str = "p50", b: str = "p99") -> str:
+    pcts = pcts or {}
+    return f"{_ms(pcts.get(a))} / {_ms(pcts.get(b))}"
 
 
 def _evidence(evidence: Mapping[str, Any]) -> str:
@@ -68,10 +79,14 @@ def print_summary(run: Run, console: Console | None = None) -> None:
         Text.assemble(("streamwarden probe ", "bold"), run.target, (f"  ({'/'.join(fmt)})", "dim"))
     )
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    summaries = [step.summary(run.requests) for step in run.steps]
+    checks = request_checks(run.slos)
+    summaries = [step.summary(run.requests, checks) for step in run.steps]
     # Open loop: how late arrivals started, so that coordinated omission shows.
     open_loop = any(s["schedule_lag_ms"] for s in summaries)
-    columns = ["step", "reqs", "ok", "TTFB p50/p99 ms", "TTFT p50/p99 ms", "gap p99 ms"]
+    columns = ["step", "reqs", "ok", "TTFB p50/p99 ms", "TTFT p50/p99 ms"]
+    columns += ["ITL p50/p99 ms", "TPOT p50 ms", "tok/s", "req/s"]
+    columns += ["goodput/s"] if run.slos else []
+    columns += ["gap p99 ms"]
     columns += ["lag p50/max ms"] if open_loop else []
     for name in [*columns, "ends"]:
         table.add_column(name, justify="left" if name in ("step", "ends") else "right")
@@ -83,10 +98,16 @@ def print_summary(run: Run, console: Console | None = None) -> None:
             step.label,
             str(s["requests"]),
             Text("-" if rate is None else f"{100 * rate:.0f}%", style=ok_style),
-            f"{_ms(s['ttfb_ms']['p50'])} / {_ms(s['ttfb_ms']['p99'])}",
-            f"{_ms(s['ttft_ms']['p50'])} / {_ms(s['ttft_ms']['p99'])}",
-            _ms(s["max_gap_ms"]["p99"]),
+            _pair(s["ttfb_ms"]),
+            _pair(s["ttft_ms"]),
+            _pair(s["itl_ms"]),
+            _ms(s["tpot_ms"]["p50"]),
+            _ms(s["output_tokens_per_s"]),
+            _ms(s["requests_per_s"]),
         ]
+        if run.slos:
+            cells.append(_ms(s["goodput_rps"]))
+        cells.append(_ms(s["max_gap_ms"]["p99"]))
         if open_loop:
             lag = s["schedule_lag_ms"] or {}
             cells.append(f"{_ms(lag.get('p50'))} / {_ms(lag.get('max'))}")
@@ -311,7 +332,8 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
 
 
 def render_html(run: Run) -> str:
-    summaries = [s.summary(run.requests) for s in run.steps]
+    checks = request_checks(run.slos)
+    summaries = [s.summary(run.requests, checks) for s in run.steps]
     labels = [s.label for s in run.steps]
     success = [None if s["success_rate"] is None else 100.0 * s["success_rate"] for s in summaries]
     charts = [
@@ -333,17 +355,19 @@ def render_html(run: Run) -> str:
         cls = "ok" if rate == 1 else "bad"
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items()))
         lag = s["schedule_lag_ms"]
-        rows.append(
-            "<tr>"
-            f"<td>{esc(label)}</td><td>{s['requests']}</td>"
-            f"<td class='{cls}'>{'-' if rate is None else f'{100 * rate:.0f}%'}</td>"
-            f"<td>{_ms(s['ttfb_ms']['p50'])} / {_ms(s['ttfb_ms']['p99'])}</td>"
-            f"<td>{_ms(s['ttft_ms']['p50'])} / {_ms(s['ttft_ms']['p99'])}</td>"
-            f"<td>{_ms(s['max_gap_ms']['p99'])}</td>"
-            f"<td>{_ms(lag['max']) if lag else '-'}</td>"
-            f"<td>{_ms(s['loop_lag_ms']['p99'])}</td>"
-            f"<td class='l'>{esc(outcomes)}</td></tr>"
-        )
+        cells = [
+            f"<td>{esc(label)}</td><td>{s['requests']}</td>",
+            f"<td class='{cls}'>{'-' if rate is None else f'{100 * rate:.0f}%'}</td>",
+            f"<td>{_pair(s['ttfb_ms'])}</td><td>{_pair(s['ttft_ms'])}</td>",
+            f"<td>{_pair(s['itl_ms'])}</td><td>{_ms(s['tpot_ms']['p50'])}</td>",
+            f"<td>{_ms(s['output_tokens_per_s'])}</td><td>{_ms(s['requests_per_s'])}</td>",
+            f"<td>{_ms(s['goodput_rps'])}</td>" if run.slos else "",
+            f"<td>{_ms(s['max_gap_ms']['p99'])}</td>",
+            f"<td>{_ms(lag['max']) if lag else '-'}</td>",
+            f"<td>{_ms(s['loop_lag_ms']['p99'])}</td>",
+            f"<td class='l'>{esc(outcomes)}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
     findings = "".join(finding_html(f) for f in run.diagnosis) or (
         "<p class='ok'>No findings: streams arrived whole and on time.</p>"
     )
@@ -362,7 +386,9 @@ def render_html(run: Run) -> str:
         f"{esc(run.started_at or '')} · {len(run.requests)} requests</div>"
         f"<h2>Findings</h2>{findings}"
         f"<h2>Steps</h2><table><tr><th>step</th><th>reqs</th><th>ok</th>"
-        "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>gap p99 ms</th>"
+        "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>ITL p50/p99 ms</th>"
+        "<th>TPOT p50 ms</th><th>output tok/s</th><th>req/s</th>"
+        f"{'<th>goodput req/s</th>' if run.slos else ''}<th>gap p99 ms</th>"
         "<th>sched. lag max ms</th><th>probe loop lag p99 ms</th><th>ends</th></tr>"
         f"{''.join(rows)}</table>"
         f"<div class='charts'>{''.join(f'<div class=card>{c}</div>' for c in charts)}</div>"
