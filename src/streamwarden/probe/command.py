@@ -25,6 +25,7 @@ from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
 from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
 from streamwarden.probe.report import print_summary, write_html, write_json
+from streamwarden.probe.slo import SLO, SLOError, evaluate, parse_all
 from streamwarden.probe.timeline import Run
 
 __all__ = ["analyze", "probe"]
@@ -88,10 +89,25 @@ def _thresholds(max_silence: float | None, time_scale: float) -> Thresholds:
     return th
 
 
+def _parse_slos(texts: list[str] | None) -> list[SLO]:
+    try:
+        return parse_all(texts or [])
+    except SLOError as exc:
+        raise _usage(str(exc)) from None
+
+
 def _finish(
-    run: Run, thresholds: Thresholds, json_path: Path | None, html_path: Path | None, fail_on: str
+    run: Run,
+    thresholds: Thresholds,
+    json_path: Path | None,
+    html_path: Path | None,
+    fail_on: str,
+    slos: list[SLO] | None = None,
 ) -> None:
     failing = _check_fail_on(fail_on)
+    if slos:
+        run.slos = slos
+        run.config["slo"] = [slo.text for slo in slos]
     run.diagnosis = diagnose(run, thresholds)
     print_summary(run, Console(highlight=False))
     try:
@@ -102,6 +118,8 @@ def _finish(
     except OSError as exc:
         raise _usage(f"cannot write the report: {exc}") from None
     if any(f.severity in failing for f in run.diagnosis):
+        raise typer.Exit(1)
+    if any(not result.passed for result in evaluate(run.slos, run)):
         raise typer.Exit(1)
 
 
@@ -129,6 +147,14 @@ _MaxSilence = Annotated[
 _TimeScale = Annotated[
     float,
     typer.Option("--time-scale", help="Scale real-world thresholds (0.1 for a 10x faster lab)"),
+]
+_Slo = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--slo",
+        help="Gate (repeatable), e.g. 'ttft_p99<2s', 'itl_p99<150ms', 'success>=99.5%': "
+        "exit 1 when a step misses one",
+    ),
 ]
 
 
@@ -178,6 +204,7 @@ def probe(
     ] = 0.0,
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
+    slo: _Slo = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the Poisson arrivals")] = None,
     allow_remote: Annotated[
         bool,
@@ -189,6 +216,7 @@ def probe(
         raise _usage(f"--format takes {', '.join(FORMATS)}, not {format!r}")
     _check_fail_on(fail_on)  # before the run, not after it
     thresholds = _thresholds(max_silence, time_scale)
+    slos = _parse_slos(slo)
     config = ProbeConfig(
         url=url,
         format=format,
@@ -210,7 +238,7 @@ def probe(
             run = _run_with_progress(config)
         except ProbeError as exc:
             raise _usage(str(exc)) from None
-        _finish(run, thresholds, json_path, html_path, fail_on)
+        _finish(run, thresholds, json_path, html_path, fail_on, slos)
 
 
 @contextlib.contextmanager
@@ -271,10 +299,12 @@ def analyze(
     fail_on: Annotated[str, typer.Option("--fail-on", help="error | warning | never")] = "error",
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
+    slo: _Slo = None,
 ) -> None:
     """Re-run the diagnosis and the report on a saved run."""
     _check_fail_on(fail_on)
     thresholds = _thresholds(max_silence, time_scale)
+    slos = _parse_slos(slo)
     try:
         run = Run.from_json(json.loads(path.read_text()))
     except OSError as exc:
@@ -282,4 +312,4 @@ def analyze(
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON, bad UTF-8 and every malformed field (Run.from_json).
         raise _usage(f"{str(path)!r} is not a probe run: {exc}") from None
-    _finish(run, thresholds, json_path, html_path, fail_on)
+    _finish(run, thresholds, json_path, html_path, fail_on, slos or run.slos)

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from streamwarden.findings import Finding
-from streamwarden.probe.slo import request_checks
+from streamwarden.probe.slo import evaluate, request_checks
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run
 
 __all__ = [
@@ -114,6 +114,7 @@ def print_summary(run: Run, console: Console | None = None) -> None:
         table.add_row(*cells, outcomes)
     console.print(table)
     console.print()
+    _print_slos(run, console)
     if not run.diagnosis:
         console.print(Text("✓ no findings: streams arrived whole and on time", style="green"))
         return
@@ -128,6 +129,27 @@ def print_summary(run: Run, console: Console | None = None) -> None:
             Padding(Text("evidence: " + _evidence(f.evidence), style="dim"), (0, 0, 0, 2))
         )
         console.print(Padding(Text("fix: " + f.fix, style="green"), (0, 0, 0, 2), expand=False))
+
+
+def _print_slos(run: Run, console: Console) -> None:
+    """One line per SLO: passed everywhere, or the steps and values that missed it."""
+    if not run.slos:
+        return
+    results = evaluate(run.slos, run)
+    for slo in run.slos:
+        mine = [r for r in results if r.slo is slo]
+        missed = [r for r in mine if not r.passed]
+        if missed:
+            where = "; ".join(f"{r.step}: {slo.show(r.value)}" for r in missed)
+            console.print(
+                Text.assemble(("✗ SLO ", "bold red"), (slo.text, "bold"), f" missed at {where}")
+            )
+        else:
+            worst = ", ".join(f"{r.step}: {slo.show(r.value)}" for r in mine)
+            console.print(
+                Text.assemble(("✓ SLO ", "green"), (slo.text, "bold"), (f" ({worst})", "dim"))
+            )
+    console.print()
 
 
 # -- HTML ----------------------------------------------------------------------------------
@@ -384,7 +406,7 @@ def render_html(run: Run) -> str:
         f"<title>streamwarden probe — {esc(run.target)}</title><style>{REPORT_CSS}</style></head><body>"
         f"<h1>streamwarden probe</h1><div class='sub'>{esc(run.target)} · "
         f"{esc(run.started_at or '')} · {len(run.requests)} requests</div>"
-        f"<h2>Findings</h2>{findings}"
+        f"{_slos_html(run)}<h2>Findings</h2>{findings}"
         f"<h2>Steps</h2><table><tr><th>step</th><th>reqs</th><th>ok</th>"
         "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>ITL p50/p99 ms</th>"
         "<th>TPOT p50 ms</th><th>output tok/s</th><th>req/s</th>"
@@ -395,6 +417,21 @@ def render_html(run: Run) -> str:
         f"<h2>Reads per stream</h2>{legend}<div class='card'>{waterfall_svg(run)}</div>"
         f"<script>{_JS}</script></body></html>\n"
     )
+
+
+def _slos_html(run: Run) -> str:
+    if not run.slos:
+        return ""
+    results = evaluate(run.slos, run)
+    items = []
+    for slo in run.slos:
+        mine = [r for r in results if r.slo is slo]
+        missed = [r for r in mine if not r.passed]
+        shown = missed or mine
+        where = "; ".join(f"{r.step}: {slo.show(r.value)}" for r in shown)
+        mark, cls = ("✗ missed at", "bad") if missed else ("✓", "ok")
+        items.append(f"<li class='{cls}'><b>{esc(slo.text)}</b> {mark} {esc(where)}</li>")
+    return f"<h2>SLOs</h2><ul class='slo'>{''.join(items)}</ul>"
 
 
 def finding_html(f: Finding) -> str:
