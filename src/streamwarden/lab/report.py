@@ -111,8 +111,7 @@ def _scenario_html(r: ScenarioResult, scenario: Scenario | None) -> str:
         out.append(f"<div class='meta'><b>Note:</b> {esc(r.note)}</div>")
     if scenario is not None and scenario.fix:
         out.append(f"<div class='meta'><b>Fix:</b> {esc(scenario.fix)}</div>")
-    for finding in r.findings:
-        out.append(probe_report.finding_html(finding))
+    out.append(probe_report.findings_html(r.findings))
     for label, run in r.runs.items():
         title = f"Reads per stream — {label}" if len(r.runs) > 1 else "Reads per stream"
         out.append(

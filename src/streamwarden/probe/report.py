@@ -25,6 +25,7 @@ __all__ = [
     "REPORT_CSS",
     "esc",
     "finding_html",
+    "findings_html",
     "print_summary",
     "render_html",
     "waterfall_svg",
@@ -60,13 +61,24 @@ def _pair(pcts: Mapping[str, Any] | None, a: str = "p50", b: str = "p99") -> str
     return f"{_ms(pcts.get(a))} / {_ms(pcts.get(b))}"
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
 def _evidence(evidence: Mapping[str, Any]) -> str:
+    """`key=value` pairs for people: 3 significant digits, unknown values left out."""
     parts = []
     for key, value in evidence.items():
+        if value is None:
+            continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+            value = ", ".join(f"{k}: {_value(v)}" for k, v in value.items() if v is not None)
         elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
+            value = ", ".join(_value(v) for v in value)
+        else:
+            value = _value(value)
         parts.append(f"{key}={value}")
     return "  ".join(parts)
 
@@ -120,6 +132,23 @@ def print_summary(run: Run, console: Console | None = None) -> None:
         return
     for f in run.diagnosis:
         style = _STYLE.get(f.severity, "")
+        if f.caused_by is not None:
+            # A consequence: nested under its root cause, whose fix is the one to apply.
+            console.print(
+                Padding(
+                    Text.assemble(
+                        ("↳ ", "dim"),
+                        (f.id, "bold"),
+                        (f" ({f.severity}, because of {f.caused_by})", "dim"),
+                    ),
+                    (0, 0, 0, 2),
+                )
+            )
+            console.print(Padding(Text(f.summary), (0, 0, 0, 4), expand=False))
+            console.print(
+                Padding(Text("evidence: " + _evidence(f.evidence), style="dim"), (0, 0, 0, 4))
+            )
+            continue
         console.print(
             Text.assemble((f"{_MARK.get(f.severity, '-')} {f.severity:<7} ", style), (f.id, "bold"))
         )
@@ -171,7 +200,8 @@ font-size:11px;font-weight:700;margin-right:8px}.f.error .sev{color:#d1242f}
 padding:8px}svg text{font:11px system-ui,sans-serif;fill:#3d4650}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
-label{font-size:13px}
+label{font-size:13px}.f.sub{margin:8px 0 0 12px;max-width:none}.because{color:#5b6570;
+font-size:12px}ul.slo{margin:0;padding-left:18px}
 """
 
 _JS = """
@@ -390,7 +420,7 @@ def render_html(run: Run) -> str:
             f"<td class='l'>{esc(outcomes)}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    findings = "".join(finding_html(f) for f in run.diagnosis) or (
+    findings = findings_html(run.diagnosis) or (
         "<p class='ok'>No findings: streams arrived whole and on time.</p>"
     )
     legend = (
@@ -434,12 +464,31 @@ def _slos_html(run: Run) -> str:
     return f"<h2>SLOs</h2><ul class='slo'>{''.join(items)}</ul>"
 
 
-def finding_html(f: Finding) -> str:
+def findings_html(findings: Sequence[Finding]) -> str:
+    """Root causes as cards, each with the consequences it explains nested inside it."""
+    ids = {f.id for f in findings}
+    out = []
+    for f in findings:
+        if f.caused_by is not None and f.caused_by in ids:
+            continue
+        nested = [c for c in findings if c.caused_by == f.id]
+        out.append(finding_html(f, nested))
+    return "".join(out)
+
+
+def finding_html(f: Finding, consequences: Sequence[Finding] = ()) -> str:
+    inner = "".join(
+        f"<div class='f sub {esc(c.severity)}'><span class='sev'>{esc(c.severity)}</span>"
+        f"<span class='id'>{esc(c.id)}</span> <span class='because'>because of "
+        f"{esc(f.id)}</span><div>{esc(c.summary)}</div>"
+        f"<div class='ev'>{esc(_evidence(c.evidence))}</div></div>"
+        for c in consequences
+    )
     return (
         f"<div class='f {esc(f.severity)}'><span class='sev'>{esc(f.severity)}</span>"
         f"<span class='id'>{esc(f.id)}</span><div>{esc(f.summary)}</div>"
         f"<div class='ev'>{esc(_evidence(f.evidence))}</div>"
-        f"<div class='fix'>Fix: {esc(f.fix)}</div></div>"
+        f"<div class='fix'>Fix: {esc(f.fix)}</div>{inner}</div>"
     )
 
 
