@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import gc
 import json
+import math
 import sys
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -21,10 +22,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from streamwarden.probe.compare import compare_runs
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
 from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
-from streamwarden.probe.report import print_summary, write_html, write_json
+from streamwarden.probe.report import print_comparison, print_summary, write_html, write_json
+from streamwarden.probe.saved import SavedRun, load_runs
 from streamwarden.probe.slo import SLO, SLOError, evaluate, parse_all
 from streamwarden.probe.timeline import Run
 
@@ -289,7 +292,13 @@ def _run_with_progress(config: ProbeConfig) -> Run:
 
 
 def analyze(
-    path: Annotated[Path, typer.Argument(help="A run saved with `streamwarden probe --json`")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="A run saved with `probe --json` (or a lab result from `lab --json`)",
+            show_default=False,
+        ),
+    ],
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the re-diagnosed run as JSON")
     ] = None,
@@ -300,16 +309,85 @@ def analyze(
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
     slo: _Slo = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Compare two runs: analyze --compare BEFORE AFTER; exit 1 on a regression",
+        ),
+    ] = False,
+    tolerance: Annotated[
+        float,
+        typer.Option("--tolerance", help="--compare: percent a metric may worsen (default 10)"),
+    ] = 10.0,
 ) -> None:
-    """Re-run the diagnosis and the report on a saved run."""
+    """Re-run the diagnosis and the report on a saved run, or compare two runs."""
     _check_fail_on(fail_on)
     thresholds = _thresholds(max_silence, time_scale)
     slos = _parse_slos(slo)
+    if compare:
+        _compare(paths, tolerance, thresholds, json_path)
+        return
+    if len(paths) != 1:
+        raise _usage("analyze takes one saved run (or --compare BEFORE AFTER)")
+    saved = _load(paths[0])
+    if saved[0].label is None:
+        run = saved[0].run
+        _finish(run, thresholds, json_path, html_path, fail_on, slos or run.slos)
+        return
+    # A lab result: one diagnosis per scenario run, at the lab's time scale.
+    if json_path is not None or html_path is not None:
+        raise _usage(
+            "--json and --html write one run; for a lab result use `streamwarden lab --html`"
+        )
+    console = Console(highlight=False)
+    failed = False
+    for item in saved:
+        scale = item.scale if item.scale is not None and time_scale == 1.0 else time_scale
+        th = _thresholds(max_silence, scale)
+        item.run.slos = slos or item.run.slos
+        item.run.diagnosis = diagnose(item.run, th)
+        console.rule(Text(f"scenario {item.label}", style="bold"))
+        print_summary(item.run, console)
+        console.print()
+        failing = _FAIL_ON[fail_on]
+        failed |= any(f.severity in failing for f in item.run.diagnosis)
+        failed |= any(not r.passed for r in evaluate(item.run.slos, item.run))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _load(path: Path) -> list[SavedRun]:
     try:
-        run = Run.from_json(json.loads(path.read_text()))
+        return load_runs(path)
     except OSError as exc:
         raise _usage(f"cannot read {str(path)!r}: {exc.strerror}") from None
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON, bad UTF-8 and every malformed field (Run.from_json).
         raise _usage(f"{str(path)!r} is not a probe run: {exc}") from None
-    _finish(run, thresholds, json_path, html_path, fail_on, slos or run.slos)
+
+
+def _compare(
+    paths: list[Path], tolerance: float, thresholds: Thresholds, json_path: Path | None
+) -> None:
+    if len(paths) != 2:
+        raise _usage("--compare takes two saved runs: analyze --compare BEFORE AFTER")
+    if not (0 <= tolerance < math.inf):
+        raise _usage("--tolerance takes a percentage of zero or more, e.g. 10")
+    runs = []
+    for path in paths:
+        saved = _load(path)
+        if saved[0].label is not None:
+            raise _usage(f"--compare takes probe runs; {str(path)!r} is a lab result")
+        run = saved[0].run
+        run.diagnosis = diagnose(run, thresholds)
+        runs.append(run)
+    result = compare_runs(runs[0], runs[1], tolerance)
+    print_comparison(result, Console(highlight=False))
+    if json_path is not None:
+        try:
+            json_path.write_text(json.dumps(result.to_json()) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _usage(f"cannot write the comparison: {exc}") from None
+    if result.regressions:
+        raise typer.Exit(1)

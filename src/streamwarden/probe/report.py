@@ -18,6 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from streamwarden.findings import Finding
+from streamwarden.probe.compare import RunComparison, changed
+from streamwarden.probe.diagnose import headline
 from streamwarden.probe.slo import evaluate, request_checks
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run
 
@@ -26,6 +28,7 @@ __all__ = [
     "esc",
     "finding_html",
     "findings_html",
+    "print_comparison",
     "print_summary",
     "render_html",
     "waterfall_svg",
@@ -179,6 +182,53 @@ def _print_slos(run: Run, console: Console) -> None:
                 Text.assemble(("✓ SLO ", "green"), (slo.text, "bold"), (f" ({worst})", "dim"))
             )
     console.print()
+
+
+def print_comparison(cmp: RunComparison, console: Console | None = None) -> None:
+    """The metrics that moved beyond the tolerance, the findings that came and went, and
+    the regressions (the exit code's reason)."""
+    console = console or Console()
+    shown = changed(cmp)
+    console.print(Text(f"changes beyond {cmp.tolerance_pct:g}%", style="bold"))
+    if shown:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for name in ("step", "metric", "before", "after", "change"):
+            table.add_column(name, justify="left" if name in ("step", "metric") else "right")
+        for c in shown:
+            style = "red" if c.regression else "green" if c.better else ""
+            pct = c.change_pct
+            table.add_row(
+                c.step,
+                c.metric,
+                _ms(c.before),
+                _ms(c.after),
+                Text(f"{pct:+.3g}%" if math.isfinite(pct) else "new", style=style),
+            )
+        console.print(table)
+    else:
+        console.print(Text("  none", style="dim"))
+    for label in cmp.only_before:
+        console.print(Text(f"  {label}: only in the run before, not compared", style="dim"))
+    for label in cmp.only_after:
+        console.print(Text(f"  {label}: only in the run after, not compared", style="dim"))
+    for f in cmp.appeared:
+        console.print(
+            Text.assemble(
+                ("+ appeared ", _STYLE.get(f.severity, "")), (f.id, "bold"), f": {headline(f)}"
+            )
+        )
+    for f in cmp.gone:
+        console.print(Text.assemble(("- gone ", "green"), (f.id, "bold")))
+    console.print()
+    if cmp.regressions:
+        console.print(
+            Text(
+                f"✗ {len(cmp.regressions)} regressions: " + "; ".join(cmp.regressions),
+                style="bold red",
+            )
+        )
+    else:
+        console.print(Text("✓ no regression beyond the tolerance", style="green"))
 
 
 # -- HTML ----------------------------------------------------------------------------------

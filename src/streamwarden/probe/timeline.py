@@ -396,6 +396,9 @@ class Run:
         data = _obj(data, "the run")
         if data.get("version") != 1:
             raise ValueError(f"unsupported run version: {data.get('version')!r}")
+        if "requests" not in data or "steps" not in data:
+            # A lab result or any other versioned JSON: never read as an empty run.
+            raise ValueError("it has no 'steps' and 'requests' (write one with probe --json)")
         steps = _list(data.get("steps", []), "steps")
         config = _obj(data.get("config", {}), "'config'")
         slo_texts = config.get("slo") or []
