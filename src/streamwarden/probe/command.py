@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from streamwarden.probe.capacity import find_capacity as search_capacity
 from streamwarden.probe.compare import compare_runs
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
@@ -208,6 +209,14 @@ def probe(
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
     slo: _Slo = None,
+    find_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--find-capacity",
+            help="Ramp through --concurrency (or double --rate), then bisect to the highest "
+            "level that meets the SLOs (default success>=99%) with no finding at --fail-on",
+        ),
+    ] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the Poisson arrivals")] = None,
     allow_remote: Annotated[
         bool,
@@ -236,12 +245,45 @@ def probe(
         allow_remote=allow_remote,
         seed=seed,
     )
+    if find_capacity:
+        _capacity(config, slos, thresholds, json_path, html_path, fail_on)
+        return
     with _fewer_collections():
         try:
             run = _run_with_progress(config)
         except ProbeError as exc:
             raise _usage(str(exc)) from None
         _finish(run, thresholds, json_path, html_path, fail_on, slos)
+
+
+def _capacity(
+    config: ProbeConfig,
+    slos: list[SLO],
+    thresholds: Thresholds,
+    json_path: Path | None,
+    html_path: Path | None,
+    fail_on: str,
+) -> None:
+    """`--find-capacity`: exit 0 with a capacity, 1 when even the lowest level fails."""
+    gates = slos or parse_all(["success>=99%"])
+    with _fewer_collections():
+        try:
+            run = _run(search_capacity(config, gates, thresholds, _FAIL_ON[fail_on]))
+        except ProbeError as exc:
+            raise _usage(str(exc)) from None
+        try:
+            _finish(run, thresholds, json_path, html_path, "never", gates)
+        except typer.Exit:
+            pass  # the steps above capacity miss the SLOs by design: the answer decides
+    assert run.capacity is not None
+    found = run.capacity["capacity"] is not None
+    Console(highlight=False).print(
+        Text.assemble(
+            ("capacity: ", "bold"), (run.capacity["summary"], "green" if found else "bold red")
+        )
+    )
+    if not found:
+        raise typer.Exit(1)
 
 
 @contextlib.contextmanager

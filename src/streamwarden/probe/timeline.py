@@ -348,6 +348,8 @@ class Run:
     diagnosis: list[Finding] = field(default_factory=list)
     #: The gates the run is judged by (`--slo`); goodput counts requests that meet them.
     slos: list[SLO] = field(default_factory=list)
+    #: What `--find-capacity` found (`capacity.summarize`); None for an ordinary run.
+    capacity: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         # A summary: the full form of a large run costs seconds and megabytes.
@@ -373,6 +375,8 @@ class Run:
         }
         if self.slos:
             out["slo"] = [result.to_json() for result in evaluate(self.slos, self)]
+        if self.capacity is not None:
+            out["capacity"] = self.capacity
         return out
 
     def dump(self, out: TextIO) -> None:
@@ -415,4 +419,5 @@ class Run:
             monotonic_origin_s=_opt_float(data.get("monotonic_origin_s"), "monotonic_origin_s"),
             diagnosis=[finding_from_json(f) for f in _list(data.get("diagnosis", []), "diagnosis")],
             slos=parse_all(slo_texts),
+            capacity=_obj(data["capacity"], "'capacity'") if data.get("capacity") else None,
         )
