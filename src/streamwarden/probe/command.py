@@ -31,6 +31,7 @@ from streamwarden.probe.report import print_comparison, print_summary, write_htm
 from streamwarden.probe.saved import SavedRun, load_runs
 from streamwarden.probe.slo import SLO, SLOError, evaluate, parse_all
 from streamwarden.probe.timeline import Run
+from streamwarden.probe.workload import TEMPLATE, WorkloadError, load_bodies
 
 __all__ = ["analyze", "probe"]
 
@@ -61,10 +62,22 @@ def _parse_body(text: str | None) -> bytes | None:
         except OSError as exc:
             raise _usage(f"cannot read --body file {text[1:]!r}: {exc.strerror}") from None
     try:
-        json.loads(text)
+        # Templates (`{{int 64-512}}`) stand for numbers: checked as one.
+        json.loads(TEMPLATE.sub(b"0", text.encode()))
     except ValueError as exc:
         raise _usage(f"--body is not valid JSON ({exc}); use @file for other bodies") from None
     return text.encode()
+
+
+def _parse_bodies(path: Path | None, body: bytes | None) -> tuple[bytes, ...]:
+    if path is None:
+        return ()
+    if body is not None:
+        raise _usage("--body and --bodies both give the request body: pick one")
+    try:
+        return tuple(load_bodies(path))
+    except WorkloadError as exc:
+        raise _usage(str(exc)) from None
 
 
 def _parse_headers(items: list[str]) -> tuple[tuple[str, str], ...]:
@@ -175,6 +188,13 @@ def probe(
         typer.Option("--method", help="HTTP method (default: POST with a body, else GET)"),
     ] = None,
     body: Annotated[str | None, typer.Option("--body", help="Request body: JSON, or @file")] = None,
+    bodies: Annotated[
+        Path | None,
+        typer.Option(
+            "--bodies",
+            help="JSONL file, one request body a line: cycled, or sampled with --seed",
+        ),
+    ] = None,
     header: Annotated[
         list[str] | None,
         typer.Option("-H", "--header", help="Extra header 'Name: value' (repeatable)"),
@@ -229,11 +249,13 @@ def probe(
     _check_fail_on(fail_on)  # before the run, not after it
     thresholds = _thresholds(max_silence, time_scale)
     slos = _parse_slos(slo)
+    one_body = _parse_body(body)
     config = ProbeConfig(
         url=url,
         format=format,
         method=method,
-        body=_parse_body(body),
+        body=one_body,
+        bodies=_parse_bodies(bodies, one_body),
         headers=_parse_headers(header or []),
         concurrency=_parse_concurrency(concurrency),
         rate=rate,

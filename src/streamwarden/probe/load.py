@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import math
 import random
@@ -30,6 +31,7 @@ import httptools
 
 from streamwarden.probe.formats import FORMATS, StreamReader, detect_from_url
 from streamwarden.probe.timeline import RequestRecord, Run, Step
+from streamwarden.probe.workload import Workload
 
 __all__ = [
     "ProbeConfig",
@@ -75,10 +77,14 @@ class ProbeConfig:
     allow_remote: bool = False
     seed: int | None = None
     loop_lag_interval: float = 0.05
+    #: `--bodies`: one body per request, in turn (or at random with `seed`); templates in
+    #: any body are expanded per request (`probe.workload`).
+    bodies: tuple[bytes, ...] = ()
 
     def describe(self) -> dict[str, object]:
         out = asdict(self)
         out["body"] = None if self.body is None else f"{len(self.body)} bytes"
+        out["bodies"] = len(self.bodies)
         out["headers"] = [name for name, _ in self.headers]  # values may hold keys
         out["concurrency"] = list(self.concurrency)
         return out
@@ -411,7 +417,12 @@ class _Session:
     ) -> None:
         self.config = config
         self.target = target
-        self.request = _request_bytes(config, target)
+        first = dataclasses.replace(config, body=config.bodies[0]) if config.bodies else config
+        self.request = _request_bytes(first, target)
+        bodies = config.bodies or ((config.body,) if config.body is not None else ())
+        workload = Workload(bodies, config.seed) if bodies else None
+        #: Set when requests differ (several bodies, or templates): built per request.
+        self.workload = workload if workload is not None and workload.varies else None
         self.t0 = time.perf_counter()
         self.run = Run(target=config.url, config=config.describe())
         # perf_counter is CLOCK_MONOTONIC on Linux: other processes can line up with it.
@@ -437,9 +448,11 @@ class _Session:
         record.scheduled_ms = scheduled_ms
         self.run.requests.append(record)
         done: asyncio.Future[None] = loop.create_future()
-        exchange = _Exchange(
-            self.request, record, StreamReader(self.format, self.url_hint), t0, done
-        )
+        request = self.request
+        if self.workload is not None:
+            config = dataclasses.replace(self.config, body=self.workload.next())
+            request = _request_bytes(config, self.target)
+        exchange = _Exchange(request, record, StreamReader(self.format, self.url_hint), t0, done)
         progress = self.progress
         if progress is not None:
             progress.started += 1
