@@ -3,7 +3,8 @@ or went. Pure: two `Run`s in, a `RunComparison` out; `streamwarden analyze --com
 
 Steps are matched by their label (`c=8`, `rate 5/s`). A metric regresses when it moved the
 wrong way by more than `tolerance_pct` percent of its value before; an error finding that
-appeared is a regression too, whatever the numbers say.
+appeared is a regression too, whatever the numbers say. Latencies must also move by more
+than `NOISE_MS`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ METRICS: tuple[tuple[str, str, str | None, bool], ...] = (
     ("output tok/s", "output_tokens_per_s", None, True),
     ("req/s", "requests_per_s", None, True),
 )
+
+
+#: A latency must also move by more than this to count: two runs of the same build on a busy
+#: host differ by a few milliseconds at p99 (scheduling), which no user notices.
+NOISE_MS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +130,7 @@ def compare_runs(before: Run, after: Run, tolerance_pct: float = 10.0) -> RunCom
             if a is None or b is None:
                 continue
             worse = b < a if higher else b > a
-            # Below a millisecond, a latency change is the clock's noise, not the server's.
-            floor = 1.0 if name.endswith(" ms") else 0.0
+            floor = NOISE_MS if name.endswith(" ms") else 0.0
             beyond = abs(b - a) > max(tolerance_pct / 100.0 * abs(a), floor)
             changes.append(MetricChange(label, name, a, b, higher, worse and beyond))
     ids_before = {f.id for f in before.diagnosis}
