@@ -28,6 +28,7 @@ __all__ = [
     "esc",
     "finding_html",
     "findings_html",
+    "pick_streams",
     "print_comparison",
     "print_summary",
     "render_html",
@@ -93,18 +94,17 @@ def print_summary(run: Run, console: Console | None = None) -> None:
     console.print(
         Text.assemble(("streamwarden probe ", "bold"), run.target, (f"  ({'/'.join(fmt)})", "dim"))
     )
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     checks = request_checks(run.slos)
     summaries = [step.summary(run.requests, checks) for step in run.steps]
     # Open loop: how late arrivals started, so that coordinated omission shows.
     open_loop = any(s["schedule_lag_ms"] for s in summaries)
-    columns = ["step", "reqs", "ok", "TTFB p50/p99 ms", "TTFT p50/p99 ms"]
-    columns += ["ITL p50/p99 ms", "TPOT p50 ms", "tok/s", "req/s"]
-    columns += ["goodput/s"] if run.slos else []
-    columns += ["gap p99 ms"]
+    # Two tables, each within 80 columns: how streams went, then the LLM figures.
+    columns = ["step", "reqs", "ok", "TTFB p50/p99 ms", "TTFT p50/p99 ms", "gap p99 ms"]
     columns += ["lag p50/max ms"] if open_loop else []
-    for name in [*columns, "ends"]:
-        table.add_column(name, justify="left" if name in ("step", "ends") else "right")
+    table = _table([*columns, "ends"])
+    llm = _table(["step", "ITL p50/p99 ms", "TPOT p50 ms", "output tok/s", "req/s"])
+    if run.slos:
+        llm.add_column("goodput req/s", justify="right")
     for step, s in zip(run.steps, summaries, strict=True):
         rate = s["success_rate"]
         ok_style = "green" if rate == 1 else "red" if rate is not None and rate < 0.9 else "yellow"
@@ -115,19 +115,23 @@ def print_summary(run: Run, console: Console | None = None) -> None:
             Text("-" if rate is None else f"{100 * rate:.0f}%", style=ok_style),
             _pair(s["ttfb_ms"]),
             _pair(s["ttft_ms"]),
+            _ms(s["max_gap_ms"]["p99"]),
+        ]
+        if open_loop:
+            lag = s["schedule_lag_ms"] or {}
+            cells.append(f"{_ms(lag.get('p50'))} / {_ms(lag.get('max'))}")
+        table.add_row(*cells, outcomes)
+        figures = [
+            step.label,
             _pair(s["itl_ms"]),
             _ms(s["tpot_ms"]["p50"]),
             _ms(s["output_tokens_per_s"]),
             _ms(s["requests_per_s"]),
         ]
-        if run.slos:
-            cells.append(_ms(s["goodput_rps"]))
-        cells.append(_ms(s["max_gap_ms"]["p99"]))
-        if open_loop:
-            lag = s["schedule_lag_ms"] or {}
-            cells.append(f"{_ms(lag.get('p50'))} / {_ms(lag.get('max'))}")
-        table.add_row(*cells, outcomes)
+        llm.add_row(*figures, *([_ms(s["goodput_rps"])] if run.slos else []))
     console.print(table)
+    console.print()
+    console.print(llm)
     console.print()
     _print_slos(run, console)
     if not run.diagnosis:
@@ -161,6 +165,13 @@ def print_summary(run: Run, console: Console | None = None) -> None:
             Padding(Text("evidence: " + _evidence(f.evidence), style="dim"), (0, 0, 0, 2))
         )
         console.print(Padding(Text("fix: " + f.fix, style="green"), (0, 0, 0, 2), expand=False))
+
+
+def _table(columns: Sequence[str]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("step", "ends") else "right")
+    return table
 
 
 def _print_slos(run: Run, console: Console) -> None:
@@ -250,25 +261,44 @@ font-size:11px;font-weight:700;margin-right:8px}.f.error .sev{color:#d1242f}
 padding:8px}svg text{font:11px system-ui,sans-serif;fill:#3d4650}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
-label{font-size:13px}.f.sub{margin:8px 0 0 12px;max-width:none}.because{color:#5b6570;
+label{font-size:13px}.controls{margin:4px 0 8px}.shown{margin:0 0 6px;color:#3d4650}
+.card{overflow-x:auto}.tbl{overflow-x:auto;max-width:100%}.tbl td{white-space:nowrap}.f.sub{margin:8px 0 0 12px;max-width:none}.because{color:#5b6570;
 font-size:12px}ul.slo{margin:0;padding-left:18px}
 """
 
 _JS = """
-document.getElementById('onlybad').addEventListener('change', function (e) {
-  document.querySelectorAll('#waterfall g.row').forEach(function (g) {
-    g.style.display = (e.target.checked && g.dataset.ok === '1') ? 'none' : '';
-  });
-});
+(function () {
+  var onlybad = document.getElementById('onlybad');
+  var step = document.getElementById('stepfilter');
+  function apply() {
+    var want = step ? step.value : '';
+    document.querySelectorAll('#waterfall g.row').forEach(function (g) {
+      var hide = (onlybad.checked && g.dataset.ok === '1') || (want !== '' && g.dataset.step !== want);
+      g.style.display = hide ? 'none' : '';
+    });
+  }
+  onlybad.addEventListener('change', apply);
+  if (step) step.addEventListener('change', apply);
+})();
 document.documentElement.setAttribute('data-ready', '1');
 """
 
-_OUTCOME_COLOR = {
-    "ok": "#1a7f37",
-    "http_error": "#8250df",
-    "connect_error": "#8250df",
-    "client_timeout": "#bc4c00",
+#: Every mark the waterfall draws: its CSS class, colour and legend text. The legend is
+#: written from this table, for the classes the drawing used, so the two cannot disagree.
+MARKS: dict[str, tuple[str, str]] = {
+    "m-wait": ("#8c959f", "waiting for headers"),
+    "m-open": ("#57606a", "opening comment (stream open)"),
+    "m-read": ("#0969da", "read with events"),
+    "m-burst": ("#d4a72c", "burst (4+ events in one read)"),
+    "m-beat": ("#1b7c83", "heartbeat comment"),
+    "m-ok": ("#1a7f37", "● completed"),
+    "m-cut": ("#d1242f", "✕ cut mid-stream (truncated, reset, no terminator)"),
+    "m-http": ("#8250df", "✕ HTTP error or refusal"),
+    "m-connect": ("#6e7781", "✕ could not connect"),
+    "m-timeout": ("#bc4c00", "✕ the probe gave up (--timeout)"),
 }
+_END_MARK = {"ok": "m-ok", "http_error": "m-http", "connect_error": "m-connect"}
+_END_MARK |= {"client_timeout": "m-timeout"}
 
 
 def esc(value: object) -> str:
@@ -339,26 +369,61 @@ def _line_chart(
     return "".join(out)
 
 
-def _pick_streams(run: Run, limit: int) -> list[RequestRecord]:
-    """All streams when few; otherwise every failure first, then an even sample per step."""
-    reqs = sorted(run.requests, key=lambda r: r.start_ms)
+def pick_streams(run: Run, limit: int) -> list[RequestRecord]:
+    """At most `limit` streams to draw, spread over every step and outcome: failures first
+    (every one when they fit), then an even sample of the rest of each step."""
+    reqs = sorted(run.requests, key=lambda r: (r.step, r.start_ms))
     if len(reqs) <= limit:
         return reqs
-    bad = [r for r in reqs if not r.succeeded][: limit // 2]
-    good = [r for r in reqs if r.succeeded]
-    room = limit - len(bad)
-    stride = max(1, math.ceil(len(good) / max(room, 1)))
-    return sorted(bad + good[::stride][:room], key=lambda r: r.start_ms)
+    groups: dict[tuple[bool, int, str], list[RequestRecord]] = {}
+    for r in reqs:
+        groups.setdefault((r.succeeded, r.step, r.outcome), []).append(r)
+    # Round-robin over the groups, failed groups first, each taken evenly across its span.
+    order = sorted(groups, key=lambda k: (k[0], k[1], k[2]))
+    quota = dict.fromkeys(order, 0)
+    left = limit
+    failed = [k for k in order if not k[0]]
+    for keys in (failed, order):
+        while left:
+            grew = False
+            for k in keys:
+                if left and quota[k] < len(groups[k]):
+                    quota[k] += 1
+                    left -= 1
+                    grew = True
+            if not grew:
+                break
+    picked = [r for k in order for r in _spread(groups[k], quota[k])]
+    return sorted(picked, key=lambda r: (r.step, r.start_ms))
 
 
-def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
-    streams = _pick_streams(run, limit)
+def _spread(items: list[RequestRecord], n: int) -> list[RequestRecord]:
+    if n >= len(items):
+        return items
+    if n <= 0:
+        return []
+    return [items[int(i * len(items) / n)] for i in range(n)]
+
+
+def _opening(r: RequestRecord) -> int | None:
+    """The index of the read carrying the stream's opening comment (the guard's
+    `: stream open` with the headers): a comment in the first body read, before any event."""
+    for i, (_t, size, events, beats) in enumerate(r.reads):
+        if size > 0:
+            return i if beats and not events else None
+    return None
+
+
+def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 200) -> str:
+    """One row per stream (a sample of `limit` at most, said above the chart): the wait for
+    headers, each read, heartbeats, and how it ended."""
+    streams = pick_streams(run, limit)
     if not streams:
         return "<p>No requests.</p>"
     t_end = max(r.start_ms + (r.end_ms or 0.0) for r in streams)
     t_start = min(r.start_ms for r in streams)
     span = max(t_end - t_start, 1.0)
-    row_h = 9 if len(streams) > 60 else 14
+    row_h = 6 if len(streams) > 120 else 9 if len(streams) > 60 else 14
     left, right, top = 70, 16, 26
     w = 1100
     pw = w - left - right
@@ -367,7 +432,16 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
     def x(t_ms: float) -> float:
         return left + pw * (t_ms - t_start) / span
 
-    out = [f'<svg id="waterfall" width="{w}" height="{h}" role="img" aria-label="waterfall">']
+    used: set[str] = set()
+
+    def mark(cls: str) -> str:
+        used.add(cls)
+        return MARKS[cls][0]
+
+    out = [
+        f'<svg id="waterfall" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+        'style="max-width:100%;height:auto" role="img" aria-label="waterfall">'
+    ]
     tick = _nice_max(span / 8)
     k = 0.0
     while k <= span + 1e-9:
@@ -382,55 +456,74 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
         y0 = top + i * row_h
         mid = y0 + row_h / 2
         end = r.start_ms + (r.end_ms or 0.0)
-        cut = r.outcome in FAILED_OUTCOMES
-        color = "#d1242f" if cut else _OUTCOME_COLOR.get(r.outcome, "#d1242f")
         tip = (
             f"{step_labels.get(r.step, r.step)} #{i}: {r.outcome}, status {r.status}, "
             f"ttfb {_ms(r.ttfb_ms)} ms, ttft {_ms(r.ttft_ms)} ms, end {_ms(r.end_ms)} ms, "
             f"{len(r.reads)} reads, {r.events} events" + (f" — {r.error}" if r.error else "")
         )
-        out.append(f'<g class="row" data-ok="{1 if r.succeeded else 0}"><title>{esc(tip)}</title>')
+        out.append(
+            f'<g class="row" data-ok="{1 if r.succeeded else 0}" data-step="{r.step}">'
+            f"<title>{esc(tip)}</title>"
+        )
         out.append(
             f'<line x1="{x(r.start_ms):.1f}" x2="{x(end):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
             f'stroke="#c9d1d9" stroke-width="1"/>'
         )
         if r.ttfb_ms is not None:
             out.append(
-                f'<line x1="{x(r.start_ms):.1f}" x2="{x(r.start_ms + r.ttfb_ms):.1f}" '
-                f'y1="{mid:.1f}" y2="{mid:.1f}" stroke="#8c959f" stroke-width="3"/>'
+                f'<line class="m-wait" x1="{x(r.start_ms):.1f}" '
+                f'x2="{x(r.start_ms + r.ttfb_ms):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
+                f'stroke="{mark("m-wait")}" stroke-width="3"/>'
             )
-        for t, _size, events, beats in r.reads:
+        opening = _opening(r)
+        for n, (t, _size, events, beats) in enumerate(r.reads):
             hh: float
             if events >= burst_events:
-                fill, hh = "#d4a72c", row_h - 2.0
+                cls, hh, width = "m-burst", row_h - 2.0, 2.5
             elif events:
-                fill, hh = "#0969da", row_h * 0.55
+                cls, hh, width = "m-read", row_h * 0.55, 1.2
+            elif beats and n == opening:
+                cls, hh, width = "m-open", row_h * 0.9, 1.0
             elif beats:
-                fill, hh = "#8250df", row_h * 0.4
+                cls, hh, width = "m-beat", row_h * 0.4, 1.2
             else:
                 continue
             xx = x(r.start_ms + t)
-            width = 2.5 if events >= burst_events else 1.2
             out.append(
-                f'<rect x="{xx - width / 2:.1f}" y="{mid - hh / 2:.1f}" width="{width}" '
-                f'height="{hh:.1f}" fill="{fill}"/>'
+                f'<rect class="{cls}" x="{xx - width / 2:.1f}" y="{mid - hh / 2:.1f}" '
+                f'width="{width}" height="{hh:.1f}" fill="{mark(cls)}"/>'
             )
-        if cut or not r.succeeded:
-            xe, s = x(end), row_h / 2 - 1
+        end_cls = "m-cut" if r.outcome in FAILED_OUTCOMES else _END_MARK.get(r.outcome, "m-cut")
+        if end_cls == "m-ok":
             out.append(
-                f'<path d="M{xe - s:.1f},{mid - s:.1f}L{xe + s:.1f},{mid + s:.1f}'
-                f'M{xe - s:.1f},{mid + s:.1f}L{xe + s:.1f},{mid - s:.1f}" '
-                f'stroke="{color}" stroke-width="2"/>'
+                f'<circle class="m-ok" cx="{x(end):.1f}" cy="{mid:.1f}" r="2.5" '
+                f'fill="{mark("m-ok")}"/>'
             )
         else:
-            out.append(f'<circle cx="{x(end):.1f}" cy="{mid:.1f}" r="2.5" fill="{color}"/>')
+            xe, half = x(end), row_h / 2 - 1
+            out.append(
+                f'<path class="{end_cls}" d="M{xe - half:.1f},{mid - half:.1f}'
+                f"L{xe + half:.1f},{mid + half:.1f}M{xe - half:.1f},{mid + half:.1f}"
+                f'L{xe + half:.1f},{mid - half:.1f}" stroke="{mark(end_cls)}" stroke-width="2"/>'
+            )
         if i == 0 or streams[i - 1].step != r.step:
             out.append(
                 f'<text x="4" y="{mid + 4:.1f}">{esc(step_labels.get(r.step, r.step))}</text>'
             )
         out.append("</g>")
     out.append("</svg>")
-    return "".join(out)
+    legend = "".join(
+        f"<span class='lg' data-mark='{cls}'><i style='background:{color}'></i>{esc(text)}</span>"
+        for cls, (color, text) in MARKS.items()
+        if cls in used
+    )
+    shown = (
+        f"<p class='shown'>showing {len(streams)} of {len(run.requests)} streams: every "
+        "step and outcome, failures first</p>"
+        if len(streams) < len(run.requests)
+        else ""
+    )
+    return f"{shown}<div class='legend'>{legend}</div>{''.join(out)}"
 
 
 def render_html(run: Run) -> str:
@@ -445,8 +538,17 @@ def render_html(run: Run) -> str:
             labels,
             [
                 ("TTFT p50", "#0969da", [s["ttft_ms"]["p50"] for s in summaries]),
-                ("TTFT p90", "#d4a72c", [s["ttft_ms"]["p90"] for s in summaries]),
+                ("TTFT p99", "#d4a72c", [s["ttft_ms"]["p99"] for s in summaries]),
                 ("TTFB p50", "#8c959f", [s["ttfb_ms"]["p50"] for s in summaries]),
+            ],
+            unit=" ms",
+        ),
+        _line_chart(
+            "Inter-token latency",
+            labels,
+            [
+                ("ITL p50", "#0969da", [s["itl_ms"]["p50"] for s in summaries]),
+                ("ITL p99", "#d4a72c", [s["itl_ms"]["p99"] for s in summaries]),
             ],
             unit=" ms",
         ),
@@ -473,13 +575,11 @@ def render_html(run: Run) -> str:
     findings = findings_html(run.diagnosis) or (
         "<p class='ok'>No findings: streams arrived whole and on time.</p>"
     )
-    legend = (
-        "<div class='legend'><span><i style='background:#8c959f'></i>waiting for headers</span>"
-        "<span><i style='background:#0969da'></i>read with events</span>"
-        "<span><i style='background:#d4a72c'></i>burst (4+ events in one read)</span>"
-        "<span><i style='background:#8250df'></i>heartbeat only</span>"
-        "<span style='color:#1a7f37'>● complete</span><span style='color:#d1242f'>✕ cut / failed"
-        "</span> <label><input type='checkbox' id='onlybad'> only failed streams</label></div>"
+    steps = "".join(f"<option value='{st.index}'>{esc(st.label)}</option>" for st in run.steps)
+    controls = (
+        "<div class='controls'><label><input type='checkbox' id='onlybad'> only failed "
+        "streams</label> <label>step <select id='stepfilter'><option value=''>all</option>"
+        f"{steps}</select></label></div>"
     )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -487,14 +587,14 @@ def render_html(run: Run) -> str:
         f"<h1>streamwarden probe</h1><div class='sub'>{esc(run.target)} · "
         f"{esc(run.started_at or '')} · {len(run.requests)} requests</div>"
         f"{_slos_html(run)}<h2>Findings</h2>{findings}"
-        f"<h2>Steps</h2><table><tr><th>step</th><th>reqs</th><th>ok</th>"
+        f"<h2>Steps</h2><div class='tbl'><table><tr><th>step</th><th>reqs</th><th>ok</th>"
         "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>ITL p50/p99 ms</th>"
         "<th>TPOT p50 ms</th><th>output tok/s</th><th>req/s</th>"
         f"{'<th>goodput req/s</th>' if run.slos else ''}<th>gap p99 ms</th>"
         "<th>sched. lag max ms</th><th>probe loop lag p99 ms</th><th>ends</th></tr>"
-        f"{''.join(rows)}</table>"
+        f"{''.join(rows)}</table></div>"
         f"<div class='charts'>{''.join(f'<div class=card>{c}</div>' for c in charts)}</div>"
-        f"<h2>Reads per stream</h2>{legend}<div class='card'>{waterfall_svg(run)}</div>"
+        f"<h2>Reads per stream</h2>{controls}<div class='card'>{waterfall_svg(run)}</div>"
         f"<script>{_JS}</script></body></html>\n"
     )
 
