@@ -7,13 +7,11 @@ an unreachable target (one line on stderr, no traceback).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import gc
 import json
 import math
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from streamwarden.gctuning import fewer_collections
 from streamwarden.probe.capacity import find_capacity as search_capacity
 from streamwarden.probe.compare import compare_runs
 from streamwarden.probe.diagnose import Thresholds, diagnose
@@ -270,7 +269,7 @@ def probe(
     if find_capacity:
         _capacity(config, slos, thresholds, json_path, html_path, fail_on)
         return
-    with _fewer_collections():
+    with fewer_collections():
         try:
             run = _run_with_progress(config)
         except ProbeError as exc:
@@ -288,7 +287,7 @@ def _capacity(
 ) -> None:
     """`--find-capacity`: exit 0 with a capacity, 1 when even the lowest level fails."""
     gates = slos or parse_all(["success>=99%"])
-    with _fewer_collections():
+    with fewer_collections():
         try:
             run = _run(search_capacity(config, gates, thresholds, _FAIL_ON[fail_on]))
         except ProbeError as exc:
@@ -306,26 +305,6 @@ def _capacity(
     )
     if not found:
         raise typer.Exit(1)
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """A run allocates a row per socket read, long-lived and free of cycles: with the
-    default thresholds a 300,000-read run collected 548 times, 0.21 s of CPU. Freezing what
-    was loaded before the run and raising the young threshold made that 65 times, 0.06 s
-    (bench/probe_bench.py throughput). Restored on the way out: the CLI also runs
-    in-process (tests, scripts)."""
-    threshold = gc.get_threshold()
-    # `unfreeze` thaws everything: only thaw when nothing was frozen before us.
-    ours = gc.get_freeze_count() == 0
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        if ours:
-            gc.unfreeze()
 
 
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:
