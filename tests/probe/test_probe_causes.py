@@ -79,7 +79,7 @@ def test_every_rule_has_a_title_docs_and_a_headline_that_shows_no_none() -> None
     }
     assert set(RULES) == set(evidence)
     for rule in RULES.values():
-        assert rule.title and rule.docs.startswith("docs/probe.md#")
+        assert rule.title and rule.docs == "docs/probe.md#diagnosis"
         line = headline(_f(rule.id, **evidence[rule.id]), 1 / 30)
         assert "None" not in line and "?" not in line, line
     assert headline(_f("idle_timeout", cut_after_idle_s=0.874), 1 / 30) == (
@@ -119,3 +119,12 @@ def test_evidence_is_rounded_and_leaves_unknowns_out() -> None:
     assert "longest_silence_survived_s" not in finding.evidence
     assert finding.evidence["cut_after_idle_s"] == 0.524
     assert "(3.15s real)" in finding.summary
+
+
+def test_every_rule_is_in_the_documented_table() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "probe.md").read_text()
+    table = docs[docs.index("## Diagnosis") :]
+    for rule_id in RULES:
+        assert f"| `{rule_id}` |" in table, rule_id
