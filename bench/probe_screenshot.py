@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def screenshot(html: Path, png: Path, size: str = "1200,1600") -> None:
+def screenshot(html: Path, png: Path, size: str = "1400,2300") -> None:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
