@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streamwarden.lab.procs import ManagedProcess, find_binary, free_port, wait_for_port
+from streamwarden.procs import ManagedProcess, find_binary, free_port, wait_for_port
 
 
 @dataclass
