@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +159,58 @@ def test_redis_dying_under_running_streams_costs_resume_not_streams(tmp_path: Pa
                     assert _events(later)[-1].data == "[DONE]"
             finally:
                 server.process.signal(signal.SIGCONT)
+
+
+def test_global_max_streams_admits_exactly_n_across_two_replicas(
+    tmp_path: Path, shared: RedisServer
+) -> None:
+    flags = [*FLAGS, "--redis", shared.url, "--global-max-streams", "4"]
+    with run_gateways(tmp_path, flags, flags) as (a, b), contextlib.ExitStack() as held:
+        statuses = []
+        refused_in = []
+        for n in range(6):
+            gw = (a, b)[n % 2]
+            started = time.monotonic()
+            response = held.enter_context(
+                httpx.stream(
+                    "POST", gw.url + "/v1/chat/completions", json=_body(400, 20), timeout=10
+                )
+            )
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                refused_in.append(time.monotonic() - started)
+                response.read()
+                assert response.headers["retry-after"] == "1"
+                assert "global-max-streams" in response.json()["error"]["message"]
+        assert sorted(statuses) == [200] * 4 + [503] * 2
+        assert max(refused_in) < 1.0  # one Redis round trip; wide margin for a loaded box
+        held.close()  # the four leave; their generations end after the 2 s grace
+        deadline = time.monotonic() + 10
+        while True:
+            with httpx.stream(
+                "POST", b.url + "/v1/chat/completions", json=_body(2, 0), timeout=10
+            ) as again:
+                if again.status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the slots never came back"
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--global-max-streams", "2"], "--global-max-streams needs --redis URL"),
+        (["--redis", "localhost:6379"], "--redis must be a redis://"),
+        (["--resume-grace", "-1"], "--resume-grace must be >= 0"),
+    ],
+)
+def test_bad_resume_flags_are_one_clear_line(args: list[str], says: str) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "streamwarden", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ran.returncode == 2
+    assert ran.stderr.startswith("streamwarden serve: ") and says in ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1

@@ -27,11 +27,15 @@ class Slot:
         self._admission = admission
         self.key = key
         self.released = False
+        #: Called once on release: what else the stream held (a slot shared by replicas).
+        self.on_release: Callable[[], None] | None = None
 
     def release(self) -> None:
         if not self.released:
             self.released = True
             self._admission._release(self)
+            if self.on_release is not None:
+                self.on_release()
 
 
 class Admission:

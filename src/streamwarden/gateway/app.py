@@ -28,7 +28,7 @@ from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, read_json
 from streamwarden.gateway.drain import Drain
 from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, NumberedEvents, Numbering
-from streamwarden.gateway.resume import NotResumable, Resume
+from streamwarden.gateway.resume import GloballyFull, NotResumable, Resume
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
     ClientLeft,
@@ -353,13 +353,22 @@ class Gateway:
         """A slot, waiting in the queue if there is one; a client that leaves the queue
         gives its place up at once."""
         try:
-            return await while_connected(request.receive, lambda: self.admission.acquire(key))
+            slot = await while_connected(request.receive, lambda: self.admission.acquire(key))
         except Rejected as exc:
             raise _Refusal(
                 exc.status, str(exc), "rejected", {"Retry-After": str(exc.retry_after)}
             ) from None
         except ClientLeft:
             raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
+        try:
+            await self.resume.admit(slot)
+        except GloballyFull as exc:
+            slot.release()
+            raise _Refusal(503, str(exc), "rejected", {"Retry-After": "1"}) from None
+        except BaseException:
+            slot.release()
+            raise
+        return slot
 
     async def _open(self, request: Request, opener: Callable[[], Awaitable[_Opened]]) -> _Opened:
         """The upstream request, connected and answering, within --first-token-timeout."""

@@ -167,6 +167,10 @@ def serve(
     redis_timeout: Annotated[
         float, typer.Option(help="Seconds any one Redis call may take (with --redis).")
     ] = 1.0,
+    global_max_streams: Annotated[
+        int,
+        typer.Option(help="Streams at once across all replicas sharing --redis (0: unlimited)."),
+    ] = 0,
 ) -> None:
     """Run the OpenAI/Anthropic-compatible streaming gateway (default upstream: simulated model)."""
     from streamwarden.gateway.server import Listen, run
@@ -214,6 +218,7 @@ def serve(
             redis_url=redis or None,
             resume_lease=resume_lease,
             redis_timeout=redis_timeout,
+            global_max_streams=global_max_streams or None,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

@@ -48,8 +48,9 @@ if TYPE_CHECKING:
     from streamwarden.gateway.admission import Slot
     from streamwarden.gateway.app import Gateway
     from streamwarden.resume.redis import Mirror, RedisStore
+    from streamwarden.resume.slots import SharedSlots
 
-__all__ = ["GRACE_EXPIRED", "RESUME_HEADER", "NotResumable", "Resume"]
+__all__ = ["GRACE_EXPIRED", "RESUME_HEADER", "GloballyFull", "NotResumable", "Resume"]
 
 logger = logging.getLogger("streamwarden.gateway")
 
@@ -90,6 +91,10 @@ class NotResumable(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class GloballyFull(Exception):
+    """Every slot of `--global-max-streams` is taken, across all replicas."""
 
 
 def protocol_error(protocol: str, kind: str, message: str) -> Event | str:
@@ -199,6 +204,11 @@ class Resume:
                 timeout=settings.redis_timeout,
                 on_error=self._store_failed,
             )
+        self.slots: SharedSlots | None = None
+        if self.shared is not None and settings.global_max_streams:
+            from streamwarden.resume.slots import SharedSlots
+
+            self.slots = SharedSlots(self.shared, settings.global_max_streams)
         self._tasks: anyio.abc.TaskGroup | None = None
         self._running: dict[str, _Production] = {}
         registry = gateway.metrics.registry
@@ -264,11 +274,47 @@ class Resume:
                     await self.shared.aclose()
 
     async def _watch_store(self, shared: RedisStore, scope: anyio.CancelScope) -> None:
-        """Keeps `healthy` (and so `/readyz`) current while no stream uses the store."""
+        """Keeps `healthy` (and so `/readyz`) current while no stream uses the store, and
+        the leases of this replica's shared slots alive."""
+        every = min(shared.lease / 4, 2.0)
+        pinged = -math.inf
         with scope:
             while True:
-                await shared.ping()
-                await anyio.sleep(2.0)
+                if self.slots is not None:
+                    with contextlib.suppress(StoreError):
+                        await self.slots.refresh()
+                if time.monotonic() - pinged >= 2.0:
+                    await shared.ping()
+                    pinged = time.monotonic()
+                await anyio.sleep(every)
+
+    # -- shared admission -----------------------------------------------------------------
+    async def admit(self, slot: Slot) -> None:
+        """A slot of `--global-max-streams` for a stream this replica admitted; the local
+        limits alone while Redis is not answering. Released with `slot`."""
+        slots = self.slots
+        if slots is None:
+            return
+        try:
+            member = await slots.acquire()
+        except StoreError:
+            return  # Redis down: the local limits hold on their own
+        if member is None:
+            raise GloballyFull(
+                f"all {slots.limit} streams of the service are taken (--global-max-streams); "
+                "retry shortly"
+            )
+
+        def release() -> None:
+            slots.held.discard(member)
+            if self._tasks is not None:
+                self._tasks.start_soon(self._release_slot, slots, member)
+
+        slot.on_release = release
+
+    async def _release_slot(self, slots: SharedSlots, member: str) -> None:
+        with contextlib.suppress(StoreError):
+            await slots.release(member)
 
     # -- producing ------------------------------------------------------------------------
     def start(

@@ -68,6 +68,8 @@ class GatewaySettings:
     resume_lease: float = 5.0
     #: Seconds any one Redis call may take before it counts as failed.
     redis_timeout: float = 1.0
+    #: Streams at once across every replica sharing `redis_url`; None is unlimited.
+    global_max_streams: int | None = None
 
     def __post_init__(self) -> None:
         if self.upstream not in UPSTREAMS:
@@ -95,6 +97,15 @@ class GatewaySettings:
             raise ValueError(
                 f"--redis must be a redis://, rediss:// or unix:// URL, not {self.redis_url!r}"
             )
+        if self.global_max_streams is not None:
+            if self.global_max_streams < 1:
+                raise ValueError(
+                    f"--global-max-streams must be >= 1 (0: unlimited), got {self.global_max_streams}"
+                )
+            if self.redis_url is None:
+                raise ValueError(
+                    "--global-max-streams needs --redis URL: the replicas count their streams there"
+                )
         for flag, seconds in (
             ("resume-lease", self.resume_lease),
             ("redis-timeout", self.redis_timeout),
