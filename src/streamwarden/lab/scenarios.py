@@ -198,6 +198,11 @@ def _lb_total(lab: Launcher) -> str:
     return _url(stacks.total_time_limiter(lab, app, cut_after=LB_TOTAL_TIMEOUT))
 
 
+def _lb_total_resume(lab: Launcher) -> str:
+    app = stacks.gateway(lab, heartbeat=HEARTBEAT, switches=("--resume",))
+    return _url(stacks.total_time_limiter(lab, app, cut_after=LB_TOTAL_TIMEOUT))
+
+
 def _haproxy(lab: Launcher) -> str:
     app = stacks.gateway(lab, heartbeat=0)
     return _url(stacks.haproxy_in_front(lab, app, timeout_server=HAPROXY_TIMEOUT_SERVER))
@@ -300,6 +305,55 @@ def _judge_middleware_fix(
         f"{stats['disconnects']} disconnects: {stats['after_disconnect']}"
     )
     return Judgement(passed, evidence, {"server": stats, "heartbeats": beats})
+
+
+# -- total-timeout-resume: the cut heartbeats cannot fix, read whole by a resuming client -----
+
+#: A 45 s answer (30 tokens at 20/s), past the 30 s total-time limit.
+LONG_ANSWER: Mapping[str, float] = {"ttft": TTFT, "tokens": 30, "tps": 20}
+RESUMING_CLIENTS = 4
+
+
+def _read_resuming(base_url: str) -> tuple[bool, int]:
+    """One answer through `streamwarden.client`: (whole, each token once; connections used)."""
+    import httpx
+
+    from streamwarden.client import resuming_events
+
+    body = json.loads(ProbePlan(sim=LONG_ANSWER).body(LONG_ANSWER))
+    with httpx.Client(timeout=15) as http:
+        events = list(resuming_events(http, "POST", base_url + "/v1/chat/completions", json=body))
+    ids = [e.id or "" for e in events]
+    stream = ids[0].rpartition(":")[0] if ids else ""
+    tokens = [
+        c["delta"]["content"]
+        for e in events
+        if e.data != "[DONE]"
+        for c in json.loads(e.data).get("choices", [])
+        if c["delta"].get("content")
+    ]
+    whole = (
+        ids == [f"{stream}:{n}" for n in range(1, len(ids) + 1)]
+        and events[-1].data == "[DONE]"
+        and len(tokens) == LONG_ANSWER["tokens"]
+    )
+    return whole, len(ids)
+
+
+def _judge_resume(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]) -> Judgement:
+    from concurrent.futures import ThreadPoolExecutor
+
+    run, _ = runs["probe"]
+    cut = sum(1 for r in run.requests if not r.succeeded)
+    with ThreadPoolExecutor(RESUMING_CLIENTS) as pool:
+        results = list(pool.map(_read_resuming, [base_url] * RESUMING_CLIENTS))
+    whole = sum(1 for ok, _ in results if ok)
+    passed = cut > 0 and whole == RESUMING_CLIENTS
+    evidence = (
+        f"{cut}/{len(run.requests)} plain streams cut; with streamwarden.client "
+        f"{whole}/{RESUMING_CLIENTS} answers whole, each token once"
+    )
+    return Judgement(passed, evidence, {"plain_cut": cut, "resumed_whole": whole})
 
 
 # -- admission-control: refusals must be fast -------------------------------------------------
@@ -423,6 +477,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         fix="Raise the total timeout above the longest stream (Envoy `timeout: 0s` on the "
         "streaming route, GCP `timeoutSec`), or cap streams below it with `--max-duration`.",
         note="heartbeats cannot help against a total-time limit",
+    ),
+    Scenario(
+        name="total-timeout-resume",
+        stack=f"total-time limit {LB_TOTAL_TIMEOUT:g}s → gateway --resume, heartbeat {HEARTBEAT:g}s",
+        expected=("total_timeout",),
+        companions=("truncated_stream",),
+        start=_lb_total_resume,
+        probes=(ProbePlan(sim=LONG_ANSWER, concurrency=(4,), max_requests=4),),
+        real_world="The same total-time limits (GCP 30 s, Envoy 15 s, API Gateway 29 s, mobile "
+        "networks that drop): a plain client still loses the tail of a long answer.",
+        fix="`streamwarden serve --resume` (or `--redis` for replicas) and a resuming client "
+        "(`streamwarden.client`, or a browser EventSource on `GET /v1/streams/{id}`).",
+        note="resume reads on after the cut: the answer arrives whole",
+        judge=_judge_resume,
     ),
     Scenario(
         name="haproxy-timeout",

@@ -147,11 +147,14 @@ def gunicorn_flask(lab: Launcher, workers: int = 4, worker_class: str = "sync") 
     )
 
 
-def gateway(lab: Launcher, heartbeat: float, **flags: float) -> int:
-    """`streamwarden serve` as users run it; `flags` are its options (`idle_timeout=...`)."""
+def gateway(
+    lab: Launcher, heartbeat: float, *, switches: Sequence[str] = (), **flags: float
+) -> int:
+    """`streamwarden serve` as users run it; `flags` are its options (`idle_timeout=...`),
+    `switches` its options without a value (`--resume`)."""
     # Its drain on SIGTERM, scaled like everything else (30 s -> 1 s): teardown stays quick.
     flags.setdefault("drain_timeout", 1.0)
-    options = ["--heartbeat", f"{heartbeat:g}"]
+    options = ["--heartbeat", f"{heartbeat:g}", *switches]
     for key, value in flags.items():
         options += [f"--{key.replace('_', '-')}", f"{value:g}"]
     return lab.python(
