@@ -86,3 +86,23 @@ def test_relayed_bytes_are_numbered_event_by_event() -> None:
 )
 def test_event_ids_parse(text: str, parsed: tuple[str, int] | None) -> None:
     assert parse_event_id(text) == parsed
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "one line",
+        "two\nlines",
+        "cr\rline",
+        Event('{"type":"ping"}', event="ping"),
+        Event("a\nb", event="multi"),
+        Event("x", event="e", retry=5),
+        Event("plain"),
+    ],
+)
+def test_the_fast_paths_write_what_sse_encode_writes(item: Event | str) -> None:
+    from streamwarden.sse import encode
+
+    numbering = Numbering("msg_1")
+    expected = encode(numbering.event(item, 1))
+    assert numbering.encode(item) == expected

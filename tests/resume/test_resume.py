@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -157,3 +158,21 @@ def test_a_client_that_comes_back_within_the_grace_keeps_the_generation(gateway:
     status, rest, _ = _resume(gateway, stream_id, {**ONE, "last-event-id": first[-1].id})
     assert status == 200 and rest[-1].data == "[DONE]" and len(first + rest) == 63
     assert gateway.metric("streamwarden_resume_grace_expired_total") == before
+
+
+def test_the_generation_keeps_the_stream_deadlines_and_stores_their_ending(
+    tmp_path: Path,
+) -> None:
+    flags = ("--resume", "--idle-timeout", "0.3", "--sim-ttft", "0.02", "--heartbeat", "0.1")
+    with run_gateway(tmp_path, *flags) as gw:
+        path, body = _ask(10, 50)
+        body["sim"] = {"tokens": 10, "tps": 50, "pause_after": 3, "pause": 5}
+        with httpx.stream("POST", gw.url + path, json=body, timeout=10) as response:
+            events, _ = _read(response)
+            stream_id = response.headers["x-stream-id"]
+        ending = json.loads(events[-1].data)["error"]
+        assert ending["type"] == "idle_timeout" and events[-1].id == f"{stream_id}:{len(events)}"
+        # A resume reads the same stored ending; the request's outcome is the deadline's.
+        status, replayed, _ = _resume(gw, stream_id, {}, "?after=0")
+        assert status == 200 and [e.id for e in replayed] == [e.id for e in events]
+        assert gw.wait_metric("streamwarden_streams_total", 'outcome="idle_timeout"', 1) == 1

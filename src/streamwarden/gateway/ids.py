@@ -56,6 +56,7 @@ class Numbering:
         self.stream_id = stream_id
         #: The last number given out (0: none yet).
         self.last = 0
+        self._id_line = f"id: {stream_id}:"
 
     def encode(self, item: Event | str | bytes) -> bytes:
         """One item as SSE bytes with its id. `bytes` (a pass-through relay's events, whole
@@ -72,6 +73,23 @@ class Numbering:
                 out.append(line + block + b"\n\n")
             return b"".join(out)
         self.last += 1
+        # The common event is one line (a JSON chunk): written directly, as `sse.encode` does
+        # for a plain `str`, since this runs once per token.
+        if isinstance(item, str):
+            if "\n" not in item and "\r" not in item:
+                return f"{self._id_line}{self.last}\ndata: {item}\n\n".encode()
+        elif (
+            item.event is not None
+            and item.id is None
+            and item.retry is None
+            and "\n" not in item.data
+            and "\r" not in item.data
+            and "\n" not in item.event
+            and "\r" not in item.event
+        ):
+            return (
+                f"event: {item.event}\n{self._id_line}{self.last}\ndata: {item.data}\n\n".encode()
+            )
         return encode(self.event(item, self.last))
 
     def event(self, item: Event | str, seq: int) -> Event:

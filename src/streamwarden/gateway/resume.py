@@ -37,8 +37,8 @@ from streamwarden.guard import (
     ErrorFormatter,
     GuardedStreamResponse,
     Outcome,
+    StreamPolicy,
     StreamStats,
-    Timeline,
     stream_response,
 )
 from streamwarden.resume.store import MemoryStore, StoreError, StreamInfo, StreamLost
@@ -149,35 +149,34 @@ class _Production:
         await self._changed.wait()
 
 
-_DEADLINE_FLAGS = {
-    Outcome.FIRST_TOKEN_TIMEOUT: "first_token_timeout",
-    Outcome.IDLE_TIMEOUT: "idle_timeout",
-    Outcome.MAX_DURATION: "max_duration",
-}
+class _Deadlines:
+    """The stream's deadlines (first token, idle, total) for a generation, on one cancel
+    scope whose deadline moves with each item: the guard enforces them for a plain stream;
+    here the producer must, at a cost of a few arithmetic operations per event."""
 
+    def __init__(self, policy: StreamPolicy, started: float) -> None:
+        self.policy = policy
+        # The policy's times are on time.monotonic(); the scope's on the event loop's clock.
+        self.offset = anyio.current_time() - time.monotonic()
+        self.total_end = started + policy.max_duration if policy.max_duration else math.inf
+        first = policy.first_token_timeout
+        self.first_end = started + first if first else math.inf
+        self.got_item = False
+        self.scope = anyio.CancelScope(deadline=self.offset + min(self.total_end, self.first_end))
 
-async def _timed(
-    events: AsyncIterator[Event | str | bytes], timeline: Timeline
-) -> AsyncIterator[Event | str | bytes]:
-    """`events` under the stream's deadlines (first token, idle, total): `Expired` when one
-    passes. The guard enforces them for a plain stream; here the producer must."""
-    while True:
-        now = time.monotonic()
-        due = timeline.deadline(now)
-        with anyio.move_on_after(due.at - now if due.at != math.inf else math.inf) as scope:
-            try:
-                item = await events.__anext__()
-            except StopAsyncIteration:
-                return
-        if scope.cancelled_caught:
-            assert isinstance(due.action, Outcome)
-            limit = getattr(timeline.policy, _DEADLINE_FLAGS[due.action])
-            raise Expired(due.action, limit)
-        now = time.monotonic()
-        if timeline.first_item is None:
-            timeline.first_item = now
-        timeline.last_item = now
-        yield item
+    def item(self) -> None:
+        self.got_item = True
+        idle = self.policy.idle_timeout
+        end = min(self.total_end, time.monotonic() + idle) if idle else self.total_end
+        self.scope.deadline = self.offset + end
+
+    def expired(self) -> Expired:
+        policy = self.policy
+        if time.monotonic() >= self.total_end:
+            return Expired(Outcome.MAX_DURATION, policy.max_duration or 0.0)
+        if not self.got_item:
+            return Expired(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout or 0.0)
+        return Expired(Outcome.IDLE_TIMEOUT, policy.idle_timeout or 0.0)
 
 
 class Resume:
@@ -355,10 +354,14 @@ class Resume:
                 async with anyio.create_task_group() as watchers:
                     watchers.start_soon(self._watch_followers, production)
                     watchers.start_soon(self._watch_shutdown, production)
+                    deadlines = _Deadlines(policy, production.started)
                     try:
-                        timed = _timed(production.events, Timeline(policy, production.started))
-                        async for item in timed:
-                            self._append(production, production.numbering.encode(item))
+                        with deadlines.scope:
+                            async for item in production.events:
+                                deadlines.item()
+                                self._append(production, production.numbering.encode(item))
+                        if deadlines.scope.cancelled_caught:
+                            raise deadlines.expired()
                     except Expired as exc:
                         outcome, message = exc.outcome.value, str(exc)
                     except Exception as exc:  # the source failed: that is the upstream's error

@@ -57,10 +57,19 @@ class _Log:
     lost: bool = False
     touched: float = 0.0
     changed: anyio.Event = field(default_factory=anyio.Event)
+    #: Whether a follower waits on `changed`: an event only when one does, since this runs
+    #: once per appended event.
+    waited: bool = False
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        if self.waited:
+            self.waited = False
+            self.changed.set()
+            self.changed = anyio.Event()
+
+    async def wait(self) -> None:
+        self.waited = True
+        await self.changed.wait()
 
 
 class MemoryStore:
@@ -135,7 +144,7 @@ class MemoryStore:
                 return
             if log.lost:
                 raise StreamLost(f"stream {stream_id} was evicted from memory while it ran")
-            await log.changed.wait()
+            await log.wait()
 
     # -- bounds ---------------------------------------------------------------------------
     def _touch(self, stream_id: str, log: _Log) -> None:
