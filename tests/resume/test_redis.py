@@ -214,3 +214,34 @@ def test_bad_resume_flags_are_one_clear_line(args: list[str], says: str) -> None
     assert ran.returncode == 2
     assert ran.stderr.startswith("streamwarden serve: ") and says in ran.stderr
     assert len(ran.stderr.strip().splitlines()) == 1
+
+
+def test_events_that_went_up_together_are_read_from_any_number(shared: RedisServer) -> None:
+    """The copy sends a busy stream's events in one entry; a follower after event 4 of a
+    10-event entry gets 5 to 10, each once."""
+    import anyio
+
+    from streamwarden.resume import StreamInfo
+    from streamwarden.resume.redis import RedisStore
+
+    async def main() -> list[bytes]:
+        store = RedisStore(shared.url, lease=1.0)
+        try:
+            mirror = store.mirror("chatcmpl-batch", StreamInfo("k", "openai"), "replica-1")
+            for n in range(1, 11):
+                mirror.put(n, b"id: chatcmpl-batch:%d\ndata: %d\n\n" % (n, n))
+            mirror.end(11)
+            await mirror.run()  # everything was queued: one entry, then the end mark
+            assert not mirror.failed
+            assert await store.info("chatcmpl-batch") == StreamInfo("k", "openai")
+            got: list[bytes] = []
+            async for batch in store.follow("chatcmpl-batch", 4):
+                got += batch
+            return got
+        finally:
+            await store.aclose()
+
+    got = anyio.run(main)
+    events = [e for e in SSEDecoder().feed(b"".join(got)) if isinstance(e, Event)]
+    assert [e.data for e in events] == [str(n) for n in range(5, 11)]
+    assert redis.Redis.from_url(shared.url).xlen("streamwarden:s:chatcmpl-batch") == 2

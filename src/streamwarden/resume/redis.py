@@ -26,6 +26,9 @@ __all__ = ["Mirror", "RedisStore"]
 
 _END = b"e"
 _DATA = b"d"
+#: The number of the first event in an entry: an entry holds the events that went up
+#: together (whole SSE events, each ending in a blank line), and its id is `0-{last}`.
+_FIRST = b"f"
 
 
 class RedisStore:
@@ -104,7 +107,8 @@ class RedisStore:
 
     async def follow(self, stream_id: str, after: int) -> AsyncIterator[list[bytes]]:
         key = self.key("s", stream_id)
-        position = f"0-{max(after, 0)}"
+        after = max(after, 0)
+        position = f"0-{after}"
         block_ms = max(int(self.block * 1000), 1)
         presence = 0.0
         while True:
@@ -138,7 +142,15 @@ class RedisStore:
                     if batch:
                         yield batch
                     return
-                batch.append(fields[_DATA])
+                data = fields[_DATA]
+                first = int(fields[_FIRST])
+                if first <= after:
+                    # Events up to `after` are already the client's: drop them.
+                    blocks = data.split(b"\n\n")[after - first + 1 : -1]
+                    data = b"".join(block + b"\n\n" for block in blocks)
+                after = int(position.rpartition("-")[2])
+                if data:
+                    batch.append(data)
             if batch:
                 yield batch
 
@@ -227,10 +239,17 @@ class Mirror:
                         batch: list[tuple[int, bytes | None]] = batch, ended: bool = ended
                     ) -> Any:
                         pipe = client.pipeline(transaction=False)
-                        for seq, data in batch:
-                            fields: dict[bytes, bytes] = (
-                                {_END: b"1"} if data is None else {_DATA: data}
-                            )
+                        # One entry for the events that came together: redis-py's cost is
+                        # per command, so a busy stream pays it once per batch.
+                        events = [(seq, data) for seq, data in batch if data is not None]
+                        entries: list[tuple[int, dict[bytes, bytes]]] = []
+                        if events:
+                            joined = b"".join(data for _, data in events)
+                            first = str(events[0][0]).encode()
+                            entries.append((events[-1][0], {_FIRST: first, _DATA: joined}))
+                        if ended:
+                            entries.append((batch[-1][0], {_END: b"1"}))
+                        for seq, fields in entries:
                             pipe.xadd(
                                 stream_key,
                                 fields,  # type: ignore[arg-type]
