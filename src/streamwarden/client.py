@@ -8,7 +8,8 @@
             ...
 
 The first request is sent as given. When its connection is cut before the stream's end (a
-proxy's total-time limit, a mobile network, a replica that restarts), the client asks
+proxy's total-time limit, a mobile network, a replica that drains and ends its connections
+with a `retry:` hint), the client asks
 `GET /v1/streams/{id}` with the last event id it holds as `Last-Event-ID` and reads on,
 as often as it takes while each attempt makes progress. Every event is yielded exactly
 once, in order; the stream ends at its protocol's terminator (`data: [DONE]`,
@@ -73,8 +74,7 @@ def _seq(event_id: str | None, stream_id: str | None) -> int | None:
     return int(seq)
 
 
-def _events(response: httpx.Response) -> Iterator[Event]:
-    decoder = SSEDecoder()
+def _events(response: httpx.Response, decoder: SSEDecoder) -> Iterator[Event]:
     for chunk in response.iter_bytes():
         for item in decoder.feed(chunk):
             if isinstance(item, Event):
@@ -143,7 +143,8 @@ def resuming_events(
                     if first:
                         stream_id = response.headers.get("x-stream-id")
                     first = False
-                    for item in _events(response):
+                    decoder = SSEDecoder()
+                    for item in _events(response, decoder):
                         if _ends_connection_only(item):
                             break
                         seq = _seq(item.id, stream_id)
@@ -158,9 +159,10 @@ def resuming_events(
                         if is_final(item):
                             return
                     else:
-                        if resuming:
+                        if resuming and decoder.retry is None:
                             # A resume that ends cleanly has reached the stream's end mark
-                            # (an answer without a terminator, as some upstreams send).
+                            # (an answer without a terminator, as some upstreams send). One
+                            # that ends with a `retry:` hint was sent on: a replica draining.
                             return
             finally:
                 response.close()

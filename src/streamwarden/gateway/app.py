@@ -481,7 +481,10 @@ class Gateway:
             return refusal.response(protocol)
         except NotResumable as exc:
             self.finished(exchange, "invalid_request", status=exc.status, count=False)
-            return JSONResponse(protocol.error_body(exc.status, str(exc)), exc.status)
+            headers = {"Retry-After": "1"} if exc.status == 503 else None
+            return JSONResponse(
+                protocol.error_body(exc.status, str(exc)), exc.status, headers=headers
+            )
 
     async def _complete(
         self,

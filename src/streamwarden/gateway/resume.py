@@ -41,7 +41,7 @@ from streamwarden.guard import (
     StreamStats,
     stream_response,
 )
-from streamwarden.resume.store import MemoryStore, StoreError, StreamInfo, StreamLost
+from streamwarden.resume.store import MemoryStore, Moved, StoreError, StreamInfo, StreamLost
 from streamwarden.sse import Event, encode
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ RESUME_HEADER = "X-Stream-Resume"
 GRACE_EXPIRED = "resume_grace_expired"
 #: The error event a follower gets when the stream will never end normally.
 STREAM_LOST = "stream_lost"
+#: What a follower of a draining replica gets last: reconnect soon (EventSource waits this
+#: many ms), to another replica.
+MOVE_ON = b"retry: 250\n\n"
 #: The error event a follower on another replica gets when Redis fails under it.
 STORE_UNAVAILABLE = "store_unavailable"
 
@@ -203,6 +206,7 @@ class Resume:
                 timeout=settings.redis_timeout,
                 on_error=self._store_failed,
             )
+        gateway.drain.on_begin.append(self._draining)
         self.slots: SharedSlots | None = None
         if self.shared is not None and settings.global_max_streams:
             from streamwarden.resume.slots import SharedSlots
@@ -227,6 +231,19 @@ class Resume:
             "Calls to the shared event store (Redis) that failed or timed out",
             registry=registry,
         )
+
+    @property
+    def moving(self) -> bool:
+        """Draining with a shared store: clients read on at another replica."""
+        return self.gateway.drain.draining and self.mode == "shared"
+
+    def _draining(self) -> None:
+        """SIGTERM: with Redis, the generations go on into it while the followers are sent
+        elsewhere (a `retry:` hint, then the connection ends) to read on."""
+        if self.shared is None or not self.shared.healthy:
+            return
+        self.shared.moving = True
+        self.local.move_followers()
 
     def _store_failed(self, exc: Exception) -> None:
         self.store_errors_total.inc()
@@ -456,6 +473,8 @@ class Resume:
         try:
             async for batch in batches:
                 yield b"".join(batch)
+        except Moved:
+            yield MOVE_ON
         except StreamLost:
             text = f"stream {stream_id} was lost before its end (its producer went away)"
             yield encode(protocol_error(protocol.name, STREAM_LOST, text))
@@ -513,6 +532,8 @@ class Resume:
             raise NotResumable(
                 404, "resume is off on this gateway: start it with --resume or --redis URL"
             )
+        if self.moving:
+            raise NotResumable(503, "this replica is shutting down; resume on another one")
         after = _after(request, stream_id)
         info = await self.local.info(stream_id) if valid_stream_id(stream_id) else None
         shared = None

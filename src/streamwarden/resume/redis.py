@@ -20,7 +20,7 @@ import anyio
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from streamwarden.resume.store import StoreError, StreamInfo, StreamLost
+from streamwarden.resume.store import Moved, StoreError, StreamInfo, StreamLost
 
 __all__ = ["Mirror", "RedisStore"]
 
@@ -56,6 +56,8 @@ class RedisStore:
         self.block = max(lease / 10, 0.05)
         #: False after a failed call, True again after one that worked.
         self.healthy = True
+        #: Set when this process drains: followers stop (`Moved`) at their next read.
+        self.moving = False
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             socket_timeout=self.block + timeout,
@@ -112,6 +114,8 @@ class RedisStore:
         block_ms = max(int(self.block * 1000), 1)
         presence = 0.0
         while True:
+            if self.moving:
+                raise Moved(stream_id)
             now = time.monotonic()
             if now - presence > self.lease / 2:
                 # Tell the producing replica that someone follows (its --resume-grace).

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import anyio
 
-__all__ = ["EventStore", "MemoryStore", "StoreError", "StreamInfo", "StreamLost"]
+__all__ = ["EventStore", "MemoryStore", "Moved", "StoreError", "StreamInfo", "StreamLost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,10 @@ class StreamInfo:
 class StreamLost(Exception):
     """The stream will never end normally: its producer went away (a replica that died) or
     its events were evicted while it ran."""
+
+
+class Moved(Exception):
+    """This process stopped serving followers (it is draining): read on elsewhere."""
 
 
 class StoreError(Exception):
@@ -88,6 +92,8 @@ class MemoryStore:
         self.ttl = ttl
         self.clock = clock
         self.size = 0
+        #: Set by `move_followers`: every follower stops, where it is.
+        self.moving = False
         self._logs: OrderedDict[str, _Log] = OrderedDict()
 
     def __len__(self) -> int:
@@ -119,6 +125,13 @@ class MemoryStore:
             self._touch(stream_id, log)
             log.notify()
 
+    def move_followers(self) -> None:
+        """Stop every follower (`Moved`) after what it has read; producers go on."""
+        self.moving = True
+        for log in self._logs.values():
+            log.waited = True
+            log.notify()
+
     # -- reading --------------------------------------------------------------------------
     async def info(self, stream_id: str) -> StreamInfo | None:
         self._expire()
@@ -144,6 +157,8 @@ class MemoryStore:
                 return
             if log.lost:
                 raise StreamLost(f"stream {stream_id} was evicted from memory while it ran")
+            if self.moving:
+                raise Moved(stream_id)
             await log.wait()
 
     # -- bounds ---------------------------------------------------------------------------
