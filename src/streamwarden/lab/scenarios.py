@@ -13,6 +13,8 @@ the same timelines (a stream cut by an idle timeout is also a truncated stream).
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -27,6 +29,7 @@ from streamwarden.lint import snippets
 from streamwarden.lint.snippets import SnippetOptions
 from streamwarden.probe.config import ProbeConfig
 from streamwarden.probe.timeline import Run
+from streamwarden.procs import ManagedProcess, start_process
 
 __all__ = [
     "SCALE",
@@ -356,6 +359,116 @@ def _judge_resume(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]) 
     return Judgement(passed, evidence, {"plain_cut": cut, "resumed_whole": whole})
 
 
+# -- rolling-deploy: one of two replicas restarted during streams ---------------------------
+
+
+class _RollingDeploy:
+    """Two gateways sharing a Redis behind nginx; the judge restarts one of them (SIGTERM,
+    then the same command again) while resuming clients read long answers."""
+
+    def __init__(self) -> None:
+        self.lab: Launcher | None = None
+        self.replicas: list[int] = []
+        self.processes: dict[int, ManagedProcess] = {}
+        self.redis_url = ""
+
+    def argv(self, port: int) -> list[str]:
+        return [
+            *(sys.executable, "-m", "streamwarden", "serve", "--host", stacks.HOST),
+            *("--port", str(port), "--redis", self.redis_url, "--resume-lease", "1"),
+            *("--heartbeat", f"{HEARTBEAT:g}", "--drain-timeout", "5"),
+        ]
+
+    def replica(self, lab: Launcher, n: int, port: int | None = None) -> int:
+        log = lab.workdir / f"gateway-{n}.log"
+
+        def start(p: int) -> ManagedProcess:
+            proc = start_process(self.argv(p), p, log_path=log, env=lab.env)
+            self.processes[n] = proc
+            return proc
+
+        if port is None:
+            return lab.listen(start)
+        lab.add(start(port))
+        return port
+
+    def start(self, lab: Launcher) -> str:
+        self.lab = lab
+        self.redis_url = f"redis://{stacks.HOST}:{stacks.redis_server(lab)}/0"
+        self.replicas = [self.replica(lab, n) for n in (1, 2)]
+        for port in self.replicas:
+            # Each replica's first request pays one-off costs (the probe's warm-up reaches one).
+            _warm(_url(port))
+        return _url(stacks.nginx_over(lab, self.replicas))
+
+    def judge(self, base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]) -> Judgement:
+        import threading
+
+        import httpx
+
+        lab = self.lab
+        assert lab is not None
+        results: list[tuple[bool, int]] = []
+        readers = [
+            threading.Thread(target=lambda: results.append(_read_resuming(base_url)))
+            for _ in range(RESUMING_CLIENTS)
+        ]
+        for reader in readers:
+            reader.start()
+        urls = [_url(port) for port in self.replicas]
+        deadline = time.monotonic() + 10
+        while sum(_active_streams(url) for url in urls) < RESUMING_CLIENTS:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        time.sleep(LONG_ANSWER["tokens"] / LONG_ANSWER["tps"] / 4)  # a few tokens in
+        # The deploy: the busier replica drains and exits, and the same command starts it
+        # again (nginx's round robin may have put every stream on one of them).
+        busy = max((1, 2), key=lambda n: _active_streams(urls[n - 1]))
+        restarted = self.processes[busy]
+        restarted.signal(signal.SIGTERM)
+        restarted.popen.wait(15)
+        exit_code = restarted.popen.returncode
+        self.replica(lab, busy, self.replicas[busy - 1])
+        for reader in readers:
+            reader.join(30)
+        moved = 0.0
+        for port in self.replicas:  # the other replica, or the restarted one once it is back
+            metrics = httpx.get(_url(port) + "/metrics", timeout=5).text
+            moved += sum(
+                float(line.split()[-1])
+                for line in metrics.splitlines()
+                if line.startswith('streamwarden_resumes_total{result="resumed"}')
+            )
+        whole = sum(1 for ok, _ in results if ok)
+        passed = whole == RESUMING_CLIENTS and exit_code == 0 and moved > 0
+        evidence = (
+            f"replica {busy} restarted mid-stream (exit {exit_code}); {whole}/{RESUMING_CLIENTS} "
+            f"answers whole, each token once; {moved:g} resumes after the cut"
+        )
+        return Judgement(passed, evidence, {"whole": whole, "moved": moved, "exit": exit_code})
+
+
+def _active_streams(base_url: str) -> float:
+    with urllib.request.urlopen(base_url + "/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("streamwarden_active_streams "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def _warm(base_url: str) -> None:
+    body = ProbePlan().body({"tokens": 1, "ttft": 0.0})
+    request = urllib.request.Request(
+        base_url + "/v1/chat/completions", body, {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+_ROLLING = _RollingDeploy()
+
+
 # -- admission-control: refusals must be fast -------------------------------------------------
 
 #: A refusal slower than this (3 s real) is a wait, not a refusal.
@@ -491,6 +604,24 @@ SCENARIOS: tuple[Scenario, ...] = (
         "(`streamwarden.client`, or a browser EventSource on `GET /v1/streams/{id}`).",
         note="resume reads on after the cut: the answer arrives whole",
         judge=_judge_resume,
+    ),
+    Scenario(
+        name="rolling-deploy",
+        stack="nginx → 2 gateways --redis (one Redis); one replica restarted during streams",
+        expected=(),
+        start=_ROLLING.start,
+        needs=("nginx", "redis-server"),
+        probes=(
+            ProbePlan(
+                sim={"ttft": TTFT, "tokens": 12, "tps": 20}, concurrency=(4,), max_requests=8
+            ),
+        ),
+        real_world="A rolling deploy (Kubernetes, a blue/green switch) restarts replicas while "
+        "answers stream: without resume, every stream on the restarted replica is cut.",
+        fix="`streamwarden serve --redis URL` on every replica, `proxy_next_upstream http_503` "
+        "in front, and resuming clients: the drained replica finishes its generations into "
+        "Redis while its clients read on at another one.",
+        judge=_ROLLING.judge,
     ),
     Scenario(
         name="haproxy-timeout",

@@ -163,6 +163,45 @@ def gateway(
     )
 
 
+def redis_server(lab: Launcher) -> int:
+    """A `redis-server` with nothing on disk; returns its port."""
+    binary = lab.binary("redis-server")
+    return lab.listen(
+        lambda port: start_process(
+            [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+            port,
+            log_path=lab.workdir / "redis.log",
+            env=lab.env,
+            cwd=lab.workdir,
+        )
+    )
+
+
+def nginx_over(lab: Launcher, upstreams: Sequence[int]) -> int:
+    """nginx balancing streams over `upstreams` (round robin, HTTP/1.1, no buffering); a
+    `503` (a replica draining) goes on to the next one."""
+    servers = "".join(f"        server {HOST}:{port} max_fails=0;\n" for port in upstreams)
+    return nginx_with(
+        lab,
+        lambda port: (
+            f"""
+    upstream replicas {{
+{servers}    }}
+    server {{
+        listen {HOST}:{port};
+        location / {{
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_next_upstream error timeout http_503 non_idempotent;
+        }}
+    }}
+"""
+        ),
+    )
+
+
 def cancel_app(lab: Launcher) -> int:
     """The naive and the guarded stream of the same model, side by side (`/stats`)."""
     return uvicorn_app(lab, "streamwarden.lab.apps.cancel_stream:app", name="cancel-app")
