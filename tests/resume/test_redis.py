@@ -245,3 +245,20 @@ def test_events_that_went_up_together_are_read_from_any_number(shared: RedisServ
     events = [e for e in SSEDecoder().feed(b"".join(got)) if isinstance(e, Event)]
     assert [e.data for e in events] == [str(n) for n in range(5, 11)]
     assert redis.Redis.from_url(shared.url).xlen("streamwarden:s:chatcmpl-batch") == 2
+
+
+def test_key_max_streams_holds_across_two_replicas(tmp_path: Path, shared: RedisServer) -> None:
+    flags = [*FLAGS, *KEYS, "--redis", shared.url, "--key-max-streams", "1"]
+    with run_gateways(tmp_path, flags, flags) as (a, b), contextlib.ExitStack() as held:
+        url = "/v1/chat/completions"
+        first = held.enter_context(
+            httpx.stream("POST", a.url + url, json=_body(400, 20), headers=ONE, timeout=10)
+        )
+        assert first.status_code == 200
+        # The same key on the other replica: refused as the local per-key limit refuses.
+        second = httpx.post(b.url + url, json=_body(2, 0), headers=ONE, timeout=10)
+        assert second.status_code == 429 and second.headers["retry-after"] == "1"
+        assert "--key-max-streams" in second.json()["error"]["message"]
+        # Another key is not affected.
+        other = {"authorization": "Bearer k-two"}
+        assert httpx.post(b.url + url, json=_body(2, 0), headers=other).status_code == 200

@@ -364,7 +364,7 @@ class Gateway:
             await self.resume.admit(slot)
         except GloballyFull as exc:
             slot.release()
-            raise _Refusal(503, str(exc), "rejected", {"Retry-After": "1"}) from None
+            raise _Refusal(exc.status, str(exc), "rejected", {"Retry-After": "1"}) from None
         except BaseException:
             slot.release()
             raise

@@ -97,7 +97,12 @@ class NotResumable(Exception):
 
 
 class GloballyFull(Exception):
-    """Every slot of `--global-max-streams` is taken, across all replicas."""
+    """Every slot of `--global-max-streams` (or of this key's `--key-max-streams`) is taken,
+    across all replicas: `status` 503 or 429."""
+
+    def __init__(self, message: str, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def protocol_error(protocol: str, kind: str, message: str) -> Event | str:
@@ -208,10 +213,12 @@ class Resume:
             )
         gateway.drain.on_begin.append(self._draining)
         self.slots: SharedSlots | None = None
-        if self.shared is not None and settings.global_max_streams:
+        self.global_max = settings.global_max_streams
+        self.key_max = settings.key_max_streams
+        if self.shared is not None and (self.global_max or self.key_max):
             from streamwarden.resume.slots import SharedSlots
 
-            self.slots = SharedSlots(self.shared, settings.global_max_streams)
+            self.slots = SharedSlots(self.shared)
         self._tasks: anyio.abc.TaskGroup | None = None
         self._running: dict[str, _Production] = {}
         registry = gateway.metrics.registry
@@ -306,31 +313,51 @@ class Resume:
 
     # -- shared admission -----------------------------------------------------------------
     async def admit(self, slot: Slot) -> None:
-        """A slot of `--global-max-streams` for a stream this replica admitted; the local
-        limits alone while Redis is not answering. Released with `slot`."""
+        """Slots of `--global-max-streams` and of the key's `--key-max-streams` across all
+        replicas, for a stream this replica admitted; the local limits alone while Redis is
+        not answering. Released with `slot`."""
         slots = self.slots
         if slots is None:
             return
-        try:
-            member = await slots.acquire()
-        except StoreError:
-            return  # Redis down: the local limits hold on their own
-        if member is None:
-            raise GloballyFull(
-                f"all {slots.limit} streams of the service are taken (--global-max-streams); "
-                "retry shortly"
+        wanted: list[tuple[str, int, GloballyFull]] = []
+        if self.global_max:
+            full = GloballyFull(
+                f"all {self.global_max} streams of the service are taken "
+                "(--global-max-streams); retry shortly"
             )
+            wanted.append(("global", self.global_max, full))
+        if self.key_max and slot.key is not None:
+            full = GloballyFull(
+                f"this API key already has {self.key_max} streams open (--key-max-streams)", 429
+            )
+            wanted.append((f"key:{slot.key}", self.key_max, full))
+        taken: list[tuple[str, str]] = []
+        try:
+            for name, limit, full in wanted:
+                member = await slots.acquire(name, limit)
+                if member is None:
+                    raise full
+                taken.append((name, member))
+        except StoreError:
+            pass  # Redis down: the local limits hold on their own
+        except BaseException:
+            self._release_all(slots, taken)
+            raise
 
         def release() -> None:
-            slots.held.discard(member)
-            if self._tasks is not None:
-                self._tasks.start_soon(self._release_slot, slots, member)
+            self._release_all(slots, taken)
 
         slot.on_release = release
 
-    async def _release_slot(self, slots: SharedSlots, member: str) -> None:
+    def _release_all(self, slots: SharedSlots, taken: list[tuple[str, str]]) -> None:
+        for name, member in taken:
+            slots.forget(name, member)
+            if self._tasks is not None:
+                self._tasks.start_soon(self._release_slot, slots, name, member)
+
+    async def _release_slot(self, slots: SharedSlots, name: str, member: str) -> None:
         with contextlib.suppress(StoreError):
-            await slots.release(member)
+            await slots.release(name, member)
 
     # -- producing ------------------------------------------------------------------------
     def start(

@@ -8,8 +8,8 @@ leases of the slots it holds.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from typing import Any
 
 from streamwarden.resume.redis import RedisStore
 
@@ -43,13 +43,13 @@ return 1
 
 
 class SharedSlots:
-    """At most `limit` slots across every replica sharing `store`'s Redis."""
+    """Named semaphores across every replica sharing `store`'s Redis: `global` (at most
+    `--global-max-streams`) and one per API key (`--key-max-streams`)."""
 
-    def __init__(self, store: RedisStore, limit: int, name: str = "global") -> None:
+    def __init__(self, store: RedisStore) -> None:
         self.store = store
-        self.limit = limit
-        self.key = store.key("slots", name)
-        self.held: set[str] = set()
+        #: Slot names held by this replica, by semaphore.
+        self.held: dict[str, set[str]] = {}
         self._acquire = store.client.register_script(_ACQUIRE)
         self._refresh = store.client.register_script(_REFRESH)
 
@@ -57,25 +57,38 @@ class SharedSlots:
     def _lease_ms(self) -> int:
         return max(int(self.store.lease * 1000), 1)
 
-    async def acquire(self) -> str | None:
-        """A slot's name, or None when all are taken. Raises `StoreError` if Redis fails."""
+    def key(self, name: str) -> str:
+        return self.store.key("slots", name)
+
+    async def acquire(self, name: str, limit: int) -> str | None:
+        """A slot of semaphore `name`, or None when all `limit` are taken. Raises
+        `StoreError` if Redis fails."""
         member = uuid.uuid4().hex
         taken = await self.store.call(
-            lambda: self._acquire(keys=[self.key], args=[self.limit, self._lease_ms, member])
+            lambda: self._acquire(keys=[self.key(name)], args=[limit, self._lease_ms, member])
         )
         if not taken:
             return None
-        self.held.add(member)
+        self.held.setdefault(name, set()).add(member)
         return member
 
-    async def release(self, member: str) -> None:
-        self.held.discard(member)
-        await self.store.call(lambda: self.store.client.zrem(self.key, member))
+    def forget(self, name: str, member: str) -> None:
+        """Stop refreshing a slot (its release follows)."""
+        held = self.held.get(name)
+        if held is not None:
+            held.discard(member)
+            if not held:
+                del self.held[name]
 
-    async def refresh(self) -> Any:
-        if not self.held:
-            return None
-        members = sorted(self.held)
-        return await self.store.call(
-            lambda: self._refresh(keys=[self.key], args=[self._lease_ms, *members])
-        )
+    async def release(self, name: str, member: str) -> None:
+        self.forget(name, member)
+        await self.store.call(lambda: self.store.client.zrem(self.key(name), member))
+
+    async def refresh(self) -> None:
+        for name, held in list(self.held.items()):
+            members = sorted(held)
+            if members:
+                refresh = functools.partial(
+                    self._refresh, keys=[self.key(name)], args=[self._lease_ms, *members]
+                )
+                await self.store.call(refresh)
