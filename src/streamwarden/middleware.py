@@ -245,6 +245,8 @@ class StreamGuardMiddleware:
 
     def guards(self, scope: Scope) -> bool:
         """Whether a request is guarded: its path is selected and it did not opt out."""
+        if scope.get("method") == "HEAD":
+            return False  # headers only: nothing to keep alive, no body to write into
         path: str = scope.get("path", "")
         if self.paths is not None and not any(_under(path, p) for p in self.paths):
             return False
@@ -325,12 +327,12 @@ class _GuardedRequest:
         self.client_gone = False
         self.body_done = False
         self.first_item: float | None = None
-        # Counters, not timestamps: the hot path only counts, and the timer reads the
-        # counters when it wakes (a clock call per event would cost more than the rest).
-        #: Writes begun and finished (the app's and the middleware's), and content writes.
+        #: When the last write began (the app's or the middleware's), and the last content.
+        self.last_write = self.started
+        self.last_item = self.started
+        #: Writes begun and finished: a write is in flight while they differ.
         self.writes_started = 0
         self.writes_done = 0
-        self.items = 0
         self.bytes = 0
         #: See `_update_hot`.
         self.hot = False
@@ -465,15 +467,16 @@ class _GuardedRequest:
             return
         body: bytes = message.get("body", b"")
         framing = self.framing
+        self.last_write = now = self.clock()
         # SSEFraming.feed's common case, inlined: this runs once per event.
         if framing.clean and body[-2:] == b"\n\n" and body[0] not in b":\r\n":
             framing.events += 1
-            self.items += 1
+            self.last_item = now
         elif framing.feed(body):
-            self.items += 1
-        if self.first_item is None and self.items:
-            self.first_item = self.clock()
-            self.stats.ttft = self.first_item - self.started
+            self.last_item = now
+        if self.first_item is None and self.last_item is now:
+            self.first_item = now
+            self.stats.ttft = now - self.started
         self.writes_started += 1
         try:
             await self._send(message)
@@ -581,6 +584,7 @@ class _GuardedRequest:
     async def _write(self, data: bytes) -> None:
         done = self.own_write = anyio.Event()
         self.hot = False
+        self.last_write = self.clock()
         self.writes_started += 1
         try:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
@@ -623,27 +627,10 @@ class _GuardedRequest:
             self._wake_receivers()
 
     async def _watch_time(self) -> None:
-        """One timer for heartbeats and every deadline: sleep to the nearest, then act.
-
-        It reads the write counters each time it wakes and dates what changed to that
-        moment: so a silence is never measured longer than it was, and at most `sample`
-        seconds shorter (a heartbeat or an idle deadline comes that much late, never early).
-        """
+        """One timer for heartbeats and every deadline: sleep to the nearest, then act."""
         policy = self.policy
-        limits = [x for x in (policy.heartbeat, policy.idle_timeout, policy.send_timeout) if x]
-        sample = min(limits) / 4 if limits else math.inf
-        last_write = last_item = self.started
-        seen_done = seen_items = 0
-        blocked_write, blocked_since = -1, 0.0
         while True:
             now = self.clock()
-            if self.writes_done != seen_done:
-                seen_done, last_write = self.writes_done, now
-            if self.items != seen_items:
-                seen_items, last_item = self.items, now
-            in_flight = self.writes_started != self.writes_done
-            if in_flight and blocked_write != self.writes_started:
-                blocked_write, blocked_since = self.writes_started, now
             due = math.inf  # the nearest deadline
             if policy.max_duration is not None:
                 at = self.started + policy.max_duration
@@ -657,28 +644,33 @@ class _GuardedRequest:
                         return self._expire(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout)
                     due = min(due, at)
             elif policy.idle_timeout is not None:
-                at = last_item + policy.idle_timeout
+                at = self.last_item + policy.idle_timeout
                 if now >= at:
                     return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
                 due = min(due, at)
+            # Writes begin in order, so one in flight is the last one, begun at `last_write`.
+            in_flight = self.writes_started != self.writes_done
             if in_flight and policy.send_timeout is not None:
-                at = blocked_since + policy.send_timeout
+                at = self.last_write + policy.send_timeout
                 if now >= at:
                     self.client_gone = True  # it stopped reading: nothing more can reach it
                     self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
                     return
                 due = min(due, at)
-            if policy.heartbeat is not None and not in_flight and self.framing.at_boundary:
-                # A write in flight, or the app in the middle of an event: no heartbeat now.
+            wake = due
+            if policy.heartbeat is not None:
                 factor = _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
-                at = last_write + policy.heartbeat * factor
-                if now >= at:
+                at = self.last_write + policy.heartbeat * factor
+                if in_flight or not self.framing.at_boundary:
+                    # A write in flight, or the app in the middle of an event: look again
+                    # soon instead of writing into it.
+                    wake = min(wake, max(at, now + policy.heartbeat / 4))
+                elif now >= at:
                     if await self._heartbeat(due - now):
                         return
-                    seen_done, last_write = self.writes_done, self.clock()
                     continue  # a deadline may have come due meanwhile
-                due = min(due, at)
-            wake = min(due, now + sample)
+                else:
+                    wake = min(wake, at)
             if wake == math.inf:
                 await anyio.sleep_forever()
             await anyio.sleep(max(wake - self.clock(), 0.0))
