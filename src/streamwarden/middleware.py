@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -49,6 +49,8 @@ _BOM = b"\xef\xbb\xbf"
 #: and heartbeats and error events change the length.
 _DROPPED = {b"connection", b"keep-alive", b"content-length"}
 _DISCONNECT: Message = {"type": "http.disconnect"}
+#: What servers raise from `send` once the client is gone (uvicorn; Starlette's wrapper).
+_DISCONNECT_ERRORS = {"ClientDisconnected", "ClientDisconnect"}
 #: How long an app that listens for `http.disconnect` has to stop on its own once told.
 _LISTEN_GRACE = 0.05
 #: The app's own comments (sse-starlette's pings) are heartbeats too: once it sends one, the
@@ -330,9 +332,10 @@ class _GuardedRequest:
         #: When the last write began (the app's or the middleware's), and the last content.
         self.last_write = self.started
         self.last_item = self.started
-        #: Writes begun and finished: a write is in flight while they differ.
-        self.writes_started = 0
-        self.writes_done = 0
+        #: Writes in flight through the middleware's own coroutines, and the server's
+        #: awaitable for the app's last common write (see `_in_flight`).
+        self.writing = 0
+        self.pending: Awaitable[None] | None = None
         self.bytes = 0
         #: See `_update_hot`.
         self.hot = False
@@ -415,8 +418,15 @@ class _GuardedRequest:
 
         Returns the app's error to raise on, if any: the server logs it as usual.
         """
-        if isinstance(app_error, OSError) and self.client_gone:
-            app_error = None  # the app saw the disconnect already recorded
+        if isinstance(app_error, OSError) and (
+            self.client_gone or type(app_error).__name__ in _DISCONNECT_ERRORS
+        ):
+            # The server's send failed because the client left: not the app's error.
+            self.client_gone = True
+            if self.outcome is None:
+                self.outcome = Outcome.CLIENT_DISCONNECTED
+                self.message = "client went away"
+            app_error = None
         if app_error is not None and not self.body_done:
             logger.warning("stream handler failed: %s", app_error)
             self.stats.error = f"{type(app_error).__name__}: {app_error}"
@@ -461,11 +471,25 @@ class _GuardedRequest:
                     logger.exception("on_close callback failed")
 
     # -- what the app sees ----------------------------------------------------------------
-    async def send(self, message: Message) -> None:
-        if not self.hot or message["type"] != "http.response.body":
-            await self._send_other(message)
-            return
+    def send(self, message: Message) -> Awaitable[None]:
+        """The app's send. A plain function: the common write (a body with more to come, on a
+        running stream) is tracked and handed straight to the server, whose awaitable the
+        app then awaits, so the middleware adds no coroutine of its own per event."""
+        if (
+            not self.hot
+            or message["type"] != "http.response.body"
+            or not message.get("more_body", False)
+        ):
+            return self._send_other(message)
         body: bytes = message.get("body", b"")
+        self._track(body)
+        self.bytes += len(body)
+        self.pending = pending = self._send(message)
+        return pending
+
+    def _track(self, body: bytes) -> None:
+        """Note a write of the app's: when it began, whether it carried content, and where
+        the stream stands."""
         framing = self.framing
         self.last_write = now = self.clock()
         # SSEFraming.feed's common case, inlined: this runs once per event.
@@ -474,10 +498,25 @@ class _GuardedRequest:
             self.last_item = now
         elif framing.feed(body):
             self.last_item = now
-        if self.first_item is None and self.last_item is now:
+        else:
+            return
+        if self.first_item is None:
             self.first_item = now
             self.stats.ttft = now - self.started
-        self.writes_started += 1
+
+    def _in_flight(self) -> bool:
+        """Whether a write has begun and not finished (it began at `last_write`)."""
+        if self.writing:
+            return True
+        # The server's send is a coroutine (uvicorn's, Hypercorn's): it has a frame until it
+        # finishes. Another awaitable cannot be watched, and counts as finished.
+        return getattr(self.pending, "cr_frame", None) is not None
+
+    async def _relay(self, message: Message) -> None:
+        """A write of the app's that needs more than the common path: the last one."""
+        body: bytes = message.get("body", b"")
+        self._track(body)
+        self.writing += 1
         try:
             await self._send(message)
         except OSError:
@@ -486,7 +525,7 @@ class _GuardedRequest:
             self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
             raise
         finally:
-            self.writes_done += 1
+            self.writing -= 1
         self.bytes += len(body)
         if not message.get("more_body", False):
             self.body_done = True
@@ -522,7 +561,10 @@ class _GuardedRequest:
                 # The BOM is dropped at the very start of a stream only: after the opening
                 # comment it would corrupt the first field's name.
                 message = {**message, "body": body[3:]}
-        await self.send(message)
+        if self.hot and message.get("more_body", False):
+            await self.send(message)
+        else:
+            await self._relay(message)
 
     async def _start(self, message: Message) -> None:
         headers = message.get("headers", ())
@@ -585,7 +627,7 @@ class _GuardedRequest:
         done = self.own_write = anyio.Event()
         self.hot = False
         self.last_write = self.clock()
-        self.writes_started += 1
+        self.writing += 1
         try:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
         except OSError:
@@ -593,7 +635,7 @@ class _GuardedRequest:
             self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
             raise _Ended from None
         finally:
-            self.writes_done += 1
+            self.writing -= 1
             self.own_write = None
             self._update_hot()
             done.set()
@@ -649,7 +691,7 @@ class _GuardedRequest:
                     return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
                 due = min(due, at)
             # Writes begin in order, so one in flight is the last one, begun at `last_write`.
-            in_flight = self.writes_started != self.writes_done
+            in_flight = self._in_flight()
             if in_flight and policy.send_timeout is not None:
                 at = self.last_write + policy.send_timeout
                 if now >= at:
