@@ -482,27 +482,32 @@ class _GuardedRequest:
         ):
             return self._send_other(message)
         body: bytes = message.get("body", b"")
-        self._track(body)
+        # `_track`, inlined for the common case: this runs once per event.
+        framing = self.framing
+        self.last_write = now = self.clock()
+        if framing.clean and body[-2:] == b"\n\n" and body[0] not in b":\r\n":
+            framing.events += 1
+            self.last_item = now
+            if self.first_item is None:
+                self._first_item(now)
+        else:
+            self._track(body, now)
         self.bytes += len(body)
         self.pending = pending = self._send(message)
         return pending
 
-    def _track(self, body: bytes) -> None:
-        """Note a write of the app's: when it began, whether it carried content, and where
-        the stream stands."""
-        framing = self.framing
-        self.last_write = now = self.clock()
-        # SSEFraming.feed's common case, inlined: this runs once per event.
-        if framing.clean and body[-2:] == b"\n\n" and body[0] not in b":\r\n":
-            framing.events += 1
+    def _track(self, body: bytes, now: float) -> None:
+        """Note a write of the app's, begun at `now`: whether it carried content, and where
+        the stream stands after it."""
+        self.last_write = now
+        if self.framing.feed(body):
             self.last_item = now
-        elif framing.feed(body):
-            self.last_item = now
-        else:
-            return
-        if self.first_item is None:
-            self.first_item = now
-            self.stats.ttft = now - self.started
+            if self.first_item is None:
+                self._first_item(now)
+
+    def _first_item(self, now: float) -> None:
+        self.first_item = now
+        self.stats.ttft = now - self.started
 
     def _in_flight(self) -> bool:
         """Whether a write has begun and not finished (it began at `last_write`)."""
@@ -515,7 +520,7 @@ class _GuardedRequest:
     async def _relay(self, message: Message) -> None:
         """A write of the app's that needs more than the common path: the last one."""
         body: bytes = message.get("body", b"")
-        self._track(body)
+        self._track(body, self.clock())
         self.writing += 1
         try:
             await self._send(message)

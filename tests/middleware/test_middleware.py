@@ -6,6 +6,7 @@ One app, served twice: bare, and behind middleware instances that differ only in
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -33,6 +34,7 @@ POLICIES = {
     "first": StreamPolicy(heartbeat=10.0, first_token_timeout=0.3),
     "idle": StreamPolicy(heartbeat=10.0, idle_timeout=0.3),
     "total": StreamPolicy(heartbeat=10.0, max_duration=0.5),
+    "stuck": StreamPolicy(heartbeat=0.1, send_timeout=0.5),
 }
 
 
@@ -109,6 +111,18 @@ def build_app(gens: Generators, download: Path) -> FastAPI:
                 yield "ent\n\n"
             finally:
                 gens.leave("mid")
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.get("/big")
+    async def big() -> StreamingResponse:
+        async def events() -> AsyncIterator[bytes]:
+            gens.enter("big")
+            try:
+                while True:
+                    yield b"data: " + b"x" * 65536 + b"\n\n"
+            finally:
+                gens.leave("big")
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -313,6 +327,24 @@ def test_100_random_disconnects_leave_no_generator_running(gens: Generators, por
     assert all(key in gens.finished for key, _, _ in plans)
     outcomes = [gens.next_stats().outcome for _ in plans]
     assert outcomes == [Outcome.CLIENT_DISCONNECTED] * 100
+
+
+def test_a_client_that_stops_reading_is_dropped_after_send_timeout(
+    gens: Generators, port: int
+) -> None:
+    # It never reads, with a tiny receive buffer: the app's write blocks on the socket.
+    stuck = RawStream(
+        "127.0.0.1", port, "/big", headers={"x-policy": "stuck"}, rcvbuf=4096, timeout=10
+    )
+    try:
+        assert gens.next_stats(timeout=8).outcome is Outcome.SEND_TIMEOUT
+        # The app stopped while its write was blocked, so its generator is suspended at a
+        # `yield` that Starlette's StreamingResponse never closes: it is garbage, and its
+        # `finally` runs when collected (the server runs in this process).
+        gc.collect()
+        gens.wait_finished("big")
+    finally:
+        stuck.close()
 
 
 # -- deadlines --------------------------------------------------------------------------------
