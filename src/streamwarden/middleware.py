@@ -308,6 +308,44 @@ class _GuardedRequest:
     stream records its outcome (first caller wins) and cancels the app.
     """
 
+    # Slots: `send` reads several of these once per event.
+    __slots__ = (
+        "_receive",
+        "_send",
+        "app_receiving",
+        "app_running",
+        "app_scope",
+        "arrival",
+        "body_done",
+        "bytes",
+        "client_gone",
+        "clock",
+        "direct_receives",
+        "disconnected",
+        "first_item",
+        "framing",
+        "fresh",
+        "hot",
+        "inbox",
+        "last_item",
+        "last_write",
+        "message",
+        "mw",
+        "outcome",
+        "own_write",
+        "pending",
+        "policy",
+        "scope",
+        "started",
+        "stats",
+        "stopping",
+        "streaming",
+        "task_group",
+        "watch_scope",
+        "watching",
+        "writing",
+    )
+
     def __init__(
         self, middleware: StreamGuardMiddleware, scope: Scope, receive: Receive, send: Send
     ) -> None:
