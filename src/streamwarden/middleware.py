@@ -48,7 +48,6 @@ _BOM = b"\xef\xbb\xbf"
 #: Hop-by-hop or length headers that a stream must not carry: HTTP/2 forbids `Connection`,
 #: and heartbeats and error events change the length.
 _DROPPED = {b"connection", b"keep-alive", b"content-length"}
-_DISCONNECT: Message = {"type": "http.disconnect"}
 #: What servers raise from `send` once the client is gone (uvicorn; Starlette's wrapper).
 _DISCONNECT_ERRORS = {"ClientDisconnected", "ClientDisconnect"}
 #: How long an app that listens for `http.disconnect` has to stop on its own once told.
@@ -241,8 +240,13 @@ class StreamGuardMiddleware:
         self.metrics_path = metrics_path
         if metrics:
             # Imported here: the core install (starlette + anyio) has no prometheus-client.
-            from streamwarden.gateway.metrics import GatewayMetrics
-
+            try:
+                from streamwarden.gateway.metrics import GatewayMetrics
+            except ImportError as exc:
+                raise ImportError(
+                    "StreamGuardMiddleware(metrics=True) needs prometheus-client: "
+                    "pip install prometheus-client"
+                ) from exc
             self.metrics = GatewayMetrics()
 
     def guards(self, scope: Scope) -> bool:
@@ -268,7 +272,7 @@ class StreamGuardMiddleware:
             self.metrics is not None
             and self.metrics_path is not None
             and scope["path"] == self.metrics_path
-            and scope["method"] in ("GET", "HEAD")
+            and scope["method"] == "GET"
         ):
             await self._serve_metrics(send)
             return
@@ -456,8 +460,8 @@ class _GuardedRequest:
 
         Returns the app's error to raise on, if any: the server logs it as usual.
         """
-        if isinstance(app_error, OSError) and (
-            self.client_gone or type(app_error).__name__ in _DISCONNECT_ERRORS
+        if (isinstance(app_error, OSError) and self.client_gone) or (
+            type(app_error).__name__ in _DISCONNECT_ERRORS
         ):
             # The server's send failed because the client left: not the app's error.
             self.client_gone = True
@@ -642,7 +646,7 @@ class _GuardedRequest:
                 if self.inbox:
                     return self.inbox.popleft()
                 if self.stopping or self.disconnected:
-                    return _DISCONNECT
+                    return {"type": "http.disconnect"}
                 if self.watching:
                     if self.arrival is None:
                         self.arrival = anyio.Event()
