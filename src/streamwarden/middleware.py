@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from streamwarden.gateway.metrics import GatewayMetrics
+    from streamwarden.metrics import GatewayMetrics
 
 __all__ = ["StreamGuardMiddleware"]
 
@@ -211,7 +211,7 @@ class StreamGuardMiddleware:
     - `opt_out_header`: a request carrying this header with the value `off` is not guarded;
       None turns the opt-out off.
     - `metrics=True`: the gateway's Prometheus metrics, served at `metrics_path` (needs
-      `prometheus-client`).
+      the `metrics` extra: `pip install 'streamwarden[metrics]'`).
     """
 
     def __init__(
@@ -241,12 +241,12 @@ class StreamGuardMiddleware:
         if metrics:
             # Imported here: the core install (starlette + anyio) has no prometheus-client.
             try:
-                from streamwarden.gateway.metrics import GatewayMetrics
-            except ImportError as exc:
-                raise ImportError(
+                from streamwarden.metrics import GatewayMetrics
+            except ImportError:
+                raise RuntimeError(
                     "StreamGuardMiddleware(metrics=True) needs prometheus-client: "
-                    "pip install prometheus-client"
-                ) from exc
+                    "pip install 'streamwarden[metrics]'"
+                ) from None
             self.metrics = GatewayMetrics()
 
     def guards(self, scope: Scope) -> bool:
@@ -282,7 +282,7 @@ class StreamGuardMiddleware:
         await _GuardedRequest(self, scope, receive, send).run()
 
     async def _serve_metrics(self, send: Send) -> None:
-        from streamwarden.gateway.metrics import CONTENT_TYPE_LATEST
+        from streamwarden.metrics import CONTENT_TYPE_LATEST
 
         assert self.metrics is not None
         body = self.metrics.render()
