@@ -126,6 +126,14 @@ def build_app(gens: Generators, download: Path) -> FastAPI:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    @app.get("/bom")
+    async def bom() -> StreamingResponse:
+        async def events() -> AsyncIterator[bytes]:
+            yield b"\xef\xbb\xbfdata: first\n\n"
+            yield b"data: second\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     @app.get("/sse/skip")
     async def skipped() -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
@@ -249,6 +257,14 @@ def test_event_stream_gets_the_guard_headers_and_an_opening_comment(
     stats = gens.next_stats()
     assert (stats.outcome, stats.events, stats.heartbeats) == (Outcome.COMPLETED, 3, 0)
     assert stats.ttft is not None
+
+
+def test_a_leading_bom_survives_the_opening_comment(gens: Generators, port: int) -> None:
+    # Clients drop a BOM only at the very start of a stream; after `: stream open` it would
+    # turn the first field's name into "\ufeffdata" and lose the event.
+    response = get(port, "/bom").read_all()
+    assert [e.data for e in response.events()] == ["first", "second"]
+    assert gens.next_stats().outcome is Outcome.COMPLETED
 
 
 def test_heartbeats_fill_silences_between_events(gens: Generators, port: int) -> None:
