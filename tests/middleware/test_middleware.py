@@ -162,7 +162,19 @@ def build_app(gens: Generators, download: Path) -> FastAPI:
         finally:
             gens.leave(key)
 
+    async def body_after_start(scope: Scope, receive: Receive, send: Send) -> None:
+        """Starts its event stream first and reads the request body afterwards."""
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        await send({"type": "http.response.body", "body": b"data: " + body + b"\n\n"})
+
     app.mount("/raw", never_reads_receive)
+    app.mount("/echo", body_after_start)
     return app
 
 
@@ -264,6 +276,16 @@ def test_a_leading_bom_survives_the_opening_comment(gens: Generators, port: int)
     # turn the first field's name into "\ufeffdata" and lose the event.
     response = get(port, "/bom").read_all()
     assert [e.data for e in response.events()] == ["first", "second"]
+    assert gens.next_stats().outcome is Outcome.COMPLETED
+
+
+def test_a_body_read_after_the_stream_started_reaches_the_app(gens: Generators, port: int) -> None:
+    # By then the middleware's watcher reads `receive`; it hands the body on.
+    stream = RawStream(
+        "127.0.0.1", port, "/echo/", method="POST", body=b"hello", headers={"x-policy": "quiet"}
+    )
+    response = stream.read_all()
+    assert [e.data for e in response.events()] == ["hello"]
     assert gens.next_stats().outcome is Outcome.COMPLETED
 
 
