@@ -560,7 +560,7 @@ class _GuardedRequest:
         return getattr(self.pending, "cr_frame", None) is not None
 
     async def _relay(self, message: Message) -> None:
-        """A write of the app's that needs more than the common path: the last one."""
+        """A write of the app's off the common path: the last one, or the first."""
         body: bytes = message.get("body", b"")
         self._track(body, self.clock())
         self.writing += 1
