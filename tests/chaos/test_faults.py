@@ -88,18 +88,19 @@ def settle(gateway: Gateway, before: dict[str, float], count: int = 1) -> dict[s
     outcomes counted since `before`."""
     deadline = time.monotonic() + SLACK
     while True:
-        after = gateway.outcomes()
+        text = gateway.metrics_text()
+        after = gateway.outcomes(text)
         delta = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
         idle = (
-            gateway.metric("streamwarden_active_streams") == 0
-            and gateway.metric("streamwarden_queue_depth") == 0
+            gateway.metric("streamwarden_active_streams", text=text) == 0
+            and gateway.metric("streamwarden_queue_depth", text=text) == 0
         )
         if (idle and sum(delta.values()) >= count) or time.monotonic() > deadline:
             assert idle, "a slot or a queue place was not given back"
-            time.sleep(0.1)  # a second count would show up now
+            time.sleep(0.05)  # a second count would show up now
             after = gateway.outcomes()
             return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def ask(gateway: Gateway, protocol: str, model: str, stream: bool, **kwargs: Any) -> RawStream:
