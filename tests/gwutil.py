@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
 
 
