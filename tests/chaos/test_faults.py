@@ -10,13 +10,14 @@ leaves several seconds of margin for a loaded machine.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ class Stack:
     upstream: FakeUpstream
     gateways: dict[str, Gateway]  # by protocol; each relays to the fake in that protocol
     never: dict[str, Gateway]  # relaying to an upstream that never accepts
+    #: One row per cell, written to $STREAMWARDEN_CHAOS_REPORT (docs/RELIABILITY.md's figures).
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, cell: str, protocol: str, stream: bool, **figures: Any) -> None:
+        self.rows.append({"cell": cell, "protocol": protocol, "stream": stream, **figures})
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +83,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         gateways, never = {}, {}
         for protocol in PROTOCOLS:
             gateways[protocol], never[protocol] = next(started), next(started)
-        yield Stack(upstream, gateways, never)
+        built = Stack(upstream, gateways, never)
+        yield built
+        report = os.environ.get("STREAMWARDEN_CHAOS_REPORT")
+        if report:
+            Path(report).write_text(json.dumps(built.rows, indent=1))
         for gateway in [*gateways.values(), *never.values()]:
             log = gateway.log.read_text()
             assert "Traceback" not in log, log[-3000:]
@@ -157,9 +167,14 @@ def test_upstream_fault(stack: Stack, fault: str, protocol: str, stream: bool) -
     before = gateway.outcomes()
     started = time.monotonic()
     response = ask(gateway, protocol, model, stream).read_all()
-    assert time.monotonic() - started < DEADLINE + SLACK
+    answered = time.monotonic() - started
+    assert answered < DEADLINE + SLACK
     assert response.status == status, response.body[:300]
     assert settle(gateway, before) == {outcome: 1}
+    stack.record(
+        fault, protocol, stream, status=status, outcome=outcome, answered=answered,
+        slot_back=time.monotonic() - started,
+    )  # fmt: skip
     if fault == "ok":
         return
     error = error_of(protocol, response, stream)
@@ -202,9 +217,14 @@ def test_client_leaves(stack: Stack, when: str, protocol: str, stream: bool) -> 
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     else:
         time.sleep(0.4)
+    left = time.monotonic()
     sock.close()
     assert settle(gateway, before) == {"client_disconnected": 1}
     _upstream_closes(stack.upstream, connections)
+    stack.record(
+        f"client leaves {when}", protocol, stream, status=None,
+        outcome="client_disconnected", answered=None, slot_back=time.monotonic() - left,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("stream", STREAMING, ids=["stream", "whole"])
@@ -222,10 +242,15 @@ def test_client_half_closes(stack: Stack, protocol: str, stream: bool) -> None:
     )
     sock.sendall(head.encode() + payload)
     sock.shutdown(socket.SHUT_WR)
+    left = time.monotonic()
     try:
         assert settle(gateway, before) == {"client_disconnected": 1}
     finally:
         sock.close()
+    stack.record(
+        "client half-closes", protocol, stream, status=None,
+        outcome="client_disconnected", answered=None, slot_back=time.monotonic() - left,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("stream", STREAMING, ids=["stream", "whole"])
@@ -245,8 +270,13 @@ def test_client_never_reads(stack: Stack, protocol: str, stream: bool) -> None:
             f"content-length: {len(payload)}\r\n\r\n".encode()
             + payload
         )
+    started = time.monotonic()
     try:
         assert settle(gateway, before) == {"send_timeout": 1}
+        stack.record(
+            "client never reads", protocol, stream, status=200, outcome="send_timeout",
+            answered=None, slot_back=time.monotonic() - started,
+        )  # fmt: skip
     finally:
         if reader is not None:
             reader.close()

@@ -40,7 +40,7 @@ values = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
-    max_leaves=12,
+    max_leaves=5,
 )
 messages = (
     st.lists(
@@ -129,6 +129,7 @@ ALLOWED = {200, 400, 401, 404, 413, 415, 429, 503}
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
 )
 @given(raw=raw_bodies, path=st.sampled_from(["/v1/chat/completions", "/v1/messages"]))
 def test_random_bodies_never_get_a_500(
