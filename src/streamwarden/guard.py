@@ -223,7 +223,7 @@ class GuardedStreamResponse(Response):
 
     def __init__(
         self,
-        source: AsyncIterable[Event | str],
+        source: AsyncIterable[Event | str | bytes],
         *,
         policy: StreamPolicy,
         on_close: OnClose | None = None,
@@ -268,7 +268,7 @@ class _StreamRun:
     def __init__(self, response: GuardedStreamResponse, send: Send) -> None:
         self.response = response
         # One iterator for the whole run: the pump reads it and cleanup closes that same one.
-        self.iterator: AsyncIterator[Event | str] = aiter(response.source)
+        self.iterator: AsyncIterator[Event | str | bytes] = aiter(response.source)
         self.policy = response.policy
         self.clock = response.clock
         self._send = send
@@ -414,9 +414,9 @@ class _StreamRun:
             async for item in iterator:
                 if self.outcome is not None:
                     return  # it swallowed a cancellation and went on; the stream has ended
-                if type(item) is not str and not isinstance(item, Event):
+                if type(item) is not str and not isinstance(item, (Event, bytes)):
                     raise TypeError(
-                        f"stream source yielded {type(item).__name__}; yield str or Event"
+                        f"stream source yielded {type(item).__name__}; yield str, Event or bytes"
                     )
                 now = self.clock()
                 if timeline.first_item is None:
@@ -424,7 +424,8 @@ class _StreamRun:
                     self.stats.ttft = now - timeline.started
                     if self.policy.idle_timeout is not None:
                         self._poke(now + self.policy.idle_timeout)
-                await self.write(encode(item))
+                # bytes are events already encoded (a pass-through relay): written as they are.
+                await self.write(item if isinstance(item, bytes) else encode(item))
                 # Silence counts from when the pump is ready for the next item.
                 timeline.last_item = self.clock()
                 self.stats.events += 1
@@ -583,7 +584,7 @@ class _StreamRun:
 
 def stream_response(
     request: Request | None,
-    source: AsyncIterable[Event | str] | AsyncIterator[Event | str],
+    source: AsyncIterable[Event | str | bytes] | AsyncIterator[Event | str | bytes],
     *,
     policy: StreamPolicy | None = None,
     on_close: OnClose | None = None,
@@ -596,8 +597,8 @@ def stream_response(
 ) -> GuardedStreamResponse:
     """Wrap an async token source in a hardened SSE response.
 
-    `source` yields `str` (one `data:` event; newlines become several `data:` lines) or
-    `Event`. The request is accepted for symmetry with Starlette and future use (it is
+    `source` yields `str` (one `data:` event; newlines become several `data:` lines),
+    `Event`, or `bytes` (whole events already encoded, written as they are). The request is accepted for symmetry with Starlette and future use (it is
     where the disconnect is observed, through the ASGI `receive` channel).
 
     `started` (a time on `clock`) is when the caller began waiting for this stream, such as

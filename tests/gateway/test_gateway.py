@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gwutil import OPENAI_BODY, run_gateway
 
+from gwutil import OPENAI_BODY, run_gateway
 from rawclient import RawStream
 from streamwarden.lab.procs import free_port
 

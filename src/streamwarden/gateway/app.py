@@ -11,10 +11,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
-import httpx
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, read_json
@@ -51,6 +51,7 @@ from streamwarden.upstreams.base import (
     UpstreamError,
     UpstreamItem,
 )
+from streamwarden.upstreams.http1 import HTTPClient
 from streamwarden.upstreams.openai import OpenAIUpstream
 from streamwarden.upstreams.sim import SimUpstream
 
@@ -119,6 +120,10 @@ def protocol_for(request: Request) -> _Protocol:
     if request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
         return ANTHROPIC
     return OPENAI
+
+
+#: What an opener returns: parsed items, or the raw events of a pass-through relay.
+_Opened = TypeVar("_Opened")
 
 
 class _Counted:
@@ -209,7 +214,7 @@ class _Exchange:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_upstream(settings: GatewaySettings, client: httpx.AsyncClient) -> Upstream:
+def build_upstream(settings: GatewaySettings, client: HTTPClient) -> Upstream:
     if settings.upstream == "sim":
         return SimUpstream(settings.sim, settings.sim_caps)
     if settings.upstream == "openai":
@@ -244,11 +249,10 @@ class Gateway:
         )
         self.drain = Drain(self.admission, settings.drain_timeout)
         self.keys = KeyRing(settings.api_keys)
-        # No read timeout here: the gateway's own deadlines (first token, idle, total) bound
-        # every wait on the upstream, and a client that leaves cancels it.
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=10.0, read=None, write=30.0, pool=30.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+        # One pool for every upstream request: no read timeout here (the guard's deadlines
+        # decide); connects fail fast so an unreachable upstream is a quick 502.
+        self.client = HTTPClient(
+            max_connections=settings.upstream_max_connections, connect_timeout=10.0
         )
         self.upstream = upstream or build_upstream(settings, self.client)
         self._models: tuple[float, list[str]] | None = None
@@ -276,16 +280,23 @@ class Gateway:
             refusal.outcome = "rejected"
             raise refusal
         exchange.key = self._authenticate(request)
-        body, chat = await self._parse(request, exchange.protocol)
+        payload, body, chat = await self._parse(request, exchange.protocol)
         self._check_sim_controls(request, chat)
         slot = await self._admit(request, exchange.key)
         try:
             started = time.monotonic()
-            items = _Counted(await self._open(request, chat), self.settings.max_answer)
+            items: _Counted | relay.RawRelay
+            if relay.passes_through(self.upstream, exchange.protocol.name, body):
+                upstream = self.upstream
+                assert isinstance(upstream, OpenAIUpstream)
+                items = await self._open(request, lambda: relay.open_passthrough(upstream, payload))
+            else:
+                opened = await self._open(request, lambda: self.upstream.open(chat))
+                items = _Counted(opened, self.settings.max_answer)
         except BaseException:
             slot.release()
             raise
-        if getattr(body, "stream", False):
+        if isinstance(items, relay.RawRelay) or getattr(body, "stream", False):
             return self._stream(request, exchange, body, chat, items, slot, started)
         return await self._complete(request, exchange, chat, items, slot, started)
 
@@ -299,11 +310,14 @@ class Gateway:
             )
         return key
 
-    async def _parse(self, request: Request, protocol: _Protocol) -> tuple[Any, ChatRequest]:
+    async def _parse(
+        self, request: Request, protocol: _Protocol
+    ) -> tuple[dict[str, Any], Any, ChatRequest]:
+        """The JSON body as sent, its validated model, and the chat request it asks for."""
         try:
             payload = await read_json(request, self.settings.max_body)
             body = protocol.model.model_validate(payload)
-            return body, protocol.to_chat(body)
+            return payload, body, protocol.to_chat(body)
         except BadBody as exc:
             raise _Refusal(exc.status, str(exc), "invalid_request") from None
         except (ValidationError, ValueError) as exc:
@@ -342,14 +356,12 @@ class Gateway:
         except ClientLeft:
             raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
 
-    async def _open(self, request: Request, chat: ChatRequest) -> ItemStream:
+    async def _open(self, request: Request, opener: Callable[[], Awaitable[_Opened]]) -> _Opened:
         """The upstream request, connected and answering, within --first-token-timeout."""
         limit = self.settings.policy.first_token_timeout
         try:
             return await while_connected(
-                request.receive,
-                lambda: first_within(limit, lambda: self.upstream.open(chat)),
-                self.drain.shutdown,
+                request.receive, lambda: first_within(limit, opener), self.drain.shutdown
             )
         except UpstreamError as exc:
             raise _upstream_refusal(exc) from None
@@ -370,12 +382,16 @@ class Gateway:
         exchange: _Exchange,
         body: Any,
         chat: ChatRequest,
-        items: _Counted,
+        items: _Counted | relay.RawRelay,
         slot: Slot,
         started: float,
     ) -> Response:
         protocol = exchange.protocol
-        events = protocol.stream(items, exchange.rid, chat.model, body)
+        events: AsyncIterator[Event | str | bytes]
+        if isinstance(items, relay.RawRelay):
+            events = items  # the upstream's own events, as they came
+        else:
+            events = protocol.stream(items, exchange.rid, chat.model, body)
 
         async def on_close(stats: StreamStats) -> None:
             # The guard closed `events`; close the upstream request too (it may be mid-read).

@@ -57,6 +57,10 @@ def serve(
     upstream_url: Annotated[
         str | None, typer.Option(help="Base URL of the upstream (openai: required).")
     ] = None,
+    upstream_max_connections: Annotated[
+        int,
+        typer.Option(min=0, help="Connections to the upstream at once, reused (0: unlimited)."),
+    ] = 0,
     heartbeat: Annotated[
         float, typer.Option(help="Seconds without a write before a keepalive comment (0: off).")
     ] = 15.0,
@@ -162,6 +166,7 @@ def serve(
             canary_token=canary_token,
             upstream=upstream,
             upstream_url=upstream_url,
+            upstream_max_connections=upstream_max_connections or None,
             max_streams=max_streams or None,
             queue=queue,
             queue_timeout=queue_timeout,

@@ -30,6 +30,9 @@ class GatewaySettings:
     #: `sim`, `openai` (any OpenAI-compatible server at upstream_url) or `anthropic`.
     upstream: str = "sim"
     upstream_url: str | None = None
+    #: Connections to the upstream at once (kept alive and reused); None is unlimited.
+    #: Requests beyond it wait up to 30 s for one, then get 503.
+    upstream_max_connections: int | None = None
     #: Streams served at once; None is unlimited.
     max_streams: int | None = None
     #: Requests that may wait for a slot when all are taken.

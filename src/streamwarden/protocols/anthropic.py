@@ -17,6 +17,7 @@ __all__ = [
     "complete",
     "error_body",
     "error_events",
+    "event",
     "stream_events",
     "to_chat_request",
 ]
@@ -100,7 +101,8 @@ def error_events(outcome: Outcome, message: str) -> Sequence[Event | str]:
     return [Event(json.dumps(body, separators=(",", ":")), event="error")]
 
 
-def _event(name: str, payload: dict[str, Any]) -> Event:
+def event(name: str, payload: dict[str, Any]) -> Event:
+    """One Messages stream event: its name as the SSE `event:` and in the JSON's `type`."""
     return Event(json.dumps({"type": name, **payload}, separators=(",", ":")), event=name)
 
 
@@ -113,7 +115,7 @@ async def stream_events(
         if not started:
             # message_start goes out with the first real item, so that TTFT measures the model.
             started = True
-            yield _event(
+            yield event(
                 "message_start",
                 {
                     "message": {
@@ -128,17 +130,17 @@ async def stream_events(
                     }
                 },
             )
-            yield _event(
+            yield event(
                 "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
             )
         if isinstance(item, TextDelta):
-            yield _event(
+            yield event(
                 "content_block_delta",
                 {"index": 0, "delta": {"type": "text_delta", "text": item.text}},
             )
         elif isinstance(item, Finish):
-            yield _event("content_block_stop", {"index": 0})
-            yield _event(
+            yield event("content_block_stop", {"index": 0})
+            yield event(
                 "message_delta",
                 {
                     "delta": {
@@ -151,7 +153,7 @@ async def stream_events(
                     },
                 },
             )
-            yield _event("message_stop", {})
+            yield event("message_stop", {})
 
 
 async def complete(items: AsyncIterator[UpstreamItem], *, mid: str, model: str) -> dict[str, Any]:

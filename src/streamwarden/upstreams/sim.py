@@ -16,15 +16,22 @@ import anyio
 
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamError, UpstreamItem
 
-__all__ = ["SimCaps", "SimParams", "SimUpstream", "sim_tokens"]
+__all__ = ["WORDS", "SimCaps", "SimParams", "SimUpstream", "sim_tokens", "word"]
 
-_WORDS = (
+#: The simulated model's vocabulary: the gateway's sim, the lab's apps, the benchmarks and
+#: the demo target all speak it.
+WORDS = (
     "the stream keeps flowing while proxies wait for bytes and every token arrives on time "
     "because heartbeats feed idle timers and buffers stay empty so users see answers grow "
     "word by word instead of staring at a spinner until the whole reply lands at once"
 ).split()
 
 SIM_MODEL = "sim-1"
+
+
+def word(index: int) -> str:
+    """The `index`th word of a fixed, repeating text: for apps that pace tokens themselves."""
+    return WORDS[index % len(WORDS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +143,8 @@ async def sim_tokens(
             # Full speed still yields to the loop now and then, so one fast stream
             # cannot starve the others' heartbeats.
             await sleep(0)
-        word = rng.choice(_WORDS)
-        yield word if index == 0 else " " + word
+        token = rng.choice(WORDS)
+        yield token if index == 0 else " " + token
     if params.fail_after == params.tokens:
         raise UpstreamError(f"simulated upstream failure after {params.tokens} tokens")
 
