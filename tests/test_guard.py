@@ -495,7 +495,7 @@ def test_a_source_yielding_the_wrong_type_gets_a_clear_error(rec: Recorder, port
     response = get(port, "/wrong-type").read_all()
     assert response.events()[0].data == "fine"
     last = json.loads(response.events()[-1].data)
-    assert "yielded int; yield str or Event" in last["error"]["message"]
+    assert "stream source yielded int; yield str, Event" in last["error"]["message"]
     assert rec.next_stats().outcome is Outcome.UPSTREAM_ERROR
 
 
