@@ -308,3 +308,29 @@ def test_sim_controls_default_to_the_sim_only() -> None:
     assert not real.sim_controls_allowed
     assert GatewaySettings(upstream="anthropic", sim_controls="on").sim_controls_allowed
     assert not GatewaySettings(sim_controls="off").sim_controls_allowed
+
+
+# -- server exit -----------------------------------------------------------------------------
+
+
+def test_exit_does_not_wait_forever_on_a_task_that_ignores_cancellation() -> None:
+    """asyncio.run would wait for it forever; the gateway's server gives it a bounded wait."""
+    from streamwarden.gateway.server import _cancel_leftovers
+
+    loop = asyncio.new_event_loop()
+    stop = False
+
+    async def stubborn() -> None:
+        while not stop:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                pass
+
+    task = loop.create_task(stubborn())
+    loop.run_until_complete(asyncio.sleep(0))
+    _cancel_leftovers(loop, timeout=0.05)  # returns although the task is still running
+    assert not task.done()
+    stop = True
+    loop.run_until_complete(task)
+    loop.close()

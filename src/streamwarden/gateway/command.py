@@ -154,7 +154,7 @@ def serve(
         listen = Listen(
             header_timeout=_limit(header_timeout, "header-timeout"),
             body_timeout=_limit(body_timeout, "body-timeout"),
-            max_connections=max_connections or None,
+            max_connections=max_connections if max_connections != 0 else None,
         )
         settings = GatewaySettings(
             policy=policy,
