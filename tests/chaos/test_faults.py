@@ -141,6 +141,8 @@ def error_of(protocol: str, response: RawResponse, stream: bool) -> dict[str, An
 #: fault -> (streaming status, non-streaming status, outcome when streaming, when not)
 UPSTREAM_FAULTS = {
     "silent": (504, 504, "upstream_timeout", "upstream_timeout"),
+    # --first-token-timeout covers the connect, the headers and the first token together.
+    "slowhead": (200, 504, "first_token_timeout", "first_token_timeout"),
     "stall": (200, 504, "idle_timeout", "idle_timeout"),
     "reset": (502, 502, "upstream_refused", "upstream_refused"),
     "status-502": (502, 502, "upstream_refused", "upstream_refused"),
