@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 
 
 @dataclass

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gwutil import OPENAI_BODY, run_gateway
-from streamwarden.lab.procs import free_port
+from streamwarden.procs import free_port
 
 JSON = {"content-type": "application/json"}
 
