@@ -108,7 +108,7 @@ def test_timed_items_raise_the_deadline_that_passed() -> None:
         source.release.put_nowait("a")
         now[0] = 0.01
         items = TimedItems(source, policy, started=0.0, clock=lambda: now[0])
-        assert (await items.__anext__()).text == "a"
+        assert await items.__anext__() == TextDelta("a")
         with pytest.raises(Expired) as idle:
             await items.__anext__()
         assert idle.value.outcome is Outcome.IDLE_TIMEOUT
