@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
@@ -12,9 +13,15 @@ from streamwarden.gateway.admission import Admission, Rejected
 from streamwarden.gateway.body import MAX_DEPTH, BadBody, parse_json
 from streamwarden.gateway.drain import Drain
 from streamwarden.gateway.settings import GatewaySettings
-from streamwarden.gateway.waits import Expired, TimedItems
+from streamwarden.gateway.waits import (
+    ClientLeft,
+    Expired,
+    ShuttingDown,
+    TimedItems,
+    while_connected,
+)
 from streamwarden.guard import HEARTBEAT, Due, Outcome, StreamPolicy, Timeline
-from streamwarden.upstreams.base import TextDelta
+from streamwarden.upstreams.base import TextDelta, UpstreamError
 from streamwarden.upstreams.sim import SimCaps, SimParams
 
 POLICY = StreamPolicy(
@@ -334,3 +341,53 @@ def test_exit_does_not_wait_forever_on_a_task_that_ignores_cancellation() -> Non
     stop = True
     loop.run_until_complete(task)
     loop.close()
+
+
+# -- while_connected: a wait that watches the client ---------------------------------------
+
+
+def _receive_until(left: asyncio.Event) -> Any:
+    async def receive() -> dict[str, str]:
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def test_while_connected_cancels_the_wait_when_the_client_leaves() -> None:
+    async def main() -> None:
+        left, cancelled = asyncio.Event(), asyncio.Event()
+
+        async def wait_forever() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cancelled.set()
+
+        asyncio.get_running_loop().call_soon(left.set)
+        with pytest.raises(ClientLeft):
+            await while_connected(_receive_until(left), wait_forever)
+        assert cancelled.is_set()
+
+    asyncio.run(main())
+
+
+def test_while_connected_stops_at_shutdown_and_passes_errors_unwrapped() -> None:
+    async def main() -> None:
+        never, shutdown = asyncio.Event(), asyncio.Event()
+        asyncio.get_running_loop().call_soon(shutdown.set)
+        with pytest.raises(ShuttingDown):
+            await while_connected(_receive_until(never), asyncio.Event().wait, shutdown)
+
+        async def fail() -> None:
+            raise UpstreamError("no")
+
+        with pytest.raises(UpstreamError):  # not an ExceptionGroup
+            await while_connected(_receive_until(never), fail)
+
+        async def answer() -> int:
+            return 7
+
+        assert await while_connected(_receive_until(never), answer) == 7
+
+    asyncio.run(main())
