@@ -25,7 +25,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 from streamwarden.probe import ProbeConfig, run_probe
 from streamwarden.probe.metrics import percentile, stream_metrics
 
