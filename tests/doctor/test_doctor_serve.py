@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gwutil import run_gateway
 
+from gwutil import run_gateway
 from streamwarden.cli import main
 
 

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
@@ -36,7 +37,6 @@ from streamwarden.gateway.waits import (
     first_within,
     while_connected,
 )
-from streamwarden.doctor.canary import canary_app
 from streamwarden.guard import ErrorFormatter, Outcome, StreamStats, stream_response
 from streamwarden.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from streamwarden.protocols import anthropic as anthropic_protocol
