@@ -249,9 +249,8 @@ class _StreamRun:
             if self.outcome is None:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_client, receive)
+                    # The watchdog also waits on the shutdown signal: one task fewer per stream.
                     tg.start_soon(self._watchdog)
-                    if response.shutdown is not None:
-                        tg.start_soon(self._watch_shutdown, response.shutdown)
                     with self.pump_scope:
                         await self._pump()
                     await self._finish()
@@ -320,13 +319,18 @@ class _StreamRun:
         except anyio.get_cancelled_exc_class():
             self._stop_quietly()
 
-    async def _watch_shutdown(self, shutdown: ShutdownSignal) -> None:
-        try:
-            await shutdown.wait()
-        except anyio.get_cancelled_exc_class():
-            self._stop_quietly()
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep until the next deadline, or until the server shuts down, which ends the
+        stream with outcome `shutdown`."""
+        shutdown = self.response.shutdown
+        if shutdown is None:
+            if seconds == math.inf:
+                await anyio.sleep_forever()
+            await anyio.sleep(seconds)
             return
-        self.end(Outcome.SHUTDOWN, _ERROR_MESSAGES[Outcome.SHUTDOWN])
+        with anyio.move_on_after(seconds):
+            await shutdown.wait()
+            self.end(Outcome.SHUTDOWN, _ERROR_MESSAGES[Outcome.SHUTDOWN])
 
     def _stop_quietly(self) -> None:
         """A watcher cancelled because the stream ended returns instead of re-raising.
@@ -402,9 +406,9 @@ class _StreamRun:
                             return
                         continue  # a deadline may have come due meanwhile
                     due = min(due, at)
-            if due == math.inf:
-                await anyio.sleep_forever()
-            await anyio.sleep(max(due - self.clock(), 0.0))
+            await self._sleep(max(due - self.clock(), 0.0))
+            if self.outcome is not None:
+                return
 
     def _expire(self, outcome: Outcome, limit: float) -> None:
         self.end(outcome, _ERROR_MESSAGES[outcome].format(limit=limit))
