@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gwutil import run_gateway
 
+from gwutil import run_gateway
 from streamwarden.gateway.relay import RawRelay
 from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
 from streamwarden.upstreams.base import UpstreamError

@@ -9,6 +9,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+
 from gwutil import Gateway, run_gateway
 
 KEYS = ("--api-key", "k-good", "--api-key", "k-limited", "--key-max-streams", "1")
@@ -28,7 +29,11 @@ def gateway(
             yield gw
         return
     with run_gateway(tmp, *SIM) as upstream:
-        front = ("--upstream", "openai", "--upstream-url", upstream.url, "--heartbeat", "0.1")
+        # The tests steer the sim behind the front gateway, so it must pass `sim` on.
+        front = (
+            *("--upstream", "openai", "--upstream-url", upstream.url, "--heartbeat", "0.1"),
+            *("--sim-controls", "on"),
+        )
         with run_gateway(tmp, *front, *KEYS) as gw:
             yield gw
 

@@ -1,42 +1,14 @@
-"""The one finding type every rule returns, and the errors the edges raise."""
+"""What the rules need besides the shared `Finding`: the limits they judge against, and the
+error the edges raise."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from streamwarden.defaults import HEARTBEAT, MAX_DURATION
+from streamwarden.findings import Finding, Severity
 
-class Severity(enum.StrEnum):
-    """How bad a finding is. `error` makes `streamwarden lint` exit 1."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem in one config file.
-
-    `message` says what happens to a stream and why; `fix` is the exact change to make.
-    """
-
-    rule: str
-    severity: Severity
-    file: str
-    line: int
-    message: str
-    fix: str
-
-    def as_dict(self) -> dict[str, str | int]:
-        return {
-            "rule": self.rule,
-            "severity": self.severity.value,
-            "file": self.file,
-            "line": self.line,
-            "message": self.message,
-            "fix": self.fix,
-        }
+__all__ = ["ConfigError", "Finding", "Limits", "Severity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +18,17 @@ class Limits:
     `max_gap` is the longest silence expected between two bytes (the heartbeat interval); an
     idle timeout is safe from twice that. `max_duration` is the longest stream; a total timeout
     must be at least that. `nginx_version` picks version-dependent defaults (None: assume an
-    nginx older than 1.29.7, as every distribution shipped in 2025).
+    nginx older than 1.29.7, as every distribution shipped in 2025). `stream_paths` names the
+    URL prefixes that stream (empty: guess from each route). `app_sends_accel_buffering` says
+    the app answers streams with `X-Accel-Buffering: no`, which turns nginx buffering off per
+    response.
     """
 
-    max_gap: float = 15.0
-    max_duration: float = 600.0
+    max_gap: float = HEARTBEAT
+    max_duration: float = MAX_DURATION
     nginx_version: tuple[int, ...] | None = None
+    stream_paths: tuple[str, ...] = ()
+    app_sends_accel_buffering: bool = False
 
     @property
     def idle_threshold(self) -> float:

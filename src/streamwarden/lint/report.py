@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from streamwarden.lint.findings import ConfigError, Finding, Severity
+from streamwarden.lint.linter import Result
+from streamwarden.lint.registry import RuleInfo
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _COLOURS = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -18,26 +20,45 @@ _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.I
 
 
 def to_json(findings: Sequence[Finding]) -> str:
-    return json.dumps({"findings": [f.as_dict() for f in findings]}, indent=2)
+    return json.dumps({"findings": [finding_json(f) for f in findings]}, indent=2)
 
 
-def to_text(findings: Sequence[Finding], files: Sequence[str], console: Console) -> None:
+def finding_json(f: Finding) -> dict[str, Any]:
+    """The linter's JSON shape of a finding: `rule, severity, file, line, message, fix`."""
+    return {
+        "rule": f.id,
+        "severity": f.severity.value,
+        "file": f.file,
+        "line": f.line,
+        "message": f.summary,
+        "fix": f.fix,
+    }
+
+
+def to_text(result: Result, console: Console) -> None:
+    findings, files = result.findings, result.files
     by_file: dict[str, list[Finding]] = {}
     for finding in findings:
-        by_file.setdefault(finding.file, []).append(finding)
+        by_file.setdefault(finding.file or "", []).append(finding)
     for file, group in by_file.items():
         console.print(f"[bold]{escape(file)}[/bold]")
         for f in group:
             colour = _COLOURS[f.severity]
             console.print(
                 f"  {f.line:>4}  [{colour}]{f.severity.value:<7}[/{colour}] "
-                f"[dim]{escape(f.rule)}[/dim]\n        {escape(f.message)}\n"
+                f"[dim]{escape(f.id)}[/dim]\n        {escape(f.summary)}\n"
                 f"        [green]fix:[/green] {escape(f.fix)}",
                 soft_wrap=True,
             )
         console.print()
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
+    if result.streaming:
+        listed = "; ".join(result.streaming)
+        console.print(f"nginx routes treated as streaming: {escape(listed)}", soft_wrap=True)
+    if result.skipped:
+        listed = "; ".join(result.skipped)
+        console.print(f"[dim]nginx routes skipped: {escape(listed)}[/dim]", soft_wrap=True)
     checked = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
     console.print(f"{checked}: {summary or 'no findings'}")
 
@@ -47,15 +68,16 @@ def _uri(path: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def to_sarif(findings: Sequence[Finding], version: str, rule_docs: dict[str, str]) -> str:
-    rule_ids = sorted({f.rule for f in findings})
+def to_sarif(findings: Sequence[Finding], version: str, rule_docs: Mapping[str, RuleInfo]) -> str:
+    rule_ids = sorted({f.id for f in findings})
     index = {rule: i for i, rule in enumerate(rule_ids)}
-    first = {f.rule: f for f in reversed(findings)}
+    first = {f.id: f for f in reversed(findings)}
     rules: list[dict[str, Any]] = [
         {
             "id": rule,
             "name": rule.replace("/", "-"),
-            "shortDescription": {"text": rule_docs.get(rule, rule)},
+            "shortDescription": {"text": rule_docs[rule].title if rule in rule_docs else rule},
+            "fullDescription": {"text": rule_docs[rule].docs if rule in rule_docs else rule},
             "help": {"text": first[rule].fix},
             "defaultConfiguration": {"level": _SARIF_LEVEL[first[rule].severity]},
         }
@@ -63,15 +85,15 @@ def to_sarif(findings: Sequence[Finding], version: str, rule_docs: dict[str, str
     ]
     results = [
         {
-            "ruleId": f.rule,
-            "ruleIndex": index[f.rule],
+            "ruleId": f.id,
+            "ruleIndex": index[f.id],
             "level": _SARIF_LEVEL[f.severity],
-            "message": {"text": f"{f.message} Fix: {f.fix}"},
+            "message": {"text": f"{f.summary} Fix: {f.fix}"},
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": _uri(f.file)},
-                        "region": {"startLine": max(f.line, 1)},
+                        "artifactLocation": {"uri": _uri(f.file or "")},
+                        "region": {"startLine": max(f.line or 0, 1)},
                     }
                 }
             ],

@@ -7,12 +7,10 @@ an unreachable target (one line on stderr, no traceback).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import gc
 import json
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from streamwarden.gctuning import fewer_collections
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
 from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
@@ -205,32 +204,12 @@ def probe(
         allow_remote=allow_remote,
         seed=seed,
     )
-    with _fewer_collections():
+    with fewer_collections():
         try:
             run = _run_with_progress(config)
         except ProbeError as exc:
             raise _usage(str(exc)) from None
         _finish(run, thresholds, json_path, html_path, fail_on)
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """A run allocates a row per socket read, long-lived and free of cycles: with the
-    default thresholds a 300,000-read run collected 548 times, 0.21 s of CPU. Freezing what
-    was loaded before the run and raising the young threshold made that 65 times, 0.06 s
-    (bench/probe_bench.py throughput). Restored on the way out: the CLI also runs
-    in-process (tests, scripts)."""
-    threshold = gc.get_threshold()
-    # `unfreeze` thaws everything: only thaw when nothing was frozen before us.
-    ours = gc.get_freeze_count() == 0
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        if ours:
-            gc.unfreeze()
 
 
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:

@@ -13,8 +13,9 @@ from streamwarden.upstreams.http1 import ConnectError, HTTPClient, HTTPError, Po
 
 __all__ = ["ResponseStream", "list_model_ids", "open_sse", "post", "upstream_status"]
 
-#: Statuses an upstream may answer that the client should see as they are.
-_PASS_THROUGH = {400, 401, 403, 404, 413, 422, 429}
+#: Statuses an upstream may answer that the client should see as they are. Not 401/403:
+#: those are about the gateway's own upstream key, which the client cannot fix.
+_PASS_THROUGH = {400, 404, 413, 422, 429}
 
 
 def upstream_status(status: int) -> int:
@@ -24,6 +25,24 @@ def upstream_status(status: int) -> int:
     if status in (503, 529):
         return 503
     return 502
+
+
+def _refusal(url: str, response: Response, body: str) -> UpstreamError:
+    status = response.status_code
+    if status in (401, 403):
+        # The upstream's words would tell the client its own key is wrong.
+        message = (
+            f"the upstream refused this gateway's credentials (HTTP {status}); "
+            "the operator must check STREAMWARDEN_UPSTREAM_KEY"
+        )
+    else:
+        message = f"upstream answered {status}: {_error_message(body) or f'HTTP {status}'}"
+    return UpstreamError(
+        message,
+        status=upstream_status(status),
+        kind="invalid_request" if status in (400, 404, 413, 422) else "upstream_error",
+        retry_after=response.header("retry-after"),
+    )
 
 
 class ResponseStream:
@@ -87,11 +106,7 @@ async def post(
             body_text = ""
         finally:
             await response.aclose()
-        message = _error_message(body_text) or f"HTTP {response.status_code}"
-        raise UpstreamError(
-            f"upstream answered {response.status_code}: {message}",
-            status=upstream_status(response.status_code),
-        )
+        raise _refusal(url, response, body_text)
     return response
 
 
@@ -127,16 +142,14 @@ async def list_model_ids(client: HTTPClient, url: str, headers: dict[str, str]) 
             finally:
                 await response.aclose()
     except TimeoutError:
-        raise UpstreamError(f"upstream {url} did not answer in time", status=504) from None
+        raise UpstreamError(
+            f"upstream {url} did not answer in time", status=504, kind="timeout"
+        ) from None
     except HTTPError as exc:
         raise UpstreamError(f"upstream {url} is unreachable: {exc}") from None
     text = raw.decode("utf-8", "replace")
     if response.status_code != 200:
-        message = _error_message(text) or f"HTTP {response.status_code}"
-        raise UpstreamError(
-            f"upstream answered {response.status_code}: {message}",
-            status=upstream_status(response.status_code),
-        )
+        raise _refusal(url, response, text)
     try:
         return [str(m["id"]) for m in json.loads(text)["data"]]
     except (ValueError, KeyError, TypeError):
