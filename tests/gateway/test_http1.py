@@ -15,9 +15,11 @@ ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 async def _server(on_request: object) -> tuple[asyncio.Server, str]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0  # requests on this connection
         try:
             while await reader.readuntil(b"\r\n\r\n"):
-                await on_request(writer)  # type: ignore[operator]
+                served += 1
+                await on_request(writer, served)  # type: ignore[operator]
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -34,7 +36,7 @@ def test_requests_beyond_max_connections_wait_then_get_pool_timeout() -> None:
     async def main() -> None:
         gate = release()
 
-        async def slow(writer: asyncio.StreamWriter) -> None:
+        async def slow(writer: asyncio.StreamWriter, served: int) -> None:
             writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n")
             await gate.wait()
             writer.write(b"0\r\n\r\n")
@@ -64,13 +66,10 @@ def test_requests_beyond_max_connections_wait_then_get_pool_timeout() -> None:
 
 def test_a_reused_connection_the_server_closed_is_retried_once_on_a_new_one() -> None:
     async def main() -> None:
-        served: dict[int, int] = {}
-
-        async def first_only(writer: asyncio.StreamWriter) -> None:
+        async def first_only(writer: asyncio.StreamWriter, served: int) -> None:
             # Keep-alive by the headers, but a second request on the connection finds it
             # closing: the race with a server's idle timeout, made certain.
-            n = served[id(writer)] = served.get(id(writer), 0) + 1
-            if n == 1:
+            if served == 1:
                 writer.write(ANSWER)
             else:
                 writer.transport.abort()
