@@ -80,6 +80,8 @@ def start_front(name: str, upstream: str, workers: int) -> Server:
         exe = str(Path(PY).parent / "streamwarden")
         argv = [exe, "serve", "--host", HOST, "--port", str(port), "--no-access-log"]
         argv += ["--upstream", "openai", "--upstream-url", upstream, "--workers", str(workers)]
+        # The request's `sim` object sets the fake upstream's pace; it must pass through.
+        argv += ["--sim-controls", "on"]
         env = None
     elif name == NAIVE:
         argv = [PY, "-m", "uvicorn", "naive_passthrough:app", "--host", HOST, "--port", str(port)]

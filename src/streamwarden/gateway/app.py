@@ -348,6 +348,9 @@ class Gateway:
         """A slot, waiting in the queue if there is one; a client that leaves the queue
         gives its place up at once."""
         try:
+            slot = self.admission.try_acquire(key)
+            if slot is not None:
+                return slot  # no wait, so nothing to watch
             return await while_connected(request.receive, lambda: self.admission.acquire(key))
         except Rejected as exc:
             raise _Refusal(
