@@ -167,7 +167,12 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.5)
-    parser.add_argument("--burst", type=int, default=1, help="upstream events per write")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=1,
+        help="upstream events per write (results to peers_burstN.json when not 1)",
+    )
     args = parser.parse_args()
     raise_nofile(NOFILE)
     pin_client()
@@ -207,7 +212,7 @@ def main() -> None:
         upstream.stop()
     summary = summarize(runs)
     path = write_json(
-        "peers",
+        "peers" if args.burst == 1 else f"peers_burst{args.burst}",
         {
             "commit": git_rev(),
             "machine": machine(),
