@@ -190,7 +190,10 @@ def _run(
             raise
         command = _command_name(context) or _first_command(args)
         help_command = f"streamwarden {command} --help" if command else "streamwarden --help"
-        message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+        if "BadParameter" in kinds and getattr(exc, "param", None) is None:
+            message = str(exc)  # a command's own check: its message says it all
+        else:
+            message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
         message = message.replace("Value error, ", "")  # newer typer's wording of a ValueError
         if message[:1].isupper() and message[1:2].islower():
             message = message[0].lower() + message[1:]

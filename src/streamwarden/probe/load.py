@@ -111,7 +111,10 @@ class Progress:
 
 
 def parse_target(url: str, allow_remote: bool = False) -> Target:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise ProbeError(f"not a URL: {url!r} ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise ProbeError(f"URL must start with http:// or https://: {url!r}")
     host = parts.hostname
