@@ -330,11 +330,11 @@ class _StreamRun:
     def _stop_quietly(self) -> None:
         """A watcher cancelled because the stream ended returns instead of re-raising.
 
-        Measured: a task that ends in CancelledError leaves a reference cycle behind in
-        anyio's task bookkeeping (exception -> traceback -> frame -> exception), so every
-        finished stream's objects wait for a full GC pass, and those passes paused the server
-        for 0.1-1 s at 1,000-10,000 streams (bench/ttft_added.py). Only when the stream has
-        an outcome; a cancellation from outside still propagates.
+        A task that ends in CancelledError leaves a reference cycle behind in anyio's task
+        bookkeeping (exception -> traceback -> frame -> exception), so every finished
+        stream's objects would wait for a full GC pass, and with thousands of streams those
+        passes pause the server (docs/BENCHMARKS.md). Only when the stream has an outcome;
+        a cancellation from outside still propagates.
         """
         if self.outcome is None:
             raise

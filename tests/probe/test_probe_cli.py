@@ -20,7 +20,7 @@ runner = CliRunner()
 FAST = ["--concurrency", "1,2", "--step-duration", "0.1", "--timeout", "5"]
 
 
-def test_probe_healthy_writes_the_spec_json(sse_server: SSEServer, tmp_path: Path) -> None:
+def test_probe_healthy_writes_the_documented_json(sse_server: SSEServer, tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     url = sse_server.url + "/v1/chat/completions?n=5&interval=0.01"
     threshold, frozen = gc.get_threshold(), gc.get_freeze_count()

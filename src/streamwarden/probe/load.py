@@ -179,9 +179,9 @@ def _request_bytes(config: ProbeConfig, target: Target) -> bytes:
 class _Chunked:
     """Incremental `Transfer-Encoding: chunked` body reader on llhttp (httptools).
 
-    Measured (bench/probe_bench.py throughput): a pure-Python chunk state machine was the
-    probe's largest per-read cost, 0.6-0.9 us per chunk against llhttp's 0.1-0.2 us. The
-    parser is primed with a synthetic head, so that it sees only the body from here on.
+    llhttp, because a pure-Python chunk state machine was the probe's largest per-read cost
+    (docs/BENCHMARKS.md). The parser is primed with a synthetic head, so that it sees only
+    the body from here on.
     """
 
     __slots__ = ("_parser", "_pieces", "done", "pieces")

@@ -2,7 +2,7 @@
 
 Times inside a request (`ttfb_ms`, `ttft_ms`, `end_ms`, the first column of `reads`) count
 from that request's start; `start_ms` and `scheduled_ms` count from the start of the run.
-The JSON form is the SPEC's `version: 1` shape, extended; `Run.from_json` reads it back so that
+The JSON form is the `version: 1` shape of docs/probe.md; `Run.from_json` reads it back so that
 `streamwarden analyze` can diagnose a saved run.
 """
 
@@ -124,7 +124,7 @@ class RequestRecord:
         return max(gaps) if gaps else None
 
     def to_json(self, reads: bool = True) -> dict[str, Any]:
-        """The SPEC's request object; `reads=False` leaves the rows out (see `Run.dump`)."""
+        """The request object of docs/probe.md; `reads=False` leaves the rows out (see `Run.dump`)."""
         out: dict[str, Any] = {
             "step": self.step,
             "start_ms": _r(self.start_ms),
@@ -263,7 +263,7 @@ class Step:
         return percentile([lag for _, lag in self.loop_lag], q)
 
     def summary(self, requests: Sequence[RequestRecord]) -> dict[str, Any]:
-        """The SPEC's per-step figures, computed from the step's requests."""
+        """The per-step figures of docs/probe.md, computed from the step's requests."""
         mine = [r for r in requests if r.step == self.index]
         ok = [r for r in mine if r.succeeded]
         ttfb = [r.ttfb_ms for r in mine if r.ttfb_ms is not None]
