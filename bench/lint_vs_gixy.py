@@ -93,7 +93,7 @@ def main() -> int:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", SW_RUN, str(path)], check=True)
         sw_time += time.perf_counter() - start
-        sw = {(str(Path(f.file).resolve()), f.line, f.rule) for f in result.findings}
+        sw = {(str(Path(f.file).resolve()), f.line, f.id) for f in result.findings}
         g, took, problem = run_gixy(gixy, path)
         gixy_time += took
         if problem:

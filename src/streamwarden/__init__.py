@@ -9,6 +9,7 @@ API lives in its subpackage, with its own extra: `streamwarden.gateway` (`create
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from streamwarden.doctor.canary import canary_app
     from streamwarden.guard import (
         ErrorFormatter,
         GuardedStreamResponse,
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
         default_error_events,
         stream_response,
     )
+    from streamwarden.middleware import StreamGuardMiddleware
     from streamwarden.sse import Comment, Event, SSEDecoder, encode, encode_comment
 
 # Everything loads on first use, so that a submodule such as `streamwarden.sse` (which the
@@ -36,11 +38,13 @@ _LAZY = {
     "StreamStats": _GUARD,
     "default_error_events": _GUARD,
     "stream_response": _GUARD,
+    "StreamGuardMiddleware": "streamwarden.middleware",
     "Comment": _SSE,
     "Event": _SSE,
     "SSEDecoder": _SSE,
     "encode": _SSE,
     "encode_comment": _SSE,
+    "canary_app": "streamwarden.doctor.canary",
 }
 
 
@@ -66,9 +70,11 @@ __all__ = [
     "Outcome",
     "SSEDecoder",
     "ShutdownSignal",
+    "StreamGuardMiddleware",
     "StreamPolicy",
     "StreamStats",
     "__version__",
+    "canary_app",
     "default_error_events",
     "encode",
     "encode_comment",

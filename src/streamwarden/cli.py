@@ -35,6 +35,7 @@ COMMANDS = {
     "lab": ("streamwarden.lab.command", "lab", "lab"),
     "lint": ("streamwarden.lint.command", "lint", "lint"),
     "config": ("streamwarden.lint.command", "config", "lint"),
+    "doctor": ("streamwarden.doctor.command", "doctor", "probe"),
 }
 
 _SUMMARY = "Hardened LLM streaming: guard, gateway, probe, lab and config linter."

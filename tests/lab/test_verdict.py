@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from streamwarden.findings import Finding, Severity
 from streamwarden.lab.scenarios import SCALE, SCENARIOS, ProbePlan, get_scenarios, lab_seconds
 from streamwarden.lab.verdict import compare, describe_finding, evidence_line
-from streamwarden.probe.timeline import Finding, RequestRecord, Run
+from streamwarden.probe.timeline import RequestRecord, Run
 
 
 def _f(finding_id: str, severity: str = "error", **evidence: object) -> Finding:
-    return Finding(finding_id, severity, f"{finding_id} summary", dict(evidence), "fix")
+    return Finding(finding_id, Severity(severity), f"{finding_id} summary", "fix", dict(evidence))
 
 
 def test_expected_and_companions_pass() -> None:

@@ -23,7 +23,7 @@ UNITS = [
 def found(*paths: Path) -> set[tuple[str, int, str]]:
     result = lint_paths([str(p) for p in paths])
     assert result.errors == []
-    return {(str(Path(f.file).resolve()), f.line, f.rule) for f in result.findings}
+    return {(str(Path(f.file).resolve()), f.line, f.id) for f in result.findings}
 
 
 @pytest.mark.parametrize("path", UNITS, ids=lambda p: str(p.relative_to(CORPUS)))
@@ -56,7 +56,7 @@ def test_clean_configs_have_no_findings() -> None:
 def test_an_included_snippet_linted_alone_still_works() -> None:
     # Linted by itself, a server{} file is read as if it sat in http{}.
     api = INCLUDES / "conf.d" / "api.conf"
-    rules = {(f.line, f.rule) for f in lint_paths([str(api)]).findings}
+    rules = {(f.line, f.id) for f in lint_paths([str(api)]).findings}
     assert (11, "nginx/proxy-buffering") in rules
     assert (7, "nginx/http-version") in rules  # nginx.conf's `proxy_http_version 1.1` is unseen
 

@@ -11,7 +11,7 @@ from streamwarden.lint.durations import envoy_seconds, haproxy_seconds, nginx_se
 
 
 def rules(name: str, text: str, kind: Kind, limits: Limits | None = None) -> set[tuple[int, str]]:
-    return {(f.line, f.rule) for f in lint_text(name, text, kind, limits or Limits())}
+    return {(f.line, f.id) for f in lint_text(name, text, kind, limits or Limits())}
 
 
 @pytest.mark.parametrize(
@@ -69,8 +69,8 @@ def test_async_workers_are_not_sync() -> None:
 def test_threads_turn_sync_into_gthread() -> None:
     conf = "threads = 4\ngraceful_timeout = 900\n"
     found = lint_text("gunicorn.conf.py", conf, Kind.GUNICORN, Limits())
-    [sync] = [f for f in found if f.rule == "gunicorn/sync-worker"]
-    assert sync.severity == "warning" and "gthread" in sync.message
+    [sync] = [f for f in found if f.id == "gunicorn/sync-worker"]
+    assert sync.severity == "warning" and "gthread" in sync.summary
 
 
 def test_sync_timeout_zero_means_no_timeout() -> None:

@@ -13,7 +13,7 @@ from streamwarden.lint.nginx import check, effective, load, proxied
 def lint(text: str, tmp_path: Path, limits: Limits | None = None) -> set[tuple[int, str]]:
     path = tmp_path / "nginx.conf"
     path.write_text(text)
-    return {(f.line, f.rule) for f in check(load(str(path), text), limits or Limits())}
+    return {(f.line, f.id) for f in check(load(str(path), text), limits or Limits())}
 
 
 GOOD = " proxy_http_version 1.1;\n proxy_buffering off;\n"
@@ -114,4 +114,4 @@ def test_dump_resolves_relative_includes_and_uses_dump_lines(tmp_path: Path) -> 
     path = tmp_path / "dump.txt"
     path.write_text(dump)
     findings = check(load(str(path), dump), Limits())
-    assert [(f.file, f.line, f.rule) for f in findings] == [(str(path), 10, "nginx/read-timeout")]
+    assert [(f.file, f.line, f.id) for f in findings] == [(str(path), 10, "nginx/read-timeout")]

@@ -192,7 +192,7 @@ def test_the_same_stream_through_default_nginx_arrives_in_one_burst(
     # HTTP/1.0 to the app) hold the close-delimited stream until it ends, and the linter says so.
     default = f"server {{ listen LISTEN_PORT; location / {{ proxy_pass {UPSTREAM}; }} }}"
     default = default.replace("UPSTREAM_PORT", str(sse_port))
-    rules = {f.rule for f in lint_text("default.conf", default, Kind.NGINX, Limits())}
+    rules = {f.id for f in lint_text("default.conf", default, Kind.NGINX, Limits())}
     assert rules == {"nginx/proxy-buffering", "nginx/http-version"}
     arrivals = event_arrivals(run_nginx(default))
     assert len(arrivals) == 10

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamwarden.findings import Finding
 from streamwarden.lab.procs import find_binary
 from streamwarden.lab.scenarios import SCALE, Scenario
 from streamwarden.lab.stacks import Launcher, MissingBinary
 from streamwarden.lab.verdict import compare, evidence_line
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.load import run_probe
-from streamwarden.probe.timeline import Finding, Run
+from streamwarden.probe.timeline import Run
 
 __all__ = [
     "INSTALL_HINTS",

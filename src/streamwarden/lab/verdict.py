@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streamwarden.probe.timeline import Finding, Run
+from streamwarden.findings import Finding
+from streamwarden.probe.timeline import Run
 
 __all__ = ["Comparison", "compare", "describe_finding", "evidence_line"]
 

@@ -47,8 +47,6 @@ def check(docs: list[yaml.Node], file: str, limits: Limits) -> list[Finding]:
                     Finding(
                         "envoy/route-timeout",
                         Severity.ERROR,
-                        file,
-                        line,
                         f"{what}: the route timeout is {show(seconds)}"
                         f"{'' if timeout is not None else ' (the default)'} and counts the whole "
                         "response: Envoy ends any stream still running at that point, "
@@ -56,6 +54,8 @@ def check(docs: list[yaml.Node], file: str, limits: Limits) -> list[Finding]:
                         "Set `timeout: 0s` on the route (no total limit) or at least "
                         f"`timeout: {int(limits.max_duration)}s`, and bound silence with "
                         f"`idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                        file=file,
+                        line=line,
                     )
                 )
             idle = y.get(route, "idle_timeout")
@@ -65,11 +65,11 @@ def check(docs: list[yaml.Node], file: str, limits: Limits) -> list[Finding]:
                     Finding(
                         "envoy/idle-timeout",
                         Severity.ERROR,
-                        file,
-                        y.line(y.key_node(route, "idle_timeout") or mapping),
                         f"{what}: idle_timeout {show(idle_s)} ends a stream that is silent that "
                         f"long, less than twice the longest expected gap ({show(limits.max_gap)}).",
                         f"Set `idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                        file=file,
+                        line=y.line(y.key_node(route, "idle_timeout") or mapping),
                     )
                 )
     return out

@@ -1,42 +1,13 @@
-"""The one finding type every rule returns, and the errors the edges raise."""
+"""What the rules need besides the shared `Finding`: the limits they judge against, and the
+error the edges raise."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from streamwarden.findings import Finding, Severity
 
-class Severity(enum.StrEnum):
-    """How bad a finding is. `error` makes `streamwarden lint` exit 1."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem in one config file.
-
-    `message` says what happens to a stream and why; `fix` is the exact change to make.
-    """
-
-    rule: str
-    severity: Severity
-    file: str
-    line: int
-    message: str
-    fix: str
-
-    def as_dict(self) -> dict[str, str | int]:
-        return {
-            "rule": self.rule,
-            "severity": self.severity.value,
-            "file": self.file,
-            "line": self.line,
-            "message": self.message,
-            "fix": self.fix,
-        }
+__all__ = ["ConfigError", "Finding", "Limits", "Severity"]
 
 
 @dataclass(frozen=True, slots=True)

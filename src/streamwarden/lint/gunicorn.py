@@ -86,13 +86,13 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "gunicorn/sync-worker",
                 Severity.ERROR,
-                file,
-                at,
                 f"gunicorn uses the sync worker{'' if worker_line else ' (the default)'}: each "
                 "open stream holds a whole worker process for its 15-90 s life, so at "
                 f"{capacity} streams at once the next request waits a stream length or fails.",
                 "Use an async worker: `-k uvicorn_worker.UvicornWorker` for ASGI apps "
                 "(or `-k gevent` for WSGI apps).",
+                file=file,
+                line=at,
             )
         )
     elif worker in THREADED:
@@ -101,12 +101,12 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "gunicorn/sync-worker",
                 Severity.WARNING,
-                file,
-                at,
                 f"gunicorn uses gthread: each open stream holds a thread for its whole life, so "
                 f"concurrency stops at {total} streams and the next request queues.",
                 "Use `-k uvicorn_worker.UvicornWorker` (ASGI) or `-k gevent` (WSGI), or raise "
                 "--threads to the number of concurrent streams you expect.",
+                file=file,
+                line=at,
             )
         )
     if worker == DEPRECATED_UVICORN:
@@ -114,10 +114,10 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "gunicorn/deprecated-uvicorn-worker",
                 Severity.WARNING,
-                file,
-                at,
                 "`uvicorn.workers.UvicornWorker` is deprecated and will be removed from uvicorn.",
                 "`pip install uvicorn-worker` and use `-k uvicorn_worker.UvicornWorker`.",
+                file=file,
+                line=at,
             )
         )
 
@@ -130,14 +130,14 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "gunicorn/timeout",
                 Severity.ERROR,
-                file,
-                timeout_line or settings.line,
                 f"timeout is {show(seconds)}{'' if timeout_line else ' (default)'}: the sync "
                 "worker serving a stream is busy all along, and gunicorn kills it after "
                 f"{show(seconds)}, cutting any stream longer than that (--max-duration is "
                 f"{show(limits.max_duration)}).",
                 "Switch to an async worker; with sync, set "
                 f"`--timeout {int(limits.max_duration) + 30}`.",
+                file=file,
+                line=timeout_line or settings.line,
             )
         )
 
@@ -148,13 +148,13 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "gunicorn/graceful-timeout",
                 Severity.WARNING,
-                file,
-                graceful_line or settings.line,
                 f"graceful_timeout is {show(seconds)}{'' if graceful_line else ' (default)'}: "
                 f"on every deploy or reload, streams still running after {show(seconds)} are "
                 f"killed mid-answer (--max-duration is {show(limits.max_duration)}).",
                 f"Set `--graceful-timeout {int(limits.max_duration) + 30}` (and a matching "
                 "terminationGracePeriodSeconds), or end streams cleanly on SIGTERM.",
+                file=file,
+                line=graceful_line or settings.line,
             )
         )
 
@@ -165,13 +165,13 @@ def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "gunicorn/keepalive",
                 Severity.WARNING,
-                file,
-                keepalive_line or settings.line,
                 f"keepalive is {show(seconds)}{'' if keepalive_line else ' (default)'}, shorter "
                 f"than a load balancer's idle timeout (ALB: {show(LB_IDLE)}): gunicorn closes "
                 "idle connections the balancer still reuses, and the next request on one gets "
                 "a 502.",
                 f"Set `--keep-alive {int(LB_IDLE) + 15}` (above the balancer's idle timeout).",
+                file=file,
+                line=keepalive_line or settings.line,
             )
         )
     return out

@@ -91,14 +91,14 @@ def check(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
                 Finding(
                     rule,
                     severity,
-                    file,
-                    line,
                     f"{section.kind} {section.name}: `timeout {which} {show(seconds)}` closes a "
                     f"stream once the {who} side has been quiet that long, less than twice the "
                     f"longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
                     "the answer.",
                     f"Set `timeout {which} {want}s` (anything >= {show(limits.idle_threshold)}; "
                     "heartbeats keep the stream alive).",
+                    file=file,
+                    line=line,
                 )
             )
     return out

@@ -53,12 +53,12 @@ def check(docs: list[yaml.Node], file: str, limits: Limits) -> list[Finding]:
                 Finding(
                     "ingress/proxy-buffering",
                     Severity.WARNING,
-                    file,
-                    buffering[1],
                     f'{what}: `{key}: "on"` makes ingress-nginx collect responses in 4-8 KB '
                     "buffers: SSE events reach the client in bursts, short answers all at the "
                     "end, unless the app sends `X-Accel-Buffering: no`.",
                     f'Set `{key}: "off"` (the ingress-nginx default).',
+                    file=file,
+                    line=buffering[1],
                 )
             )
         timeout = settings.get("proxy-read-timeout")
@@ -72,13 +72,13 @@ def check(docs: list[yaml.Node], file: str, limits: Limits) -> list[Finding]:
                 Finding(
                     "ingress/read-timeout",
                     Severity.ERROR,
-                    file,
-                    timeout[1] if timeout else default_line,
                     f"{what}: proxy-read-timeout is {show(seconds)}"
                     f"{'' if timeout else ' (default)'}: ingress-nginx closes a stream after "
                     f"that long without a byte from the app, less than twice the longest "
                     f"expected gap ({show(limits.max_gap)}), so a pause cuts the answer.",
                     f'Set `{key}: "{want}"` (anything >= {show(limits.idle_threshold)}).',
+                    file=file,
+                    line=timeout[1] if timeout else default_line,
                 )
             )
     return out

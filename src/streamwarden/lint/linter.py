@@ -105,5 +105,5 @@ def lint_paths(paths: list[str], limits: Limits | None = None, kind: Kind | None
         except (ValueError, RecursionError) as exc:
             # A parser surprised by odd input still gets the one-line treatment.
             result.errors.append(ConfigError(path, f"cannot parse: {exc}"))
-    result.findings.sort(key=lambda f: (f.file, f.line, f.rule))
+    result.findings.sort(key=lambda f: (f.file, f.line, f.id))
     return result

@@ -254,14 +254,14 @@ def rule_proxy_buffering(pp: Directive, chain: Chain, limits: Limits) -> list[Fi
         Finding(
             "nginx/proxy-buffering",
             Severity.WARNING,
-            at.file,
-            at.line,
             f"{where}: {_setting(d, 'proxy_buffering is on by default')}: nginx reads the "
             "app's response into 4-8 KB buffers; a stream without chunked encoding (HTTP/1.0, "
             "nginx's default) reaches the client only as buffers fill, in bursts, and a short "
             "answer all at the end. Only `X-Accel-Buffering: no` from the app avoids it.",
             f"Set `proxy_buffering off;` in {where} "
             "(or send `X-Accel-Buffering: no` from the app).",
+            file=at.file,
+            line=at.line,
         )
     ]
 
@@ -277,14 +277,14 @@ def rule_ignores_accel_buffering(pp: Directive, chain: Chain, limits: Limits) ->
         Finding(
             "nginx/ignores-accel-buffering",
             Severity.ERROR,
-            ignore.file,
-            ignore.line,
             f"{label(chain)}: proxy_ignore_headers lists X-Accel-Buffering while proxy_buffering "
             f"is on ({_setting(d, 'the default')}): nginx ignores the app's "
             "`X-Accel-Buffering: no` and buffers the stream anyway; a stream that is not "
             "chunked then reaches the client in 4-8 KB bursts, a short answer all at the end.",
             f"Remove X-Accel-Buffering from it ({fix}), or set `proxy_buffering off;` "
             f"in {label(chain)}.",
+            file=ignore.file,
+            line=ignore.line,
         )
     ]
 
@@ -300,8 +300,6 @@ def rule_read_timeout(pp: Directive, chain: Chain, limits: Limits) -> list[Findi
         Finding(
             "nginx/read-timeout",
             Severity.ERROR,
-            at.file,
-            at.line,
             f"{label(chain)}: {_setting(d, 'the default proxy_read_timeout of 60 s')} closes "
             f"the stream after {show(seconds)} without a byte from the app, less than twice "
             f"the longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
@@ -309,6 +307,8 @@ def rule_read_timeout(pp: Directive, chain: Chain, limits: Limits) -> list[Findi
             f"Set `proxy_read_timeout {want}s;` in {label(chain)} (heartbeats every "
             f"{show(limits.max_gap)} keep the stream alive; anything >= "
             f"{show(limits.idle_threshold)} works).",
+            file=at.file,
+            line=at.line,
         )
     ]
 
@@ -330,14 +330,14 @@ def rule_http_version(pp: Directive, chain: Chain, limits: Limits) -> list[Findi
         Finding(
             "nginx/http-version",
             Severity.WARNING,
-            at.file,
-            at.line,
             f"{label(chain)}: {why}: the app cannot use chunked encoding and ends each stream "
             "by closing the connection; with proxy_buffering on, nginx then holds events until "
             "a 4-8 KB buffer fills or the stream ends (measured on 1.22), and upstream "
             "keep-alive is off.",
             'Add `proxy_http_version 1.1;` and `proxy_set_header Connection "";` '
             f"to {label(chain)}.",
+            file=at.file,
+            line=at.line,
         )
     ]
 
@@ -356,8 +356,6 @@ def rule_gzip_event_stream(pp: Directive, chain: Chain, limits: Limits) -> list[
         Finding(
             "nginx/gzip-event-stream",
             Severity.WARNING,
-            types.file,
-            types.line,
             f"{label(chain)}: gzip is on (line {gzip.line}) and gzip_types matches "
             f"text/event-stream (`{hits[0]}`): nginx compresses the stream. Each event is "
             "flushed through zlib (measured on 1.22), so it gains nothing, and a proxy or "
@@ -366,6 +364,8 @@ def rule_gzip_event_stream(pp: Directive, chain: Chain, limits: Limits) -> list[
             f"Remove `{hits[0]}` from gzip_types"
             + (" (list the types to compress instead)" if hits[0] == "*" else "")
             + f", or set `gzip off;` in {label(chain)}.",
+            file=types.file,
+            line=types.line,
         )
     ]
 
@@ -392,13 +392,13 @@ def rule_proxy_headers_hidden(pp: Directive, chain: Chain, limits: Limits) -> li
         Finding(
             "nginx/proxy-headers-hidden",
             Severity.WARNING,
-            first.file,
-            first.line,
             f"{label(chain)}: this block sets its own proxy_set_header, so none of the "
             f"{len(lost)} set at line {lost[0].line} are inherited: {names} never reach the "
             f"app from here.{extra}",
             f"Repeat {' '.join(f'`{_written(d)};`' for d in lost)} here "
             "(or keep all proxy_set_header lines in one included file).",
+            file=first.file,
+            line=first.line,
         )
     ]
 
@@ -415,12 +415,12 @@ RULES: tuple[Rule, ...] = (
 
 def check(loaded: Loaded, limits: Limits) -> list[Finding]:
     """Run every rule on every proxied location; one finding per rule and line."""
-    seen: set[tuple[str, str, int]] = set()
+    seen: set[tuple[str, str | None, int | None]] = set()
     out: list[Finding] = []
     for pp, chain in proxied(loaded.root):
         for rule in RULES:
             for finding in rule(pp, chain, limits):
-                key = (finding.rule, finding.file, finding.line)
+                key = (finding.id, finding.file, finding.line)
                 if key not in seen:
                     seen.add(key)
                     out.append(finding)
@@ -429,11 +429,11 @@ def check(loaded: Loaded, limits: Limits) -> list[Finding]:
             Finding(
                 "nginx/missing-include",
                 Severity.INFO,
-                inc.file,
-                inc.line,
                 f"`include {inc.args[0]}` names a file that is not here, so the settings in it "
                 "were not checked.",
                 "Lint the directory that holds it too, or lint `nginx -T` output instead.",
+                file=inc.file,
+                line=inc.line,
             )
         )
     return out

@@ -18,20 +18,32 @@ _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.I
 
 
 def to_json(findings: Sequence[Finding]) -> str:
-    return json.dumps({"findings": [f.as_dict() for f in findings]}, indent=2)
+    return json.dumps({"findings": [finding_json(f) for f in findings]}, indent=2)
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    """The linter's JSON shape of a finding: `rule, severity, file, line, message, fix`."""
+    return {
+        "rule": f.id,
+        "severity": f.severity.value,
+        "file": f.file,
+        "line": f.line,
+        "message": f.summary,
+        "fix": f.fix,
+    }
 
 
 def to_text(findings: Sequence[Finding], files: Sequence[str], console: Console) -> None:
     by_file: dict[str, list[Finding]] = {}
     for finding in findings:
-        by_file.setdefault(finding.file, []).append(finding)
+        by_file.setdefault(finding.file or "", []).append(finding)
     for file, group in by_file.items():
         console.print(f"[bold]{escape(file)}[/bold]")
         for f in group:
             colour = _COLOURS[f.severity]
             console.print(
                 f"  {f.line:>4}  [{colour}]{f.severity.value:<7}[/{colour}] "
-                f"[dim]{escape(f.rule)}[/dim]\n        {escape(f.message)}\n"
+                f"[dim]{escape(f.id)}[/dim]\n        {escape(f.summary)}\n"
                 f"        [green]fix:[/green] {escape(f.fix)}",
                 soft_wrap=True,
             )
@@ -48,9 +60,9 @@ def _uri(path: str) -> str:
 
 
 def to_sarif(findings: Sequence[Finding], version: str, rule_docs: dict[str, str]) -> str:
-    rule_ids = sorted({f.rule for f in findings})
+    rule_ids = sorted({f.id for f in findings})
     index = {rule: i for i, rule in enumerate(rule_ids)}
-    first = {f.rule: f for f in reversed(findings)}
+    first = {f.id: f for f in reversed(findings)}
     rules: list[dict[str, Any]] = [
         {
             "id": rule,
@@ -63,15 +75,15 @@ def to_sarif(findings: Sequence[Finding], version: str, rule_docs: dict[str, str
     ]
     results = [
         {
-            "ruleId": f.rule,
-            "ruleIndex": index[f.rule],
+            "ruleId": f.id,
+            "ruleIndex": index[f.id],
             "level": _SARIF_LEVEL[f.severity],
-            "message": {"text": f"{f.message} Fix: {f.fix}"},
+            "message": {"text": f"{f.summary} Fix: {f.fix}"},
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": _uri(f.file)},
-                        "region": {"startLine": max(f.line, 1)},
+                        "artifactLocation": {"uri": _uri(f.file or "")},
+                        "region": {"startLine": max(f.line or 0, 1)},
                     }
                 }
             ],

@@ -84,13 +84,13 @@ def check(resources: list[Resource], file: str, limits: Limits) -> list[Finding]
                 Finding(
                     "aws-alb/idle-timeout",
                     Severity.ERROR,
-                    file,
-                    raw[1] if raw else res.line,
                     f"{where}: idle_timeout is {show(seconds)}{'' if raw else ' (default)'}: "
                     "the ALB closes a stream that is silent that long (the client sees a cut "
                     f"or 504), less than twice the longest expected gap ({show(limits.max_gap)}).",
                     f"Set `idle_timeout = {want}` (max {ALB_MAX_IDLE}; anything >= "
                     f"{show(limits.idle_threshold)}).",
+                    file=file,
+                    line=raw[1] if raw else res.line,
                 )
             )
         elif res.type in GCP_TYPES:
@@ -102,13 +102,13 @@ def check(resources: list[Resource], file: str, limits: Limits) -> list[Finding]
                 Finding(
                     "gcp-lb/backend-timeout",
                     Severity.ERROR,
-                    file,
-                    raw[1] if raw else res.line,
                     f"{where}: timeout_sec is {show(seconds)}{'' if raw else ' (default)'} and "
                     "counts the whole response: the load balancer ends any stream still running "
                     f"then, heartbeats or not (--max-duration is {show(limits.max_duration)}).",
                     f"Set `timeout_sec = {int(limits.max_duration) + 30}` (longer than the "
                     "longest stream).",
+                    file=file,
+                    line=raw[1] if raw else res.line,
                 )
             )
     return out

@@ -27,12 +27,12 @@ def check(cmd: Command, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "uvicorn/keepalive",
                 Severity.WARNING,
-                file,
-                cmd.line,
                 f"--timeout-keep-alive is {keepalive:g} s{default}, shorter than a load "
                 f"balancer's idle timeout (ALB: {LB_IDLE:g} s): uvicorn closes idle connections "
                 "the balancer still reuses, and the next request on one gets a 502.",
                 f"Add `--timeout-keep-alive {int(LB_IDLE) + 15}`.",
+                file=file,
+                line=cmd.line,
             )
         )
     if "graceful" not in opts:
@@ -40,13 +40,13 @@ def check(cmd: Command, file: str, limits: Limits) -> list[Finding]:
             Finding(
                 "uvicorn/graceful-shutdown",
                 Severity.INFO,
-                file,
-                cmd.line,
                 "No --timeout-graceful-shutdown: on SIGTERM uvicorn waits for open streams "
                 "forever, until the orchestrator's SIGKILL (Kubernetes: 30 s) cuts them with no "
                 "final event.",
                 f"Add `--timeout-graceful-shutdown {int(limits.max_duration)}` and give the "
                 "orchestrator a longer grace period, or end streams on shutdown.",
+                file=file,
+                line=cmd.line,
             )
         )
     return out

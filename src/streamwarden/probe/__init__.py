@@ -5,10 +5,11 @@ run = await run_probe(ProbeConfig(url="http://127.0.0.1:8000/v1/chat/completions
 findings = diagnose(run, Thresholds().scaled(0.1))
 """
 
+from streamwarden.findings import Finding, Severity
 from streamwarden.probe.diagnose import RULES, Thresholds, diagnose
 from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
 from streamwarden.probe.report import print_summary, render_html, write_html, write_json
-from streamwarden.probe.timeline import Finding, Read, RequestRecord, Run, Step
+from streamwarden.probe.timeline import Read, RequestRecord, Run, Step
 
 __all__ = [
     "RULES",
@@ -19,6 +20,7 @@ __all__ = [
     "Read",
     "RequestRecord",
     "Run",
+    "Severity",
     "Step",
     "Thresholds",
     "diagnose",

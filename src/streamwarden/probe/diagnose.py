@@ -15,11 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from streamwarden.probe.timeline import FAILED_OUTCOMES, Finding, RequestRecord, Run, percentile
+from streamwarden.findings import Finding, Severity
+from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run, percentile
 
 __all__ = ["RULES", "Thresholds", "diagnose"]
-
-_SEVERITY_RANK = {"error": 2, "warning": 1, "info": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +205,7 @@ def worker_exhaustion(run: Run, th: Thresholds) -> list[Finding]:
         "`streamwarden serve --max-streams N --queue M`) so overload gets a fast 503 with "
         "Retry-After instead of a silent wait."
     )
-    return [Finding("worker_exhaustion", "error", summary, evidence, fix)]
+    return [Finding("worker_exhaustion", Severity.ERROR, summary, fix, evidence)]
 
 
 def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
@@ -265,7 +264,7 @@ def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
         '`nginx.ingress.kubernetes.io/proxy-buffering: "off"`. Other proxies and CDNs: '
         "turn off response buffering and compression for text/event-stream."
     )
-    return [Finding("proxy_buffering", "error", summary, evidence, fix)]
+    return [Finding("proxy_buffering", Severity.ERROR, summary, fix, evidence)]
 
 
 def idle_timeout(run: Run, th: Thresholds) -> list[Finding]:
@@ -296,7 +295,7 @@ def idle_timeout(run: Run, th: Thresholds) -> list[Finding]:
         "`timeout server`, AWS ALB `idle_timeout.timeout_seconds` (Cloudflare's 100 s is "
         "fixed: only heartbeats help)."
     )
-    return [Finding("idle_timeout", "error", summary, evidence, fix)]
+    return [Finding("idle_timeout", Severity.ERROR, summary, fix, evidence)]
 
 
 def total_timeout(run: Run, th: Thresholds) -> list[Finding]:
@@ -330,7 +329,7 @@ def total_timeout(run: Run, th: Thresholds) -> list[Finding]:
         "fixed: bypass it for streams), Heroku (55 s rolling window); or keep answers shorter "
         "than the limit and make streams resumable (Last-Event-ID)."
     )
-    return [Finding("total_timeout", "error", summary, evidence, fix)]
+    return [Finding("total_timeout", Severity.ERROR, summary, fix, evidence)]
 
 
 def missing_heartbeat(run: Run, th: Thresholds) -> list[Finding]:
@@ -367,7 +366,7 @@ def missing_heartbeat(run: Run, th: Thresholds) -> list[Finding]:
         "when a token arrives), and as a comment, never as whitespace in the content. "
         "`streamwarden.stream_response(..., policy=StreamPolicy(heartbeat=15))` does this."
     )
-    return [Finding("missing_heartbeat", "warning", summary, evidence, fix)]
+    return [Finding("missing_heartbeat", Severity.WARNING, summary, fix, evidence)]
 
 
 def blocked_event_loop(run: Run, th: Thresholds) -> list[Finding]:
@@ -424,7 +423,7 @@ def blocked_event_loop(run: Run, th: Thresholds) -> list[Finding]:
         "`requests`/sync SDKs, no `time.sleep` in `async def`. Find it with "
         "`PYTHONASYNCIODEBUG=1` and `loop.slow_callback_duration`."
     )
-    return [Finding("blocked_event_loop", "error", summary, evidence, fix)]
+    return [Finding("blocked_event_loop", Severity.ERROR, summary, fix, evidence)]
 
 
 def truncated_stream(run: Run, th: Thresholds) -> list[Finding]:
@@ -449,7 +448,7 @@ def truncated_stream(run: Run, th: Thresholds) -> list[Finding]:
         "errors, the server should still end the stream properly: an error event, then the "
         "terminator (`data: [DONE]`, `event: message_stop`)."
     )
-    return [Finding("truncated_stream", "error", summary, evidence, fix)]
+    return [Finding("truncated_stream", Severity.ERROR, summary, fix, evidence)]
 
 
 def slow_first_token(run: Run, th: Thresholds) -> list[Finding]:
@@ -485,7 +484,7 @@ def slow_first_token(run: Run, th: Thresholds) -> list[Finding]:
             "start: keep `first_token_timeout` above it and send heartbeats while waiting."
         )
     summary = f"Median time to first token is {ttft / 1000:.2f}s at {label}; the time goes {where}."
-    return [Finding("slow_first_token", "warning", summary, evidence, fix)]
+    return [Finding("slow_first_token", Severity.WARNING, summary, fix, evidence)]
 
 
 def server_errors(run: Run, th: Thresholds) -> list[Finding]:
@@ -495,7 +494,7 @@ def server_errors(run: Run, th: Thresholds) -> list[Finding]:
     if not statuses and not connect and not error_events:
         return []
     overload_only = set(statuses) <= {429, 503} and not error_events
-    severity = "warning" if overload_only else "error"
+    severity = Severity.WARNING if overload_only else Severity.ERROR
     evidence = {
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "connect_errors": connect,
@@ -532,7 +531,7 @@ def server_errors(run: Run, th: Thresholds) -> list[Finding]:
             "events: see the server's logs for the failing requests; errors mid-stream should "
             "be sent as an error event followed by the terminator."
         )
-    return [Finding("server_errors", severity, summary, evidence, fix)]
+    return [Finding("server_errors", severity, summary, fix, evidence)]
 
 
 def client_saturated(run: Run, th: Thresholds) -> list[Finding]:
@@ -557,7 +556,7 @@ def client_saturated(run: Run, th: Thresholds) -> list[Finding]:
         "Lower --concurrency or --rate, run the probe on a less busy machine (not on the "
         "server's cores), or split the load across several probe processes."
     )
-    return [Finding("client_saturated", "warning", summary, evidence, fix)]
+    return [Finding("client_saturated", Severity.WARNING, summary, fix, evidence)]
 
 
 Rule = Callable[[Run, Thresholds], list[Finding]]
@@ -580,4 +579,4 @@ def diagnose(run: Run, thresholds: Thresholds | None = None) -> list[Finding]:
     """Every rule over `run`, most severe first. Pure: reads the timelines, nothing else."""
     th = thresholds or Thresholds()
     findings = [f for rule in RULES.values() for f in rule(run, th)]
-    return sorted(findings, key=lambda f: -_SEVERITY_RANK.get(f.severity, 0))
+    return sorted(findings, key=lambda f: -f.severity.rank)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from streamwarden.probe.timeline import FAILED_OUTCOMES, Finding, RequestRecord, Run
+from streamwarden.findings import Finding
+from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run
 
 __all__ = [
     "REPORT_CSS",
@@ -48,7 +49,7 @@ def _ms(value: Any) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
-def _evidence(evidence: dict[str, Any]) -> str:
+def _evidence(evidence: Mapping[str, Any]) -> str:
     parts = []
     for key, value in evidence.items():
         if isinstance(value, dict):

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from streamwarden.findings import Finding, Severity
+
 __all__ = [
     "FAILED_OUTCOMES",
     "OUTCOMES",
@@ -44,8 +46,6 @@ OUTCOMES = (
 )
 #: Outcomes in which a stream that had started was cut short.
 FAILED_OUTCOMES = frozenset({"reset", "truncated", "unterminated"})
-
-SEVERITIES = ("info", "warning", "error")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -320,37 +320,20 @@ def _pcts(values: Sequence[float], qs: Iterable[int]) -> dict[str, float | None]
     return {("max" if q == 100 else f"p{q}"): _r(percentile(values, q)) for q in qs}
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One diagnosis: what was seen, the numbers that show it, and which setting to change."""
-
-    id: str
-    severity: str
-    summary: str
-    evidence: dict[str, Any]
-    fix: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "severity": self.severity,
-            "summary": self.summary,
-            "evidence": self.evidence,
-            "fix": self.fix,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> Finding:
-        data = _obj(data, "a finding")
-        if "id" not in data:
-            raise ValueError("a finding has no 'id'")
-        return cls(
-            _str(data["id"], "id"),
-            _str(data.get("severity", "info"), "severity"),
-            _str(data.get("summary", ""), "summary"),
-            _obj(data.get("evidence", {}), "'evidence'"),
-            _str(data.get("fix", ""), "fix"),
-        )
+def finding_from_json(data: Any) -> Finding:
+    """A saved diagnosis finding, read back with the same checks as the rest of a run."""
+    data = _obj(data, "a finding")
+    if "id" not in data:
+        raise ValueError("a finding has no 'id'")
+    caused_by = data.get("caused_by")
+    return Finding(
+        _str(data["id"], "id"),
+        Severity.parse(data.get("severity", "info")),
+        _str(data.get("summary", ""), "summary"),
+        _str(data.get("fix", ""), "fix"),
+        _obj(data.get("evidence", {}), "'evidence'"),
+        caused_by=None if caused_by is None else _str(caused_by, "caused_by"),
+    )
 
 
 @dataclass(slots=True, repr=False)
@@ -418,5 +401,5 @@ class Run:
             config=_obj(data.get("config", {}), "'config'"),
             started_at=_opt_str(data.get("started_at"), "started_at"),
             monotonic_origin_s=_opt_float(data.get("monotonic_origin_s"), "monotonic_origin_s"),
-            diagnosis=[Finding.from_json(f) for f in _list(data.get("diagnosis", []), "diagnosis")],
+            diagnosis=[finding_from_json(f) for f in _list(data.get("diagnosis", []), "diagnosis")],
         )
