@@ -38,7 +38,7 @@ COMMANDS = {
     "doctor": ("streamwarden.doctor.command", "doctor", "probe"),
 }
 
-_SUMMARY = "Hardened LLM streaming: guard, gateway, probe, lab and config linter."
+_SUMMARY = "Hardened LLM streaming: guard, gateway, probe, doctor, lab and config linter."
 
 
 def error_line(command: str | None, message: str, hint: str | None = None) -> str:
@@ -110,7 +110,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     )
 
     def root(version: bool = version_option) -> None:
-        """Hardened LLM streaming: guard, gateway, probe, lab and config linter."""
+        """Hardened LLM streaming: guard, gateway, probe, doctor, lab and config linter."""
 
     app.callback()(root)
     for name in COMMANDS:
