@@ -150,10 +150,6 @@ def _group_class() -> type[Any]:
                 sys.exit(code)
             return code
 
-        def format_commands(self, ctx: Context, formatter: Any) -> None:
-            _label_placeholders(self, ctx)
-            super().format_commands(ctx, formatter)
-
         def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
             command = super().get_command(ctx, cmd_name)
             if command is not None:
