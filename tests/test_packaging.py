@@ -24,6 +24,7 @@ CORE = {
     "streamwarden.guard",
     "streamwarden.sse",
     "streamwarden.findings",
+    "streamwarden.defaults",
     "streamwarden.middleware",
     "streamwarden.gctuning",
     "streamwarden.upstreams",
@@ -34,6 +35,9 @@ CORE = {
 }
 #: The part a module belongs to -> the extra that installs what it imports.
 PART_EXTRAS = {
+    "streamwarden.locust": "locust",
+    "streamwarden.procs": "gateway",  # ServerThread runs uvicorn; the launcher needs nothing
+    "streamwarden.metrics": "metrics",
     "streamwarden.upstreams": "gateway",  # the HTTP clients of real upstreams
     "streamwarden.protocols": "gateway",
     "streamwarden.gateway": "gateway",

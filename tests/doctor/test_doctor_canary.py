@@ -21,7 +21,7 @@ from streamwarden.doctor.canary import (
     canary_app,
     parse_plan,
 )
-from streamwarden.lab.procs import ServerThread
+from streamwarden.procs import ServerThread
 
 TOKEN = "s3cret"
 LIMITS = CanaryLimits(max_pause=5.0, max_duration=10.0, max_events=1000, max_size=4096)

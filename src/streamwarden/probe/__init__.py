@@ -6,9 +6,10 @@ findings = diagnose(run, Thresholds().scaled(0.1))
 """
 
 from streamwarden.findings import Finding, Severity
+from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import RULES, Thresholds, diagnose
-from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
 from streamwarden.probe.report import print_summary, render_html, write_html, write_json
+from streamwarden.probe.schedule import Progress, run_probe
 from streamwarden.probe.timeline import Read, RequestRecord, Run, Step
 
 __all__ = [
