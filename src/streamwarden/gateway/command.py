@@ -146,7 +146,7 @@ def serve(
     resume: Annotated[
         bool,
         typer.Option(
-            help="Resumable streams: GET /v1/streams/{id}; a cut client does not cancel the generation."
+            help="Resumable streams (GET /v1/streams/ID): a cut client does not cancel the generation."
         ),
     ] = False,
     resume_grace: Annotated[
