@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
+import anyio
 import httpx
 
 from streamwarden.sse import Event, SSEDecoder
 
-__all__ = ["ResumeFailed", "error_type", "is_final", "resuming_events"]
+__all__ = ["ResumeFailed", "aresuming_events", "error_type", "is_final", "resuming_events"]
 
 _RETRYABLE = {429, 502, 503, 504}
 
@@ -74,19 +75,111 @@ def _seq(event_id: str | None, stream_id: str | None) -> int | None:
     return int(seq)
 
 
-def _events(response: httpx.Response, decoder: SSEDecoder) -> Iterator[Event]:
-    for chunk in response.iter_bytes():
-        for item in decoder.feed(chunk):
-            if isinstance(item, Event):
-                yield item
-
-
 def _resume_url(url: httpx.URL, stream_id: str) -> httpx.URL:
     """`/v1/streams/{id}` beside the original endpoint (kept under any path prefix)."""
     path = url.path
     cut = path.find("/v1/")
     prefix = path[:cut] if cut >= 0 else ""
     return url.copy_with(path=f"{prefix}/v1/streams/{stream_id}", query=None)
+
+
+class _Cursor:
+    """Where one stream's reader is, and what it does next: shared by the sync and async
+    loops, which only do the I/O."""
+
+    def __init__(
+        self,
+        build: Callable[..., httpx.Request],
+        method: str,
+        url: str | httpx.URL,
+        json: Any,
+        headers: Mapping[str, str] | None,
+        max_attempts: int,
+        backoff: float,
+    ) -> None:
+        self.build = build
+        self.first_request = build(method, url, json=json, headers=headers)
+        self.resume_headers = {
+            k: v
+            for k, v in (headers or {}).items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.stream_id: str | None = None
+        self.last = 0
+        self.failures = 0
+        self.status = 0
+        self.first = True
+        self.resuming = False
+        self.progressed = False
+        self.decoder = SSEDecoder()
+
+    def request(self) -> httpx.Request:
+        self.progressed = False
+        if self.first:
+            return self.first_request
+        assert self.stream_id is not None
+        extra = {"Last-Event-ID": f"{self.stream_id}:{self.last}"} if self.last else {}
+        url = _resume_url(self.first_request.url, self.stream_id)
+        return self.build("GET", url, headers={**self.resume_headers, **extra})
+
+    def opened(self, request: httpx.Request, response: httpx.Response, body: str) -> bool:
+        """Whether to read this response; raises `ResumeFailed` for one that ends it all."""
+        self.status = response.status_code
+        if self.status != 200:
+            if self.first or self.status not in _RETRYABLE:
+                raise ResumeFailed(
+                    f"{request.method} {request.url.path} answered {self.status}: {body[:200]}",
+                    self.status,
+                )
+            return False
+        if self.first:
+            self.stream_id = response.headers.get("x-stream-id")
+        self.resuming = not self.first
+        self.first = False
+        self.decoder = SSEDecoder()
+        return True
+
+    def feed(self, chunk: bytes) -> tuple[list[Event], str | None]:
+        """The new events in `chunk`, and whether the read stops: `final` (the stream
+        ended), `cut` (this connection ended, resume) or None (read on)."""
+        out: list[Event] = []
+        for item in self.decoder.feed(chunk):
+            if not isinstance(item, Event):
+                continue
+            if _ends_connection_only(item):
+                return out, "cut"
+            seq = _seq(item.id, self.stream_id)
+            if seq is not None:
+                if self.stream_id is None and item.id:
+                    self.stream_id = item.id.rpartition(":")[0]
+                if seq <= self.last:
+                    continue  # already yielded before the cut
+                self.last = seq
+                self.progressed = True
+            out.append(item)
+            if is_final(item):
+                return out, "final"
+        return out, None
+
+    def ended_cleanly(self) -> bool:
+        """A resume that ends cleanly has reached the stream's end mark (an answer without
+        a terminator, as some upstreams send); one that ends with a `retry:` hint was sent on
+        (a replica draining), and the first response may have been cut by a proxy."""
+        return self.resuming and self.decoder.retry is None
+
+    def retry_in(self) -> float:
+        """Seconds to wait before the next resume; raises `ResumeFailed` when out of tries."""
+        if self.stream_id is None:
+            raise ResumeFailed("the stream was cut and carries no X-Stream-Id to resume by")
+        self.failures = 0 if self.progressed else self.failures + 1
+        if self.failures >= self.max_attempts:
+            raise ResumeFailed(
+                f"stream {self.stream_id}: {self.failures} resumes in a row brought nothing new",
+                self.status,
+            )
+        return self.backoff * 2 ** (self.failures - 1) if self.failures else 0.0
 
 
 def resuming_events(
@@ -105,76 +198,71 @@ def resuming_events(
     `ResumeFailed` (a resume that brings events resets the count). `backoff`: seconds before
     the first retry, doubled after each failed one.
     """
-    target = client.build_request(method, url, json=json, headers=headers).url
-    resume_headers = {
-        k: v
-        for k, v in (headers or {}).items()
-        if k.lower() not in ("content-type", "content-length")
-    }
-    stream_id: str | None = None
-    last = 0
-    failures = 0
-    status = 0
-    first = True
+    cursor = _Cursor(client.build_request, method, url, json, headers, max_attempts, backoff)
     while True:
-        progressed = False
-        resuming = not first
+        request = cursor.request()
         try:
-            if first:
-                request = client.build_request(method, url, json=json, headers=headers)
-            else:
-                assert stream_id is not None
-                extra = {"Last-Event-ID": f"{stream_id}:{last}"} if last else {}
-                request = client.build_request(
-                    "GET", _resume_url(target, stream_id), headers={**resume_headers, **extra}
-                )
             response = client.send(request, stream=True)
             try:
-                status = response.status_code
-                if status != 200:
-                    response.read()
-                    if first or status not in _RETRYABLE:
-                        raise ResumeFailed(
-                            f"{request.method} {request.url.path} answered {status}: "
-                            f"{response.text[:200]}",
-                            status,
-                        )
-                else:
-                    if first:
-                        stream_id = response.headers.get("x-stream-id")
-                    first = False
-                    decoder = SSEDecoder()
-                    for item in _events(response, decoder):
-                        if _ends_connection_only(item):
-                            break
-                        seq = _seq(item.id, stream_id)
-                        if seq is not None:
-                            if stream_id is None and item.id:
-                                stream_id = item.id.rpartition(":")[0]
-                            if seq <= last:
-                                continue  # already yielded before the cut
-                            last = seq
-                            progressed = True
-                        yield item
-                        if is_final(item):
+                body = (
+                    response.read().decode(errors="replace") if response.status_code != 200 else ""
+                )
+                if cursor.opened(request, response, body):
+                    for chunk in response.iter_bytes():
+                        events, stop = cursor.feed(chunk)
+                        yield from events
+                        if stop == "final":
                             return
+                        if stop == "cut":
+                            break
                     else:
-                        if resuming and decoder.retry is None:
-                            # A resume that ends cleanly has reached the stream's end mark
-                            # (an answer without a terminator, as some upstreams send). One
-                            # that ends with a `retry:` hint was sent on: a replica draining.
+                        if cursor.ended_cleanly():
                             return
             finally:
                 response.close()
         except httpx.TransportError:
-            if first:
+            if cursor.first:
                 raise
-        if stream_id is None:
-            raise ResumeFailed("the stream was cut and carries no X-Stream-Id to resume by")
-        failures = 0 if progressed else failures + 1
-        if failures >= max_attempts:
-            raise ResumeFailed(
-                f"stream {stream_id}: {failures} resumes in a row brought nothing new", status
-            )
-        if failures:
-            time.sleep(backoff * 2 ** (failures - 1))
+        time.sleep(cursor.retry_in())
+
+
+async def aresuming_events(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    max_attempts: int = 5,
+    backoff: float = 0.2,
+) -> AsyncIterator[Event]:
+    """`resuming_events` for an `httpx.AsyncClient` (asyncio or trio, through anyio)."""
+    cursor = _Cursor(client.build_request, method, url, json, headers, max_attempts, backoff)
+    while True:
+        request = cursor.request()
+        try:
+            response = await client.send(request, stream=True)
+            try:
+                body = (
+                    (await response.aread()).decode(errors="replace")
+                    if response.status_code != 200
+                    else ""
+                )
+                if cursor.opened(request, response, body):
+                    async for chunk in response.aiter_bytes():
+                        events, stop = cursor.feed(chunk)
+                        for event in events:
+                            yield event
+                        if stop == "final":
+                            return
+                        if stop == "cut":
+                            break
+                    else:
+                        if cursor.ended_cleanly():
+                            return
+            finally:
+                await response.aclose()
+        except httpx.TransportError:
+            if cursor.first:
+                raise
+        await anyio.sleep(cursor.retry_in())

@@ -80,3 +80,26 @@ def test_an_unknown_stream_is_a_clear_failure(limited: tuple[str, str]) -> None:
     with httpx.Client(timeout=5) as http, pytest.raises(ResumeFailed) as failed:
         list(resuming_events(http, "GET", direct + "/v1/streams/chatcmpl-unknown"))
     assert failed.value.status == 404
+
+
+def test_the_async_client_does_the_same(limited: tuple[str, str]) -> None:
+    import anyio
+
+    from streamwarden.client import aresuming_events
+
+    url, _ = limited
+
+    async def main() -> list[Event]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return [
+                e
+                async for e in aresuming_events(
+                    http, "POST", url + "/v1/chat/completions", json=BODY
+                )
+            ]
+
+    events = anyio.run(main)
+    ids = [e.id for e in events]
+    stream_id = (ids[0] or "").rpartition(":")[0]
+    assert ids == [f"{stream_id}:{n}" for n in range(1, len(events) + 1)]
+    assert events[-1].data == "[DONE]" and len(_tokens(events)) == 100
