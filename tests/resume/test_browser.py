@@ -66,6 +66,10 @@ class _Reports(BaseHTTPRequestHandler):
         pass
 
 
+#: The same answer at full speed: the reference text.
+FAST = {"tokens": 100, "tps": 0, "seed": 5}
+
+
 @pytest.fixture
 def reports() -> Iterator[tuple[str, type[_Reports]]]:
     handler = type("Reports", (_Reports,), {"got": [], "arrived": threading.Event()})
@@ -113,7 +117,7 @@ def test_eventsource_in_chromium_resumes_through_1s_cuts(
             assert arrived, f"the page never saw [DONE]: {browser.log_tail()}"
         result = json.loads(handler.got[0])
         reference = httpx.post(
-            direct + "/v1/chat/completions", json={**BODY, "stream": False}, timeout=15
+            direct + "/v1/chat/completions", json={**BODY, "stream": False, "sim": FAST}, timeout=15
         )
         assert result["text"] == reference.json()["choices"][0]["message"]["content"]
         assert result["opened"] >= 2  # it was cut at least once and resumed by itself

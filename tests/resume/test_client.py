@@ -22,6 +22,9 @@ BODY = {
     "sim": {"tokens": 100, "tps": 20, "seed": 11},
 }
 
+#: The same answer at full speed: the reference text.
+FAST = {"tokens": 100, "tps": 0, "seed": 11}
+
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
@@ -66,7 +69,9 @@ def test_the_resuming_client_reads_a_5s_answer_whole_through_1s_cuts(
     stream_id = (ids[0] or "").rpartition(":")[0]
     assert ids == [f"{stream_id}:{n}" for n in range(1, len(events) + 1)]  # each once, in order
     assert events[-1].data == "[DONE]"
-    whole = httpx.post(direct + "/v1/chat/completions", json={**BODY, "stream": False}, timeout=15)
+    whole = httpx.post(
+        direct + "/v1/chat/completions", json={**BODY, "stream": False, "sim": FAST}, timeout=15
+    )
     text = whole.json()["choices"][0]["message"]["content"]
     assert "".join(_tokens(events)) == text and len(_tokens(events)) == 100
     # It took several connections: the limiter cut each after 1 s.
