@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from flask import Flask, Response, request
 from shared import chunk_json
 
+from streamwarden.upstreams.sim import word
+
 app = Flask(__name__)
-_WORDS = "the stream keeps flowing while proxies wait for bytes".split()
 
 
 @app.post("/v1/chat/completions")
@@ -29,8 +30,8 @@ def chat() -> Response:
                 time.sleep(1.0 / tps)  # the worker is held for the whole stream
             if index == 0:
                 yield f"data: {chunk_json(cid, created, {'role': 'assistant', 'content': ''}, None)}\n\n"
-            word = _WORDS[index % len(_WORDS)]
-            yield f"data: {chunk_json(cid, created, {'content': ' ' + word}, None)}\n\n"
+            text = " " + word(index)
+            yield f"data: {chunk_json(cid, created, {'content': text}, None)}\n\n"
         yield f"data: {chunk_json(cid, created, {}, 'stop')}\n\ndata: [DONE]\n\n"
 
     return Response(events(), mimetype="text/event-stream")

@@ -1,15 +1,16 @@
 """What every benchmarked app does per request and per token, so that only the streaming
-machinery differs between them: parse the same body, run the same simulated model, build
-the same OpenAI chunk JSON for every token (the shape of `protocols.openai._chunk`)."""
+machinery differs between them: parse the same body, run the same simulated model, frame
+its tokens with the gateway's own OpenAI encoder."""
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from streamwarden.protocols import openai
+from streamwarden.upstreams.base import Finish, TextDelta, UpstreamItem
 from streamwarden.upstreams.sim import SimParams, sim_tokens
 
 MODEL = "sim-1"
@@ -21,28 +22,22 @@ def params_from_body(raw: bytes) -> SimParams:
 
 
 def chunk_json(cid: str, created: int, delta: dict[str, Any], finish: str | None) -> str:
-    return json.dumps(
-        {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        },
-        separators=(",", ":"),
-    )
+    return openai.chunk_json(cid, created, MODEL, delta, finish)
 
 
-async def chunks(params: SimParams) -> AsyncIterator[str]:
-    """The OpenAI chunk JSON strings for one answer: role, one per token, finish, [DONE].
-    Same sequence as the gateway sends, so every app emits the same events."""
-    cid = "chatcmpl-" + uuid.uuid4().hex[:24]
-    created = int(time.time())
-    started = False
+async def _items(params: SimParams) -> AsyncIterator[UpstreamItem]:
+    count = 0
     async for token in sim_tokens(params):
-        if not started:
-            started = True
-            yield chunk_json(cid, created, {"role": "assistant", "content": ""}, None)
-        yield chunk_json(cid, created, {"content": token}, None)
-    yield chunk_json(cid, created, {}, "stop")
-    yield "[DONE]"
+        count += 1
+        yield TextDelta(token)
+    yield Finish(output_tokens=count)
+
+
+def chunks(params: SimParams) -> AsyncIterator[str]:
+    """The OpenAI chunk JSON strings for one answer: role, one per token, finish, [DONE],
+    the sequence the gateway sends."""
+    cid = "chatcmpl-" + uuid.uuid4().hex[:24]
+    return openai.stream_events(_items(params), cid=cid, model=MODEL, include_usage=False)
+
+
+__all__ = ["MODEL", "chunk_json", "chunks", "params_from_body"]

@@ -1,14 +1,15 @@
 """StreamWarden: hardened LLM streaming for Starlette/FastAPI, and the tools to prove it.
 
-The guard and the SSE wire format are here; each tool's API is re-exported too:
-`create_app` (gateway), `run_probe`/`diagnose` (probe), `lint_paths` (lint).
+The guard and the SSE wire format are here, and need only Starlette and anyio. Each tool's
+API lives in its subpackage, with its own extra: `streamwarden.gateway` (`create_app`),
+`streamwarden.probe` (`run_probe`, `diagnose`), `streamwarden.lint` (`lint_paths`),
+`streamwarden.lab` (`run_lab`).
 """
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from streamwarden.gateway.app import create_app
-    from streamwarden.gateway.settings import GatewaySettings
+    from streamwarden.doctor.canary import canary_app
     from streamwarden.guard import (
         ErrorFormatter,
         GuardedStreamResponse,
@@ -20,14 +21,11 @@ if TYPE_CHECKING:
         default_error_events,
         stream_response,
     )
-    from streamwarden.lint import lint_paths
-    from streamwarden.probe import ProbeConfig, Thresholds, diagnose, run_probe
+    from streamwarden.middleware import StreamGuardMiddleware
     from streamwarden.sse import Comment, Event, SSEDecoder, encode, encode_comment
-    from streamwarden.upstreams.sim import SimParams
 
-# Everything loads on first use: a tool, or a submodule such as `streamwarden.sse`, should
-# not pay for the others' imports (the guard alone pulls in Starlette, about 0.1 s of CPU,
-# which is a tenth of what `streamwarden probe` spends on a 300,000-event run).
+# Everything loads on first use, so that a submodule such as `streamwarden.sse` (which the
+# probe reads with) does not pay for the guard's import of Starlette.
 _GUARD = "streamwarden.guard"
 _SSE = "streamwarden.sse"
 _LAZY = {
@@ -40,19 +38,13 @@ _LAZY = {
     "StreamStats": _GUARD,
     "default_error_events": _GUARD,
     "stream_response": _GUARD,
+    "StreamGuardMiddleware": "streamwarden.middleware",
     "Comment": _SSE,
     "Event": _SSE,
     "SSEDecoder": _SSE,
     "encode": _SSE,
     "encode_comment": _SSE,
-    "create_app": "streamwarden.gateway.app",
-    "GatewaySettings": "streamwarden.gateway.settings",
-    "lint_paths": "streamwarden.lint",
-    "ProbeConfig": "streamwarden.probe",
-    "Thresholds": "streamwarden.probe",
-    "diagnose": "streamwarden.probe",
-    "run_probe": "streamwarden.probe",
-    "SimParams": "streamwarden.upstreams.sim",
+    "canary_app": "streamwarden.doctor.canary",
 }
 
 
@@ -73,24 +65,18 @@ __all__ = [
     "Comment",
     "ErrorFormatter",
     "Event",
-    "GatewaySettings",
     "GuardedStreamResponse",
     "OnClose",
     "Outcome",
-    "ProbeConfig",
     "SSEDecoder",
     "ShutdownSignal",
-    "SimParams",
+    "StreamGuardMiddleware",
     "StreamPolicy",
     "StreamStats",
-    "Thresholds",
     "__version__",
-    "create_app",
+    "canary_app",
     "default_error_events",
-    "diagnose",
     "encode",
     "encode_comment",
-    "lint_paths",
-    "run_probe",
     "stream_response",
 ]

@@ -7,6 +7,7 @@ reading, cancels and closes the source on every exit path, and reports exactly o
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import inspect
 import json
@@ -15,16 +16,19 @@ import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import anyio
+import anyio.lowlevel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from streamwarden import defaults
 from streamwarden.sse import Event, encode, encode_comment
 
 __all__ = [
+    "Due",
     "ErrorFormatter",
     "GuardedStreamResponse",
     "OnClose",
@@ -32,6 +36,7 @@ __all__ = [
     "ShutdownSignal",
     "StreamPolicy",
     "StreamStats",
+    "Timeline",
     "default_error_events",
     "stream_response",
 ]
@@ -70,10 +75,10 @@ class StreamPolicy:
       reading); the guard's other streams are unaffected.
     """
 
-    heartbeat: float | None = 15.0
+    heartbeat: float | None = defaults.HEARTBEAT
     first_token_timeout: float | None = 120.0
     idle_timeout: float | None = 60.0
-    max_duration: float | None = 900.0
+    max_duration: float | None = defaults.MAX_DURATION
     send_timeout: float | None = 30.0
     #: Bounded wait for the source's `aclose()`; a source that hangs while closing must not
     #: hold the request forever.
@@ -138,6 +143,78 @@ _OPENING = encode_comment("stream open")
 _HEARTBEAT = encode_comment("keepalive")
 
 
+#: `Due.action` for a heartbeat that is due.
+HEARTBEAT = "heartbeat"
+
+
+class Due(NamedTuple):
+    """The next thing a stream's timer must do: at time `at`, `action` (an outcome that ends
+    the stream, `HEARTBEAT`, or None: nothing, just look again then)."""
+
+    at: float
+    action: Outcome | str | None
+
+
+# Which policy limit each deadline outcome comes from (for its error message).
+_DEADLINE_LIMITS = {
+    Outcome.MAX_DURATION: "max_duration",
+    Outcome.FIRST_TOKEN_TIMEOUT: "first_token_timeout",
+    Outcome.IDLE_TIMEOUT: "idle_timeout",
+    Outcome.SEND_TIMEOUT: "send_timeout",
+}
+
+
+@dataclass(slots=True)
+class Timeline:
+    """When a stream started, last produced and last wrote: everything its deadlines count
+    from. `next_deadline` is pure, so deadlines are tested with plain numbers as the clock."""
+
+    policy: StreamPolicy
+    started: float
+    first_item: float | None = None
+    last_item: float | None = None
+    last_write: float | None = None
+    #: When the oldest write still in flight began; None while nothing is being written.
+    sending_since: float | None = None
+
+    def deadline(self, now: float) -> Due:
+        """The earliest deadline (heartbeats left out): `Due(math.inf, None)` if none."""
+        policy = self.policy
+        best = Due(math.inf, None)
+        candidates: list[tuple[Outcome, float, float | None]] = [
+            (Outcome.MAX_DURATION, self.started, policy.max_duration)
+        ]
+        if self.first_item is None:
+            candidates.append(
+                (Outcome.FIRST_TOKEN_TIMEOUT, self.started, policy.first_token_timeout)
+            )
+        elif self.sending_since is None:
+            # Only while nothing is being written: a pump blocked on a slow client is not
+            # reading the source, so the source's silence is not its own (send_timeout rules).
+            last_item = self.last_item if self.last_item is not None else self.first_item
+            candidates.append((Outcome.IDLE_TIMEOUT, last_item, policy.idle_timeout))
+        if self.sending_since is not None:
+            candidates.append((Outcome.SEND_TIMEOUT, self.sending_since, policy.send_timeout))
+        for outcome, since, limit in candidates:
+            if limit is not None and since + limit < best.at:
+                best = Due(since + limit, outcome)
+        return best
+
+    def next_deadline(self, now: float) -> Due:
+        """What the timer does next: a deadline wins over a heartbeat due at the same time."""
+        best = self.deadline(now)
+        heartbeat = self.policy.heartbeat
+        if heartbeat is None:
+            return best
+        if self.sending_since is not None:
+            # A write is blocked on a slow client: look again soon instead of queueing a
+            # heartbeat behind it.
+            return best if best.at <= now + heartbeat / 4 else Due(now + heartbeat / 4, None)
+        last_write = self.last_write if self.last_write is not None else self.started
+        at = last_write + heartbeat
+        return best if best.at <= at else Due(at, HEARTBEAT)
+
+
 class _Ended(Exception):
     """Internal: the pump was stopped; `outcome` on the stream says why."""
 
@@ -147,7 +224,7 @@ class GuardedStreamResponse(Response):
 
     def __init__(
         self,
-        source: AsyncIterable[Event | str],
+        source: AsyncIterable[Event | str | bytes],
         *,
         policy: StreamPolicy,
         on_close: OnClose | None = None,
@@ -156,6 +233,7 @@ class GuardedStreamResponse(Response):
         headers: Mapping[str, str] | None = None,
         shutdown: ShutdownSignal | None = None,
         clock: Callable[[], float] = time.monotonic,
+        started: float | None = None,
     ) -> None:
         self.source = source
         self.policy = policy
@@ -163,6 +241,7 @@ class GuardedStreamResponse(Response):
         self.format_error = format_error
         self.shutdown = shutdown
         self.clock = clock
+        self.started = started
         self.status_code = status_code
         self.background = None
         merged = dict(_HEADERS)
@@ -178,27 +257,38 @@ class GuardedStreamResponse(Response):
         await run.run(receive)
 
 
+def _source_name(source: object) -> str:
+    name = getattr(source, "__qualname__", None) or type(source).__qualname__
+    module = getattr(source, "__module__", None) or type(source).__module__
+    return f"{module}.{name}"
+
+
 class _StreamRun:
     """The state of one running stream. Owns the watcher tasks and the source."""
 
     def __init__(self, response: GuardedStreamResponse, send: Send) -> None:
         self.response = response
         # One iterator for the whole run: the pump reads it and cleanup closes that same one.
-        self.iterator: AsyncIterator[Event | str] = aiter(response.source)
+        self.iterator: AsyncIterator[Event | str | bytes] = aiter(response.source)
         self.policy = response.policy
         self.clock = response.clock
         self._send = send
         self.stats = StreamStats()
         self.outcome: Outcome | None = None
         self.message = ""
-        self.started = self.clock()
-        self.last_write = self.started
-        self.last_item = self.started
-        self.first_item: float | None = None
-        self.sending_since: float | None = None
+        started = response.started if response.started is not None else self.clock()
+        self.timeline = Timeline(self.policy, started)
         self.writes_in_flight = 0
         self.client_gone = False
-        self.pump_scope = anyio.CancelScope()
+        # The pump runs in its own task so that a source which ignores cancellation can be
+        # abandoned after `close_timeout` instead of holding the request (and its slot).
+        self._pump_task: asyncio.Task[None] | None = None
+        self._pump_done = anyio.Event()
+        self._pump_wait: anyio.CancelScope | None = None
+        self.abandoned = False
+        #: When the timer will next look; `_poke` wakes it for anything due earlier.
+        self._timer_at = math.inf
+        self._wake = anyio.Event()
 
     # -- ending ---------------------------------------------------------------------------
     def end(self, outcome: Outcome, message: str = "") -> None:
@@ -206,15 +296,30 @@ class _StreamRun:
         if self.outcome is None:
             self.outcome = outcome
             self.message = message
-        self.pump_scope.cancel()
+        task = self._pump_task
+        if task is not None and not task.done() and asyncio.current_task() is not task:
+            task.cancel()
+            if self._pump_wait is not None:
+                # Past this bound the pump is abandoned: see `_run_pump`.
+                bound = anyio.current_time() + self.policy.close_timeout
+                self._pump_wait.deadline = min(self._pump_wait.deadline, bound)
+
+    def _poke(self, at: float) -> None:
+        """A deadline at `at` began to count (first item, a write): wake the timer if it
+        would otherwise sleep past it."""
+        if at < self._timer_at:
+            self._timer_at = at
+            self._wake.set()
 
     # -- writing --------------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
         # Writes may come from the pump and the watchdog at once. Each message is a whole
         # SSE block, so ordering at block granularity is all that matters.
-        # `sending_since` is when the oldest write still in flight began.
+        timeline = self.timeline
         if self.writes_in_flight == 0:
-            self.sending_since = self.clock()
+            timeline.sending_since = self.clock()
+            if self.policy.send_timeout is not None:
+                self._poke(timeline.sending_since + self.policy.send_timeout)
         self.writes_in_flight += 1
         try:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
@@ -226,8 +331,8 @@ class _StreamRun:
         finally:
             self.writes_in_flight -= 1
             if self.writes_in_flight == 0:
-                self.sending_since = None
-        self.last_write = self.clock()
+                timeline.sending_since = None
+        timeline.last_write = self.clock()
         self.stats.bytes += len(data)
 
     # -- tasks ----------------------------------------------------------------------------
@@ -252,8 +357,7 @@ class _StreamRun:
                     tg.start_soon(self._watchdog)
                     if response.shutdown is not None:
                         tg.start_soon(self._watch_shutdown, response.shutdown)
-                    with self.pump_scope:
-                        await self._pump()
+                    await self._run_pump()
                     await self._finish()
                     tg.cancel_scope.cancel()
         except BaseException:
@@ -263,20 +367,68 @@ class _StreamRun:
             self.client_gone = True
             raise
         finally:
-            # Every exit path closes the source and reports, cancelled or not.
+            # Every exit path stops the pump, closes the source and reports, cancelled or not.
+            await self._stop_pump()
             await self._close_source()
             await self._report()
 
+    async def _run_pump(self) -> None:
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump_owned())
+        with anyio.CancelScope() as self._pump_wait:
+            await self._pump_done.wait()
+        if not self._pump_done.is_set():
+            self._abandon()
+
+    async def _pump_owned(self) -> None:
+        try:
+            await self._pump()
+        except asyncio.CancelledError:
+            # Only `end()` cancels this task; ending quietly leaves no exception cycle.
+            pass
+        finally:
+            self._pump_done.set()
+
+    async def _stop_pump(self) -> None:
+        task = self._pump_task
+        if task is None or self._pump_done.is_set() or self.abandoned:
+            return
+        task.cancel()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self.policy.close_timeout):
+            await self._pump_done.wait()
+        if not self._pump_done.is_set():
+            self._abandon()
+
+    def _abandon(self) -> None:
+        self.abandoned = True
+        self.stats.extra["abandoned_source"] = True
+        logger.warning(
+            "stream source %s ignored cancellation for %gs; abandoned (it still runs). "
+            "A source must let CancelledError propagate.",
+            _source_name(self.iterator),
+            self.policy.close_timeout,
+        )
+
     async def _pump(self) -> None:
         iterator = self.iterator
+        timeline = self.timeline
         try:
             async for item in iterator:
+                if self.outcome is not None:
+                    return  # it swallowed a cancellation and went on; the stream has ended
+                if type(item) is not str and not isinstance(item, (Event, bytes)):
+                    raise TypeError(
+                        f"stream source yielded {type(item).__name__}; yield str, Event or bytes"
+                    )
                 now = self.clock()
-                if self.first_item is None:
-                    self.first_item = now
-                    self.stats.ttft = now - self.started
-                self.last_item = now
-                await self.write(encode(item))
+                if timeline.first_item is None:
+                    timeline.first_item = now
+                    self.stats.ttft = now - timeline.started
+                    if self.policy.idle_timeout is not None:
+                        self._poke(now + self.policy.idle_timeout)
+                # bytes are events already encoded (a pass-through relay): written as they are.
+                await self.write(item if isinstance(item, bytes) else encode(item))
+                # Silence counts from when the pump is ready for the next item.
+                timeline.last_item = self.clock()
                 self.stats.events += 1
         except _Ended:
             return
@@ -328,14 +480,11 @@ class _StreamRun:
         self.end(Outcome.SHUTDOWN, _ERROR_MESSAGES[Outcome.SHUTDOWN])
 
     def _stop_quietly(self) -> None:
-        """A watcher cancelled because the stream ended returns instead of re-raising.
-
-        Measured: a task that ends in CancelledError leaves a reference cycle behind in
-        anyio's task bookkeeping (exception -> traceback -> frame -> exception), so every
-        finished stream's objects wait for a full GC pass, and those passes paused the server
-        for 0.1-1 s at 1,000-10,000 streams (bench/ttft_added.py). Only when the stream has
-        an outcome; a cancellation from outside still propagates.
-        """
+        """A watcher cancelled because the stream ended returns instead of re-raising: a
+        task that ends in CancelledError leaves a reference cycle in anyio's task bookkeeping
+        (exception -> traceback -> frame -> exception), so every finished stream would wait
+        for a full GC pass, and those passes pause the whole server. Only when the stream has
+        an outcome; a cancellation from outside still propagates."""
         if self.outcome is None:
             raise
 
@@ -347,73 +496,58 @@ class _StreamRun:
 
     async def _watch_time(self) -> None:
         """One timer for heartbeats and every deadline: sleep to the nearest, then act."""
-        policy = self.policy
         while True:
             now = self.clock()
-            due = math.inf
-            if policy.max_duration is not None:
-                at = self.started + policy.max_duration
-                if now >= at:
-                    return self._expire(Outcome.MAX_DURATION, policy.max_duration)
-                due = min(due, at)
-            if self.first_item is None:
-                if policy.first_token_timeout is not None:
-                    at = self.started + policy.first_token_timeout
-                    if now >= at:
-                        return self._expire(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout)
-                    due = min(due, at)
-            elif policy.idle_timeout is not None:
-                at = self.last_item + policy.idle_timeout
-                if now >= at:
-                    return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
-                due = min(due, at)
-            sending_since = self.sending_since
-            if sending_since is not None and policy.send_timeout is not None:
-                at = sending_since + policy.send_timeout
-                if now >= at:
-                    self.client_gone = True  # it stopped reading: nothing more can reach it
-                    self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
+            due = self.timeline.next_deadline(now)
+            if due.at > now:
+                # Sleep to the nearest deadline, unless `_poke` brings a nearer one.
+                self._timer_at = due.at
+                with anyio.move_on_after(due.at - now):
+                    await self._wake.wait()
+                if self._wake.is_set():
+                    self._wake = anyio.Event()
+            elif due.action == HEARTBEAT:
+                if not await self._heartbeat(now):
                     return
-                due = min(due, at)
-            if policy.heartbeat is not None:
-                if sending_since is not None:
-                    # A write is blocked on a slow client; look again soon instead of
-                    # queueing a heartbeat behind it.
-                    due = min(due, now + policy.heartbeat / 4)
-                else:
-                    at = self.last_write + policy.heartbeat
-                    if now >= at:
-                        # The heartbeat write itself may block on a client that stopped
-                        # reading: bound it, or every deadline would wait behind it.
-                        bound = due - now
-                        if policy.send_timeout is not None:
-                            bound = min(bound, policy.send_timeout)
-                        try:
-                            with anyio.move_on_after(bound) as scope:
-                                await self.write(_HEARTBEAT)
-                        except _Ended:
-                            return
-                        if not scope.cancelled_caught:
-                            self.stats.heartbeats += 1
-                        elif policy.send_timeout is not None and bound >= policy.send_timeout:
-                            self.client_gone = True
-                            self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
-                            return
-                        continue  # a deadline may have come due meanwhile
-                    due = min(due, at)
-            if due == math.inf:
-                await anyio.sleep_forever()
-            await anyio.sleep(max(due - self.clock(), 0.0))
+            elif isinstance(due.action, Outcome):
+                return self._expire(due.action)
+            else:
+                await anyio.lowlevel.checkpoint()
 
-    def _expire(self, outcome: Outcome, limit: float) -> None:
+    async def _heartbeat(self, now: float) -> bool:
+        """Write one heartbeat; False once the stream has ended."""
+        policy = self.policy
+        # The write may block on a client that stopped reading: bound it, or every deadline
+        # would wait behind it.
+        bound = self.timeline.deadline(now).at - now
+        if policy.send_timeout is not None:
+            bound = min(bound, policy.send_timeout)
+        try:
+            with anyio.move_on_after(bound) as scope:
+                await self.write(_HEARTBEAT)
+        except _Ended:
+            return False
+        if not scope.cancelled_caught:
+            self.stats.heartbeats += 1
+        elif policy.send_timeout is not None and bound >= policy.send_timeout:
+            self._expire(Outcome.SEND_TIMEOUT)
+            return False
+        return True
+
+    def _expire(self, outcome: Outcome) -> None:
+        if outcome is Outcome.SEND_TIMEOUT:
+            self.client_gone = True  # it stopped reading: nothing more can reach it
+            self.end(outcome, "client stopped reading")
+            return
+        limit = getattr(self.policy, _DEADLINE_LIMITS[outcome])
         self.end(outcome, _ERROR_MESSAGES[outcome].format(limit=limit))
 
     # -- cleanup --------------------------------------------------------------------------
     async def _close_source(self) -> None:
-        # The pump awaited the source in this task and has returned, so no `__anext__` is
-        # pending: aclose() cannot hit "asynchronous generator is already running".
+        # The pump has returned (or was abandoned), so no `__anext__` of ours is pending:
+        # aclose() cannot hit "asynchronous generator is already running".
         aclose = getattr(self.iterator, "aclose", None)
-        if aclose is None:
+        if aclose is None or self.abandoned:
             return
         with anyio.CancelScope(shield=True), anyio.move_on_after(self.policy.close_timeout):
             try:
@@ -424,7 +558,7 @@ class _StreamRun:
     async def _report(self) -> None:
         stats = self.stats
         stats.outcome = self.outcome or Outcome.COMPLETED
-        stats.duration = self.clock() - self.started
+        stats.duration = self.clock() - self.timeline.started
         if self.message and stats.error is None and stats.outcome is not Outcome.COMPLETED:
             stats.error = self.message
         if self.outcome is not Outcome.CLIENT_DISCONNECTED and not self.client_gone:
@@ -451,7 +585,7 @@ class _StreamRun:
 
 def stream_response(
     request: Request | None,
-    source: AsyncIterable[Event | str] | AsyncIterator[Event | str],
+    source: AsyncIterable[Event | str | bytes] | AsyncIterator[Event | str | bytes],
     *,
     policy: StreamPolicy | None = None,
     on_close: OnClose | None = None,
@@ -460,12 +594,17 @@ def stream_response(
     headers: Mapping[str, str] | None = None,
     shutdown: ShutdownSignal | None = None,
     clock: Callable[[], float] = time.monotonic,
+    started: float | None = None,
 ) -> GuardedStreamResponse:
     """Wrap an async token source in a hardened SSE response.
 
-    `source` yields `str` (one `data:` event; newlines become several `data:` lines) or
-    `Event`. The request is accepted for symmetry with Starlette and future use (it is
+    `source` yields `str` (one `data:` event; newlines become several `data:` lines),
+    `Event`, or `bytes` (whole events already encoded, written as they are). The request is accepted for symmetry with Starlette and future use (it is
     where the disconnect is observed, through the ASGI `receive` channel).
+
+    `started` (a time on `clock`) is when the caller began waiting for this stream, such as
+    a gateway connecting to its upstream: the first-token and total deadlines and the time to
+    first token count from it instead of from now.
     """
     return GuardedStreamResponse(
         source,
@@ -476,4 +615,5 @@ def stream_response(
         headers=headers,
         shutdown=shutdown,
         clock=clock,
+        started=started,
     )

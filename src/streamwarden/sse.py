@@ -6,6 +6,7 @@ parser that follows the WHATWG EventSource rules and is shared by the probe and 
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 __all__ = [
@@ -16,7 +17,7 @@ __all__ = [
     "encode_comment",
 ]
 
-_BOM = "\ufeff"
+_BOM = "\ufeff"  # a byte order mark a stream may start with; the decoder drops it
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +91,9 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._buffer = ""
         self._pending_cr = False
-        self._first = True
-        self._decoder_state = b""
+        # UTF-8 split across reads is held back until its last byte arrives; "-sig" drops
+        # the one byte order mark a stream may start with.
+        self._text = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._data: list[str] = []
         self._event_type: str | None = None
         self._event_id: str | None = None
@@ -103,11 +105,7 @@ class SSEDecoder:
         self.retry: int | None = None
 
     def feed(self, chunk: bytes) -> list[Event | Comment]:
-        text = self._decode(chunk)
-        if self._first and text:
-            if text.startswith(_BOM):
-                text = text[1:]
-            self._first = False
+        text = self._text.decode(chunk)
         if self._pending_cr:
             # A CR ended the previous read: an LF starting this one belongs to it.
             self._pending_cr = False
@@ -135,22 +133,6 @@ class SSEDecoder:
             start = next_start
         self._buffer = buffer[start:]
         return out
-
-    def _decode(self, chunk: bytes) -> str:
-        # UTF-8 may be split across reads: hold back an incomplete trailing sequence.
-        data = self._decoder_state + chunk
-        cut = len(data)
-        for back in range(1, min(4, len(data)) + 1):
-            byte = data[-back]
-            if byte & 0xC0 == 0x80:
-                continue
-            if byte >= 0xC0:
-                need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-                if back < need:
-                    cut = len(data) - back
-            break
-        self._decoder_state = data[cut:]
-        return data[:cut].decode("utf-8", errors="replace")
 
     def _line(self, line: str, out: list[Event | Comment]) -> None:
         if not line:

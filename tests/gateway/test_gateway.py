@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gwutil import OPENAI_BODY, run_gateway
 
+from gwutil import OPENAI_BODY, run_gateway
 from rawclient import RawStream
 from streamwarden.lab.procs import free_port
 
@@ -33,7 +33,15 @@ def test_client_disconnect_closes_the_upstream_request_through_a_chain(tmp_path:
         tmp_path, "--sim-ttft", "0", "--sim-tps", "20", "--heartbeat", "0.5"
     ) as upstream:
         with run_gateway(
-            tmp_path, "--upstream", "openai", "--upstream-url", upstream.url, "--heartbeat", "0.5"
+            tmp_path,
+            "--upstream",
+            "openai",
+            "--upstream-url",
+            upstream.url,
+            "--heartbeat",
+            "0.5",
+            "--sim-controls",
+            "on",
         ) as front:
             stream = RawStream(
                 "127.0.0.1",
@@ -60,7 +68,13 @@ def test_client_disconnect_closes_the_upstream_request_through_a_chain(tmp_path:
 def test_chain_relays_the_full_stream_and_errors(tmp_path: Path) -> None:
     with run_gateway(tmp_path, "--sim-ttft", "0", "--sim-tps", "0") as upstream:
         with run_gateway(
-            tmp_path, "--upstream", "openai", "--upstream-url", upstream.url + "/v1"
+            tmp_path,
+            "--upstream",
+            "openai",
+            "--upstream-url",
+            upstream.url + "/v1",
+            "--sim-controls",
+            "on",
         ) as front:
             direct = httpx.post(
                 f"{upstream.url}/v1/chat/completions",
@@ -251,8 +265,13 @@ def test_drain_timeout_ends_long_streams_with_outcome_shutdown(tmp_path: Path) -
 def test_bad_input_gets_clear_errors_in_the_protocol_shape(tmp_path: Path) -> None:
     dead = free_port()
     with run_gateway(tmp_path, "--api-key", "secret-key", "--sim-ttft", "0") as gw:
-        auth = {"authorization": "Bearer secret-key"}
+        auth = {"authorization": "Bearer secret-key", "content-type": "application/json"}
         url = f"{gw.url}/v1/chat/completions"
+        # A web page may POST text/plain without a CORS preflight: JSON only.
+        r = httpx.post(
+            url, content=json.dumps(OPENAI_BODY), headers={**auth, "content-type": "text/plain"}
+        )
+        assert r.status_code == 415 and r.json()["error"]["type"] == "invalid_request_error"
         r = httpx.post(url, content=b"{not json", headers=auth)
         assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
         r = httpx.post(f"{gw.url}/v1/messages", content=b"[1,", headers=auth)
@@ -283,7 +302,9 @@ def test_bad_input_gets_clear_errors_in_the_protocol_shape(tmp_path: Path) -> No
 
 def test_upstream_dying_after_the_stream_started_is_an_error_event(tmp_path: Path) -> None:
     with run_gateway(tmp_path, "--sim-ttft", "0", "--sim-tps", "20") as upstream:
-        with run_gateway(tmp_path, "--upstream", "openai", "--upstream-url", upstream.url) as front:
+        with run_gateway(
+            tmp_path, "--upstream", "openai", "--upstream-url", upstream.url, "--sim-controls", "on"
+        ) as front:
             stream = RawStream(
                 "127.0.0.1",
                 front.port,

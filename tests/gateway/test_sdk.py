@@ -9,27 +9,33 @@ import anthropic
 import httpx
 import openai
 import pytest
+
 from gwutil import Gateway, run_gateway
 
+KEYS = ("--api-key", "k-good", "--api-key", "k-limited", "--key-max-streams", "1")
+SIM = ("--sim-ttft", "0.05", "--sim-tps", "200", "--heartbeat", "0.1")
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with run_gateway(
-        tmp_path_factory.mktemp("gw"),
-        "--sim-ttft",
-        "0.05",
-        "--sim-tps",
-        "200",
-        "--heartbeat",
-        "0.1",
-        "--api-key",
-        "k-good",
-        "--api-key",
-        "k-limited",
-        "--key-max-streams",
-        "1",
-    ) as gw:
-        yield gw
+
+@pytest.fixture(scope="module", params=["sim", "chain"])
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """`sim`: the embedded model, every protocol framed by the gateway. `chain`: a gateway with
+    `--upstream openai` in front of a sim gateway, so the OpenAI SDK reads the pass-through
+    relay (the upstream's event bytes as they came) and the Anthropic SDK the translation."""
+    tmp = tmp_path_factory.mktemp("gw")
+    if request.param == "sim":
+        with run_gateway(tmp, *SIM, *KEYS) as gw:
+            yield gw
+        return
+    with run_gateway(tmp, *SIM) as upstream:
+        # The tests steer the sim behind the front gateway, so it must pass `sim` on.
+        front = (
+            *("--upstream", "openai", "--upstream-url", upstream.url, "--heartbeat", "0.1"),
+            *("--sim-controls", "on"),
+        )
+        with run_gateway(tmp, *front, *KEYS) as gw:
+            yield gw
 
 
 def sim_text(gateway: Gateway, tokens: int, seed: int) -> str:

@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
-import math
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import anyio
-import httpx
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
+from streamwarden.gateway.body import BadBody, read_json
 from streamwarden.gateway.drain import Drain
-from streamwarden.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from streamwarden.gateway.settings import GatewaySettings
-from streamwarden.guard import ErrorFormatter, StreamStats, stream_response
+from streamwarden.gateway.waits import (
+    ClientLeft,
+    Expired,
+    ShuttingDown,
+    TimedItems,
+    first_within,
+    while_connected,
+)
+from streamwarden.guard import ErrorFormatter, Outcome, StreamStats, stream_response
+from streamwarden.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from streamwarden.protocols import anthropic as anthropic_protocol
 from streamwarden.protocols import openai as openai_protocol
 from streamwarden.sse import Event
@@ -39,18 +51,19 @@ from streamwarden.upstreams.base import (
     UpstreamError,
     UpstreamItem,
 )
+from streamwarden.upstreams.http1 import HTTPClient
 from streamwarden.upstreams.openai import OpenAIUpstream
 from streamwarden.upstreams.sim import SimUpstream
 
-__all__ = ["Gateway", "build_upstream", "create_app"]
+__all__ = ["CANARY_HEADER", "Gateway", "build_upstream", "create_app"]
 
 access_log = logging.getLogger("streamwarden.access")
 
+#: The header that carries `--canary-token` on requests with `sim` controls.
+CANARY_HEADER = "x-streamwarden-canary"
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+#: Access-log status for a client that left before it got an answer (as nginx logs it).
+CLIENT_CLOSED = 499
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,21 +115,50 @@ ANTHROPIC = _Protocol(
 )
 
 
-class _Counted:
-    """Counts tokens and notices the upstream's finish, passing items through unchanged."""
+def protocol_for(request: Request) -> _Protocol:
+    """The protocol whose error shape a request expects, judged by path and headers."""
+    if request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
+        return ANTHROPIC
+    return OPENAI
 
-    def __init__(self, inner: ItemStream) -> None:
+
+#: What an opener returns: parsed items, or the raw events of a pass-through relay.
+_Opened = TypeVar("_Opened")
+
+
+class _Counted:
+    """Counts tokens and answer size, notices the upstream's finish, and turns anything the
+    upstream sends that cannot be read into an `UpstreamError` (a 502, never a 500)."""
+
+    def __init__(self, inner: ItemStream, max_text: int) -> None:
         self.inner = inner
         self.tokens = 0
+        self.size = 0
+        self.max_text = max_text
         self.finished = False
 
     def __aiter__(self) -> _Counted:
         return self
 
     async def __anext__(self) -> UpstreamItem:
-        item = await self.inner.__anext__()
+        try:
+            item = await self.inner.__anext__()
+        except (StopAsyncIteration, UpstreamError):
+            raise
+        except Exception as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+            raise UpstreamError(
+                f"the upstream sent something this gateway cannot read ({type(exc).__name__})"
+            ) from None
         if isinstance(item, TextDelta):
             self.tokens += 1
+            self.size += len(item.text)
+            if self.size > self.max_text:
+                raise UpstreamError(
+                    f"the upstream's answer is larger than the limit of {self.max_text} "
+                    "characters (--max-answer)"
+                )
         elif isinstance(item, Finish):
             self.finished = True
         return item
@@ -125,9 +167,56 @@ class _Counted:
         await self.inner.aclose()
 
 
-def build_upstream(settings: GatewaySettings, client: httpx.AsyncClient) -> Upstream:
+class _Refusal(Exception):
+    """A request answered with an error before any stream: one status, one outcome."""
+
+    def __init__(
+        self, status: int, message: str, outcome: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.outcome = outcome
+        self.headers = headers
+
+    def response(self, protocol: _Protocol) -> Response:
+        return JSONResponse(
+            protocol.error_body(self.status, str(self)), self.status, headers=self.headers
+        )
+
+
+def _upstream_refusal(exc: UpstreamError) -> _Refusal:
+    if exc.kind in ("invalid_request", "model_not_found"):
+        outcome = "invalid_request"
+    elif exc.kind == "timeout" or exc.status == 504:
+        outcome = "upstream_timeout"
+    else:
+        outcome = "upstream_refused"
+    headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+    return _Refusal(exc.status, str(exc), outcome, headers)
+
+
+def _shutting_down() -> _Refusal:
+    return _Refusal(
+        503,
+        "the server is shutting down; retry on another instance",
+        "shutdown",
+        {"Retry-After": "1"},
+    )
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One request's bookkeeping, so that every path logs and counts it exactly once."""
+
+    protocol: _Protocol
+    rid: str
+    key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_upstream(settings: GatewaySettings, client: HTTPClient) -> Upstream:
     if settings.upstream == "sim":
-        return SimUpstream(settings.sim)
+        return SimUpstream(settings.sim, settings.sim_caps)
     if settings.upstream == "openai":
         if not settings.upstream_url:
             raise ValueError(
@@ -160,13 +249,14 @@ class Gateway:
         )
         self.drain = Drain(self.admission, settings.drain_timeout)
         self.keys = KeyRing(settings.api_keys)
-        # Upstream requests live as long as their streams: no read timeout here, the guard's
-        # deadlines decide. Connects fail fast so an unreachable upstream is a quick 502.
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=10.0, read=None, write=30.0, pool=30.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+        # One pool for every upstream request: no read timeout here (the guard's deadlines
+        # decide); connects fail fast so an unreachable upstream is a quick 502.
+        self.client = HTTPClient(
+            max_connections=settings.upstream_max_connections, connect_timeout=10.0
         )
         self.upstream = upstream or build_upstream(settings, self.client)
+        self._models: tuple[float, list[str]] | None = None
+        self._models_lock = anyio.Lock()
 
     def _admission_changed(self) -> None:
         self.metrics.active_streams.set(self.admission.active)
@@ -177,51 +267,131 @@ class Gateway:
 
     # -- request flow ---------------------------------------------------------------------
     async def handle(self, request: Request, protocol: _Protocol) -> Response:
-        def fail(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-            return JSONResponse(protocol.error_body(status, message), status, headers=headers)
+        exchange = _Exchange(protocol, protocol.id_prefix + uuid.uuid4().hex[:24])
+        try:
+            return await self._serve(request, exchange)
+        except _Refusal as refusal:
+            self.finished(exchange, refusal.outcome, status=refusal.status)
+            return refusal.response(protocol)
 
+    async def _serve(self, request: Request, exchange: _Exchange) -> Response:
         if self.drain.draining:
-            return fail(
-                503, "the server is shutting down; retry on another instance", {"Retry-After": "1"}
-            )
-        allowed, key = self.keys.check(request.headers)
-        if not allowed:
-            return fail(
-                401,
-                "missing or invalid API key: send 'Authorization: Bearer KEY' or 'x-api-key: KEY'",
-            )
+            refusal = _shutting_down()
+            refusal.outcome = "rejected"
+            raise refusal
+        exchange.key = self._authenticate(request)
+        payload, body, chat = await self._parse(request, exchange.protocol)
+        self._check_sim_controls(request, chat)
+        slot = await self._admit(request, exchange.key)
         try:
-            payload = await _read_json(request, self.settings.max_body)
-            body = protocol.model.model_validate(payload)
-            chat = protocol.to_chat(body)
-        except _BadRequest as exc:
-            return fail(exc.status, str(exc))
-        except (ValidationError, ValueError) as exc:
-            return fail(400, _one_line(exc))
-        try:
-            slot = await self.admission.acquire(key)
-        except Rejected as exc:
-            self.metrics.rejected()
-            return fail(exc.status, str(exc), {"Retry-After": str(exc.retry_after)})
-        rid = protocol.id_prefix + uuid.uuid4().hex[:24]
-        try:
-            items = _Counted(await self.upstream.open(chat))
-        except UpstreamError as exc:
-            slot.release()
-            self._log(
-                rid,
-                key,
-                protocol,
-                "rejected" if exc.status < 500 else "upstream_error",
-                status=exc.status,
-            )
-            return fail(exc.status, str(exc))
+            started = time.monotonic()
+            items: _Counted | relay.RawRelay
+            if relay.passes_through(self.upstream, exchange.protocol.name, body):
+                upstream = self.upstream
+                assert isinstance(upstream, OpenAIUpstream)
+                items = await self._open(request, lambda: relay.open_passthrough(upstream, payload))
+            else:
+                opened = await self._open(request, lambda: self.upstream.open(chat))
+                items = _Counted(opened, self.settings.max_answer)
         except BaseException:
             slot.release()
             raise
-        if not getattr(body, "stream", False):
-            return await self._complete(protocol, items, rid, chat.model, slot, key)
-        events = protocol.stream(items, rid, chat.model, body)
+        if isinstance(items, relay.RawRelay) or getattr(body, "stream", False):
+            return self._stream(request, exchange, body, chat, items, slot, started)
+        return await self._complete(request, exchange, chat, items, slot, started)
+
+    def _authenticate(self, request: Request) -> str | None:
+        allowed, key = self.keys.check(request.headers)
+        if not allowed:
+            raise _Refusal(
+                401,
+                "missing or invalid API key: send 'Authorization: Bearer KEY' or 'x-api-key: KEY'",
+                "unauthorized",
+            )
+        return key
+
+    async def _parse(
+        self, request: Request, protocol: _Protocol
+    ) -> tuple[dict[str, Any], Any, ChatRequest]:
+        """The JSON body as sent, its validated model, and the chat request it asks for."""
+        try:
+            payload = await read_json(request, self.settings.max_body)
+            body = protocol.model.model_validate(payload)
+            return payload, body, protocol.to_chat(body)
+        except BadBody as exc:
+            raise _Refusal(exc.status, str(exc), "invalid_request") from None
+        except (ValidationError, ValueError) as exc:
+            raise _Refusal(400, _one_line(exc), "invalid_request") from None
+
+    def _check_sim_controls(self, request: Request, chat: ChatRequest) -> None:
+        if not chat.sim:
+            return
+        settings = self.settings
+        if not settings.sim_controls_allowed:
+            where = (
+                "they are turned off (--sim-controls off)"
+                if settings.sim_controls == "off"
+                else f"this gateway relays to a real model (--upstream {settings.upstream})"
+            )
+            raise _Refusal(400, f"the 'sim' controls are not accepted: {where}", "invalid_request")
+        token = settings.canary_token
+        if token is not None:
+            given = request.headers.get(CANARY_HEADER, "")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                raise _Refusal(
+                    401,
+                    "the 'sim' controls need the canary token: send 'X-Streamwarden-Canary: TOKEN'",
+                    "unauthorized",
+                )
+
+    async def _admit(self, request: Request, key: str | None) -> Slot:
+        """A slot, waiting in the queue if there is one; a client that leaves the queue
+        gives its place up at once."""
+        try:
+            return await while_connected(request.receive, lambda: self.admission.acquire(key))
+        except Rejected as exc:
+            raise _Refusal(
+                exc.status, str(exc), "rejected", {"Retry-After": str(exc.retry_after)}
+            ) from None
+        except ClientLeft:
+            raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
+
+    async def _open(self, request: Request, opener: Callable[[], Awaitable[_Opened]]) -> _Opened:
+        """The upstream request, connected and answering, within --first-token-timeout."""
+        limit = self.settings.policy.first_token_timeout
+        try:
+            return await while_connected(
+                request.receive, lambda: first_within(limit, opener), self.drain.shutdown
+            )
+        except UpstreamError as exc:
+            raise _upstream_refusal(exc) from None
+        except Expired as exc:
+            raise _Refusal(
+                504,
+                f"the upstream did not answer within {exc.limit:g}s (--first-token-timeout)",
+                "upstream_timeout",
+            ) from None
+        except ClientLeft:
+            raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
+        except ShuttingDown:
+            raise _shutting_down() from None
+
+    def _stream(
+        self,
+        request: Request,
+        exchange: _Exchange,
+        body: Any,
+        chat: ChatRequest,
+        items: _Counted | relay.RawRelay,
+        slot: Slot,
+        started: float,
+    ) -> Response:
+        protocol = exchange.protocol
+        events: AsyncIterator[Event | str | bytes]
+        if isinstance(items, relay.RawRelay):
+            events = items  # the upstream's own events, as they came
+        else:
+            events = protocol.stream(items, exchange.rid, chat.model, body)
 
         async def on_close(stats: StreamStats) -> None:
             # The guard closed `events`; close the upstream request too (it may be mid-read).
@@ -232,7 +402,7 @@ class Gateway:
             finally:
                 slot.release()
                 self.metrics.stream_finished(stats, items.tokens, items.finished)
-                self._log(rid, key, protocol, stats.outcome.value, stats=stats, tokens=items.tokens)
+                self._log(exchange, stats.outcome.value, stats=stats, tokens=items.tokens)
 
         return stream_response(
             request,
@@ -241,45 +411,62 @@ class Gateway:
             on_close=on_close,
             format_error=protocol.error_events,
             shutdown=self.drain.shutdown,
+            started=started,
         )
 
     async def _complete(
         self,
-        protocol: _Protocol,
+        request: Request,
+        exchange: _Exchange,
+        chat: ChatRequest,
         items: _Counted,
-        rid: str,
-        model: str,
         slot: Slot,
-        key: str | None,
+        started: float,
     ) -> Response:
-        # No stream means no guard: the whole answer gets the stream's total deadline.
-        limit = self.settings.policy.max_duration
+        """A non-streaming answer: the stream's deadlines, and cancelled if the client leaves."""
+        protocol = exchange.protocol
+        timed = TimedItems(items, self.settings.policy, started)
         try:
-            with anyio.fail_after(limit if limit is not None else math.inf):
-                result = await protocol.complete(items, rid, model)
+            result = await while_connected(
+                request.receive,
+                lambda: protocol.complete(timed, exchange.rid, chat.model),
+                self.drain.shutdown,
+            )
         except UpstreamError as exc:
-            self._log(rid, key, protocol, "upstream_error", status=502)
-            return JSONResponse(protocol.error_body(502, str(exc)), 502)
-        except TimeoutError:
-            self._log(rid, key, protocol, "max_duration", status=504)
-            message = f"the upstream did not finish within {limit:g}s"
-            return JSONResponse(protocol.error_body(504, message), 504)
+            raise _Refusal(502, str(exc), "upstream_error") from None
+        except Expired as exc:
+            self.metrics.upstream_cancelled(items.finished)
+            message = f"the upstream did not finish: {exc.outcome.value} ({exc.limit:g}s)"
+            raise _Refusal(504, message, exc.outcome.value) from None
+        except ClientLeft:
+            self.metrics.upstream_cancelled(items.finished)
+            raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
+        except ShuttingDown:
+            self.metrics.upstream_cancelled(items.finished)
+            raise _shutting_down() from None
         finally:
             with (
                 contextlib.suppress(Exception),
+                anyio.CancelScope(shield=True),
                 anyio.move_on_after(self.settings.policy.close_timeout),
             ):
                 await items.aclose()
             slot.release()
         self.metrics.tokens_total.inc(items.tokens)
-        self._log(rid, key, protocol, "completed", tokens=items.tokens)
-        return JSONResponse(result)
+        return _Answer(result, self, exchange, items.tokens)
+
+    # -- logs and counts ------------------------------------------------------------------
+    def finished(
+        self, exchange: _Exchange, outcome: str, *, status: int, tokens: int = 0, count: bool = True
+    ) -> None:
+        """A request that ended without a guarded stream: one count, one log line."""
+        if count:
+            self.metrics.request_finished(outcome)
+        self._log(exchange, outcome, status=status, tokens=tokens)
 
     def _log(
         self,
-        rid: str,
-        key: str | None,
-        protocol: _Protocol,
+        exchange: _Exchange,
         outcome: str,
         *,
         stats: StreamStats | None = None,
@@ -289,13 +476,14 @@ class Gateway:
         if not access_log.isEnabledFor(logging.INFO):
             return
         record: dict[str, Any] = {
-            "id": rid,
-            "key": key,
-            "protocol": protocol.name,
+            "id": exchange.rid,
+            "key": exchange.key,
+            "protocol": exchange.protocol.name,
             "status": status,
             "outcome": outcome,
             "tokens": tokens,
         }
+        record.update(exchange.extra)
         if stats is not None:
             record.update(
                 ttft=None if stats.ttft is None else round(stats.ttft, 4),
@@ -308,50 +496,32 @@ class Gateway:
 
     # -- plain endpoints ------------------------------------------------------------------
     async def models(self) -> Sequence[str]:
-        return await self.upstream.list_models()
+        """The upstream's models, kept for `models_ttl` seconds: one upstream call at a time,
+        so that a burst of anonymous calls cannot spend the gateway's upstream key."""
+        async with self._models_lock:
+            now = time.monotonic()
+            if self._models is not None and now - self._models[0] < self.settings.models_ttl:
+                return self._models[1]
+            with anyio.fail_after(15):
+                names = await self.upstream.list_models()
+            self._models = (now, list(names))
+            return names
 
-
-async def _read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _BadRequest(413, f"request body is {declared} bytes; the limit is {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _BadRequest(413, f"request body is larger than the limit of {limit} bytes")
-    if not body:
-        raise _BadRequest(400, "request body is empty; send a JSON object")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _BadRequest(400, f"request body is not valid JSON: {exc}") from None
-
-
-def _one_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return f"invalid request: {where}: {first['msg']}"
-    return f"invalid request: {exc}"
-
-
-def create_app(
-    settings: GatewaySettings | None = None, upstream: Upstream | None = None
-) -> Starlette:
-    gateway = Gateway(settings or GatewaySettings(), upstream)
-
-    async def chat_completions(request: Request) -> Response:
-        return await gateway.handle(request, OPENAI)
-
-    async def messages(request: Request) -> Response:
-        return await gateway.handle(request, ANTHROPIC)
-
-    async def models(request: Request) -> Response:
+    async def list_models(self, request: Request) -> Response:
+        exchange = _Exchange(protocol_for(request), "models-" + uuid.uuid4().hex[:12])
         try:
-            names = await gateway.models()
-        except UpstreamError as exc:
-            return JSONResponse(OPENAI.error_body(exc.status, str(exc)), exc.status)
+            exchange.key = self._authenticate(request)
+            try:
+                names = await self.models()
+            except UpstreamError as exc:
+                raise _upstream_refusal(exc) from None
+            except TimeoutError:
+                raise _Refusal(
+                    504, "the upstream did not list its models in time", "upstream_timeout"
+                ) from None
+        except _Refusal as refusal:
+            self.finished(exchange, refusal.outcome, status=refusal.status, count=False)
+            return refusal.response(exchange.protocol)
         data = [
             {
                 "id": m,
@@ -363,7 +533,71 @@ def create_app(
             }
             for m in names
         ]
+        self.finished(exchange, "completed", status=200, count=False)
         return JSONResponse({"object": "list", "data": data, "has_more": False})
+
+
+class _Answer(JSONResponse):
+    """A non-streaming answer, logged once it is sent. It goes out in pieces, so that the
+    connection's flow control applies and a client that never reads is dropped after the
+    send timeout instead of holding the whole answer in the server's memory."""
+
+    PIECE = 65_536
+
+    def __init__(self, content: Any, gateway: Gateway, exchange: _Exchange, tokens: int) -> None:
+        super().__init__(content)
+        self._gateway = gateway
+        self._exchange = exchange
+        self._tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self._gateway.settings.policy.send_timeout
+        outcome = Outcome.SEND_TIMEOUT.value
+        with anyio.move_on_after(limit if limit is not None else float("inf")):
+            try:
+                await self._send_in_pieces(send)
+                outcome = Outcome.COMPLETED.value
+            except OSError:
+                outcome = Outcome.CLIENT_DISCONNECTED.value
+        self._gateway.finished(self._exchange, outcome, status=200, tokens=self._tokens)
+
+    async def _send_in_pieces(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        body = memoryview(self.body)
+        for start in range(0, len(body), self.PIECE):
+            piece = bytes(body[start : start + self.PIECE])
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        return f"invalid request: {where}: {first['msg']}"
+    return f"invalid request: {exc}"
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    upstream: Upstream | None = None,
+    *,
+    serve_metrics: bool = True,
+) -> Starlette:
+    """The gateway app. `serve_metrics=False` leaves `/metrics` to `metrics_app` on its own
+    port (`--metrics-port`)."""
+    gateway = Gateway(settings or GatewaySettings(), upstream)
+
+    async def chat_completions(request: Request) -> Response:
+        return await gateway.handle(request, OPENAI)
+
+    async def messages(request: Request) -> Response:
+        return await gateway.handle(request, ANTHROPIC)
+
+    async def models(request: Request) -> Response:
+        return await gateway.list_models(request)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
@@ -373,8 +607,19 @@ def create_app(
             return JSONResponse({"status": "draining"}, 503)
         return JSONResponse({"status": "ready", "active_streams": gateway.admission.active})
 
-    async def metrics(request: Request) -> Response:
-        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    async def no_route(request: Request, exc: Exception) -> Response:
+        # Unknown paths and methods answer in the protocol's error shape, logged and counted.
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        protocol = protocol_for(request)
+        if status == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+            headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+        else:
+            message = f"no endpoint {request.url.path}; see GET /v1/models and POST /v1/chat/completions or /v1/messages"
+            headers = None
+        exchange = _Exchange(protocol, "none-" + uuid.uuid4().hex[:12])
+        gateway.finished(exchange, "invalid_request", status=status)
+        return JSONResponse(protocol.error_body(status, message), status, headers=headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -383,16 +628,31 @@ def create_app(
         finally:
             await gateway.aclose()
 
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    if serve_metrics:
+        routes.append(_metrics_route(gateway))
     app = Starlette(
-        routes=[
-            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-            Route("/v1/messages", messages, methods=["POST"]),
-            Route("/v1/models", models, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
+        routes=routes,
         lifespan=lifespan,
+        exception_handlers={404: no_route, 405: no_route},
     )
     app.state.gateway = gateway
     return app
+
+
+def _metrics_route(gateway: Gateway) -> Route:
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", metrics, methods=["GET"])
+
+
+def metrics_app(gateway: Gateway) -> Starlette:
+    """`/metrics` alone, for `--metrics-port`: scraping stays off the public port."""
+    return Starlette(routes=[_metrics_route(gateway)])

@@ -2,22 +2,52 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Annotated
 
 import typer
 
+from streamwarden.defaults import MAX_DURATION
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.guard import StreamPolicy
-from streamwarden.upstreams.sim import SimParams
+from streamwarden.upstreams.sim import SimCaps, SimParams
 
 __all__ = ["serve"]
 
 
 def _limit(value: float, flag: str) -> float | None:
     # 0 turns a limit off on the command line; a negative one is a typo.
-    if value < 0:
+    if not value >= 0:
         raise ValueError(f"--{flag} must be >= 0 (0 turns it off), got {value:g}")
     return value if value > 0 else None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"streamwarden serve: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _check_port(port: int, flag: str) -> None:
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--{flag} must be between 0 and 65535, got {port}")
+
+
+def _listen(host: str, port: int, flag: str = "port") -> socket.socket:
+    """The bound socket, or a one-line error that says which flag to change."""
+    from streamwarden.gateway.server import bind_socket
+
+    try:
+        return bind_socket(host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            advice = f"pick another --{flag} or stop what holds it"
+        elif exc.errno == errno.EACCES:
+            advice = f"ports below 1024 need privileges; pick a --{flag} of 1024 or more"
+        else:
+            advice = "--host must be an address of this machine (127.0.0.1, 0.0.0.0, ::)"
+        raise _fail(f"cannot listen on {host}:{port}: {reason} — {advice}") from None
 
 
 def serve(
@@ -28,18 +58,25 @@ def serve(
     upstream_url: Annotated[
         str | None, typer.Option(help="Base URL of the upstream (openai: required).")
     ] = None,
+    upstream_max_connections: Annotated[
+        int,
+        typer.Option(min=0, help="Connections to the upstream at once, reused (0: unlimited)."),
+    ] = 0,
     heartbeat: Annotated[
         float, typer.Option(help="Seconds without a write before a keepalive comment (0: off).")
     ] = 15.0,
     first_token_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the first token (0: off).")
+        float,
+        typer.Option(
+            help="Seconds to wait for the upstream to connect, answer and send its first token (0: off)."
+        ),
     ] = 120.0,
     idle_timeout: Annotated[
         float, typer.Option(help="Seconds of upstream silence after the first token (0: off).")
     ] = 60.0,
     max_duration: Annotated[
-        float, typer.Option(help="Longest a stream may last, in seconds (0: off).")
-    ] = 900.0,
+        float, typer.Option(help="Longest a request may last, in seconds (0: off).")
+    ] = MAX_DURATION,
     send_timeout: Annotated[
         float, typer.Option(help="Seconds a client may stop reading before it is dropped (0: off).")
     ] = 30.0,
@@ -55,6 +92,22 @@ def serve(
     drain_timeout: Annotated[
         float, typer.Option(help="Seconds streams may run on after SIGTERM.")
     ] = 30.0,
+    max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 1_000_000,
+    max_answer: Annotated[
+        int, typer.Option(help="Largest non-streaming answer, in characters of text.")
+    ] = 8_000_000,
+    header_timeout: Annotated[
+        float, typer.Option(help="Seconds a client has to send a request's headers (0: off).")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(help="Seconds a client has to send a request's body (0: off).")
+    ] = 30.0,
+    max_connections: Annotated[
+        int, typer.Option(help="Open connections at once (0: derived from the open-file limit).")
+    ] = 0,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics on this port instead (same --host).")
+    ] = None,
     sim_ttft: Annotated[
         float, typer.Option(help="Simulated model: seconds to the first token.")
     ] = 0.2,
@@ -62,62 +115,75 @@ def serve(
     sim_tps: Annotated[
         float, typer.Option(help="Simulated model: tokens per second (0: full speed).")
     ] = 50.0,
+    sim_max_tokens: Annotated[
+        int, typer.Option(help="Most tokens a request's sim controls may ask for.")
+    ] = 10_000,
+    sim_min_tps: Annotated[
+        float, typer.Option(help="Slowest token rate a request may ask for (0 is always allowed).")
+    ] = 1.0,
+    sim_max_pause: Annotated[
+        float, typer.Option(help="Longest sim ttft or pause a request may ask for, in seconds.")
+    ] = 300.0,
+    sim_controls: Annotated[
+        str | None,
+        typer.Option(
+            help="on|off: accept a request's 'sim' object (default: on for --upstream sim)."
+        ),
+    ] = None,
+    canary_token: Annotated[
+        str | None,
+        typer.Option(help="Accept 'sim' controls only with header X-Streamwarden-Canary: TOKEN."),
+    ] = None,
     access_log: Annotated[
-        bool, typer.Option(help="One JSON line per finished stream on stderr.")
+        bool, typer.Option(help="One JSON line per finished request on stderr.")
     ] = True,
 ) -> None:
     """Run the OpenAI/Anthropic-compatible streaming gateway (default upstream: simulated model)."""
-    from streamwarden.gateway.server import bind_socket, run
+    from streamwarden.gateway.server import Listen, run
 
     try:
-        if upstream not in ("sim", "openai", "anthropic"):
-            raise ValueError(f"--upstream must be sim, openai or anthropic, not {upstream!r}")
-        for flag, value in (
-            ("max-streams", max_streams),
-            ("key-max-streams", key_max_streams),
-            ("drain-timeout", drain_timeout),
-        ):
-            if value < 0:
-                raise ValueError(f"--{flag} must be >= 0, got {value:g}")
-        if queue_timeout <= 0:
-            raise ValueError("--queue-timeout must be > 0: a queued request must not wait forever")
-        if upstream == "openai" and not upstream_url:
-            raise ValueError(
-                "--upstream openai needs --upstream-url URL (an OpenAI-compatible server)"
-            )
+        _check_port(port, "port")
+        if metrics_port is not None:
+            _check_port(metrics_port, "metrics-port")
+        policy = StreamPolicy(
+            heartbeat=_limit(heartbeat, "heartbeat"),
+            first_token_timeout=_limit(first_token_timeout, "first-token-timeout"),
+            idle_timeout=_limit(idle_timeout, "idle-timeout"),
+            max_duration=_limit(max_duration, "max-duration"),
+            send_timeout=_limit(send_timeout, "send-timeout"),
+        )
+        listen = Listen(
+            header_timeout=_limit(header_timeout, "header-timeout"),
+            body_timeout=_limit(body_timeout, "body-timeout"),
+            max_connections=max_connections or None,
+        )
         settings = GatewaySettings(
-            policy=StreamPolicy(
-                heartbeat=_limit(heartbeat, "heartbeat"),
-                first_token_timeout=_limit(first_token_timeout, "first-token-timeout"),
-                idle_timeout=_limit(idle_timeout, "idle-timeout"),
-                max_duration=_limit(max_duration, "max-duration"),
-                send_timeout=_limit(send_timeout, "send-timeout"),
-            ),
+            policy=policy,
             sim=SimParams(ttft=sim_ttft, tokens=sim_tokens, tps=sim_tps),
+            sim_caps=SimCaps(
+                max_tokens=sim_max_tokens, min_tps=sim_min_tps, max_pause=sim_max_pause
+            ),
+            sim_controls=sim_controls,
+            canary_token=canary_token,
             upstream=upstream,
             upstream_url=upstream_url,
+            upstream_max_connections=upstream_max_connections or None,
             max_streams=max_streams or None,
             queue=queue,
             queue_timeout=queue_timeout,
-            api_keys=tuple(api_key or ()),
+            api_keys=tuple(api_key) if api_key is not None else (),
             key_max_streams=key_max_streams or None,
             drain_timeout=drain_timeout,
+            max_body=max_body,
+            max_answer=max_answer,
             access_log=access_log,
         )
     except ValueError as exc:
-        typer.echo(f"streamwarden serve: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        sock = bind_socket(host, port)
-    except OSError as exc:
-        typer.echo(
-            f"streamwarden serve: cannot listen on {host}:{port}: {exc.strerror or exc}; "
-            "pick another --port or stop what holds it",
-            err=True,
-        )
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
+    sock = _listen(host, port)
+    metrics_sock = _listen(host, metrics_port, "metrics-port") if metrics_port is not None else None
     typer.echo(
         f"streamwarden gateway on http://{host}:{port} (upstream: {upstream}, workers: {workers})",
         err=True,
     )
-    run(settings, sock, workers=workers)
+    run(settings, sock, workers=workers, listen=listen, metrics_sock=metrics_sock)

@@ -14,11 +14,14 @@ __all__ = ["Drain"]
 class Drain:
     """SIGTERM starts `begin()`. `/readyz` and new requests then answer 503; streams run
     on for up to `timeout` seconds, after which `shutdown` is set and the guard ends them
-    with outcome `shutdown`. `on_done` is called once nothing is left."""
+    with outcome `shutdown`. `on_done` is called once nothing is left, or `grace` seconds
+    after that (streams told to stop only write their error event), so the drain ends at most
+    `timeout + grace` after it began."""
 
-    def __init__(self, admission: Admission, timeout: float = 30.0) -> None:
+    def __init__(self, admission: Admission, timeout: float = 30.0, grace: float = 2.0) -> None:
         self.admission = admission
         self.timeout = timeout
+        self.grace = grace
         self.draining = False
         self.shutdown = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -39,7 +42,7 @@ class Drain:
             self.shutdown.set()
             # Streams were told to stop: give them a moment to write their error event.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(5.0):
+                async with asyncio.timeout(self.grace):
                     await self.admission.wait_idle()
         finally:
             on_done()

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
+import resource
 import shutil
 import signal
 import socket
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
-from streamwarden.gateway.app import create_app
+from streamwarden.gateway.app import create_app, metrics_app
+from streamwarden.gateway.connections import Listen, guarded_protocol
 from streamwarden.gateway.drain import Drain
 from streamwarden.gateway.settings import GatewaySettings
+from streamwarden.gctuning import fewer_collections
 
-__all__ = ["GatewayServer", "run"]
+__all__ = ["GatewayServer", "Listen", "raise_open_file_limit", "run"]
 
 logger = logging.getLogger("streamwarden.gateway")
 
@@ -26,29 +29,64 @@ class GatewayServer(uvicorn.Server):
     """Builds the app inside its own process (so `--workers` can spawn it) and turns the
     first SIGTERM into a drain instead of an immediate stop."""
 
-    def __init__(self, config: uvicorn.Config, settings: GatewaySettings) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        settings: GatewaySettings,
+        listen: Listen | None = None,
+        metrics_sock: socket.socket | None = None,
+    ) -> None:
         super().__init__(config)
         self.settings = settings
+        self.listen = listen or Listen()
+        self.metrics_sock = metrics_sock
         self._drain: Drain | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        """As uvicorn's, but the exit does not wait forever on a task that ignores
+        cancellation (a stream source the guard abandoned): leftovers get a bounded wait."""
+        factory = getattr(self.config, "get_loop_factory", lambda: None)()
+        loop = factory() if factory is not None else asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self.serve(sockets=sockets))
+        finally:
+            try:
+                _cancel_leftovers(loop)
+            finally:
+                loop.close()
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         if self.settings.access_log:
             _log_access_to_stderr()
-        app = create_app(self.settings)
-        # Everything built so far lives as long as the process: move it out of the GC's
-        # sight, and collect less often. Measured at 1,000 streams (bench/ttft_added.py):
-        # with the defaults, young and full passes over ~200 tracked objects per stream
-        # paused every stream, adding +39 ms to the p99 time to first token (+198 ms before
-        # the guard stopped leaving cycles); with these thresholds, +0 ms. The guard leaves
-        # no cycles per stream, so garbage does not pile up between the rarer passes.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 1000)
+        app = create_app(self.settings, serve_metrics=self.metrics_sock is None)
         self._drain = app.state.gateway.drain
         self._loop = asyncio.get_running_loop()
         self.config.app = app
-        await super().serve(sockets)
+        if not self.config.loaded:
+            self.config.load()
+        self.config.http_protocol_class = guarded_protocol(
+            self.config.http_protocol_class, self.listen
+        )
+        metrics = await self._start_metrics(app.state.gateway)
+        try:
+            # Everything built so far lives as long as the process: out of the collector's sight.
+            with fewer_collections():
+                await super().serve(sockets)
+        finally:
+            if metrics is not None:
+                await metrics.shutdown()
+
+    async def _start_metrics(self, gateway: Any) -> uvicorn.Server | None:
+        """`/metrics` on its own socket, in this loop, stopped with the main server."""
+        if self.metrics_sock is None:
+            return None
+        config = uvicorn.Config(metrics_app(gateway), log_level="warning", lifespan="off")
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[self.metrics_sock])
+        return server
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         drain = self._drain
@@ -77,6 +115,35 @@ def _log_access_to_stderr() -> None:
     log.propagate = False
 
 
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> None:
+    tasks = asyncio.all_tasks(loop)
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(tasks, timeout=timeout))
+    stuck = [task for task in tasks if not task.done()]
+    if stuck:
+        logger.warning("%d task(s) ignored cancellation at exit; leaving them", len(stuck))
+    else:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (every connection and every
+    upstream request is a file descriptor); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1_048_576)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """The listening socket, bound here so that a busy port is one clear error, not uvicorn's
     log record and exit status 3."""
@@ -94,8 +161,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def run(
-    settings: GatewaySettings, sock: socket.socket, workers: int = 1, log_level: str = "warning"
+    settings: GatewaySettings,
+    sock: socket.socket,
+    workers: int = 1,
+    log_level: str = "warning",
+    listen: Listen | None = None,
+    metrics_sock: socket.socket | None = None,
 ) -> None:
+    listen = (listen or Listen()).sized_for(raise_open_file_limit())
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         "streamwarden.gateway.app:create_app",  # replaced by the built app in serve()
@@ -104,26 +177,40 @@ def run(
         workers=workers,
         log_level=log_level,
         lifespan="on",
-        # Streams end within the drain; this bounds the wait for idle keep-alive sockets.
-        timeout_graceful_shutdown=10,
+        # Streams have ended when the drain is over; this bounds the wait for the last
+        # answers and idle keep-alive sockets.
+        timeout_graceful_shutdown=3,
         timeout_keep_alive=75,  # above ALB's 60 s idle timeout, so the LB closes first
     )
-    server = GatewayServer(config, settings)
+    server = GatewayServer(config, settings, listen, metrics_sock)
     try:
         if workers <= 1:
             server.run(sockets=[sock])
         else:
-            _run_workers(config, settings, workers, sock)
+            _run_workers(config, settings, workers, sock, listen, metrics_sock)
     finally:
         sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()
 
 
-def _worker(config: uvicorn.Config, settings: GatewaySettings, sock: socket.socket) -> None:
-    GatewayServer(config, settings).run(sockets=[sock])
+def _worker(
+    config: uvicorn.Config,
+    settings: GatewaySettings,
+    sock: socket.socket,
+    listen: Listen,
+    metrics_sock: socket.socket | None,
+) -> None:
+    GatewayServer(config, settings, listen, metrics_sock).run(sockets=[sock])
 
 
 def _run_workers(
-    config: uvicorn.Config, settings: GatewaySettings, workers: int, sock: socket.socket
+    config: uvicorn.Config,
+    settings: GatewaySettings,
+    workers: int,
+    sock: socket.socket,
+    listen: Listen,
+    metrics_sock: socket.socket | None,
 ) -> None:
     """A small supervisor: uvicorn's own builds a plain `Server` in each worker, which would
     lose the drain. One socket, N spawned workers, signals forwarded, exit 0 when all do."""
@@ -138,7 +225,9 @@ def _run_workers(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker, args=(config, settings, sock), daemon=False)
+        context.Process(
+            target=_worker, args=(config, settings, sock, listen, metrics_sock), daemon=False
+        )
         for _ in range(workers)
     ]
 

@@ -73,9 +73,6 @@ class ScenarioResult:
     findings: list[Finding] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
-    #: Session ids of every process started (each leads its own session): the teardown test
-    #: checks that none of them has a live member left.
-    session_ids: list[int] = field(default_factory=list)
 
     @classmethod
     def for_scenario(cls, scenario: Scenario) -> ScenarioResult:
@@ -197,10 +194,7 @@ def _attempt(scenario: Scenario, workdir: Path, find: BinaryLookup, result: Scen
     started = time.monotonic()
     try:
         with Launcher(workdir, find) as lab:
-            try:
-                _probe_stack(scenario, lab, result)
-            finally:
-                result.session_ids.extend(lab.session_ids)
+            _probe_stack(scenario, lab, result)
     except MissingBinary as exc:
         result.skipped = INSTALL_HINTS.get(str(exc), f"{exc} not found: install it")
     except Exception as exc:

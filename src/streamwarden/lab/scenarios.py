@@ -215,6 +215,18 @@ def _no_cancel(lab: Launcher) -> str:
     return _url(stacks.cancel_app(lab))
 
 
+def _naive_app(attr: str) -> StartStack:
+    def start(lab: Launcher) -> str:
+        app = stacks.uvicorn_app(lab, f"streamwarden.lab.apps.naive_stream:{attr}")
+        return _url(
+            stacks.nginx_in_front(
+                lab, app, f"proxy_read_timeout {NGINX_READ_TIMEOUT * 1000:.0f}ms;"
+            )
+        )
+
+    return start
+
+
 def _fixed_stack(lab: Launcher) -> str:
     app = stacks.gateway(lab, heartbeat=HEARTBEAT)
     return _url(stacks.nginx_with(lab, lambda port: fixed_nginx_config(app, port)))
@@ -259,6 +271,35 @@ def _judge_no_cancel(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]
         f"with finally {with_finally['after_disconnect']}, guard {guarded['after_disconnect']}"
     )
     return Judgement(passed, evidence, {"server": stats, "clients_left": left})
+
+
+# -- middleware-fix: the naive app plus one add_middleware line -----------------------------------
+
+#: The naive app's model, paced by its query string: a 90 s silent pause after token five.
+THINKING_QUERY = f"tokens=12&tps=20&ttft={TTFT:g}&pause_after=5&pause={THINKING_PAUSE:g}"
+MIDDLEWARE_TOKENS = 40
+
+
+def _judge_middleware_fix(
+    base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]
+) -> Judgement:
+    run, _ = runs["probe"]
+    beats = sum(r.keepalives for r in run.requests)
+    # Let an uncancelled model run out its answer before counting.
+    time.sleep(MIDDLEWARE_TOKENS / NO_CANCEL_TPS - NO_CANCEL_CLIENT_TIMEOUT + 0.3)
+    with urllib.request.urlopen(base_url + "/stats", timeout=5) as response:
+        stats: dict[str, int] = json.load(response)
+    passed = (
+        beats > 0
+        and all(r.succeeded for r in run.requests)
+        and stats["disconnects"] > 0
+        and stats["after_disconnect"] == 0
+    )
+    evidence = (
+        f"{beats} heartbeats through the pause; tokens generated after "
+        f"{stats['disconnects']} disconnects: {stats['after_disconnect']}"
+    )
+    return Judgement(passed, evidence, {"server": stats, "heartbeats": beats})
 
 
 # -- admission-control: refusals must be fast -------------------------------------------------
@@ -436,6 +477,47 @@ SCENARIOS: tuple[Scenario, ...] = (
         fix="Stop generation in the source's `finally`. The guard runs it within 100 ms of the "
         "disconnect, as a contract; Starlette never `aclose()`s a `StreamingResponse` iterator, "
         "and only runs that `finally` when uvicorn's disconnect cancels it mid-await.",
+    ),
+    Scenario(
+        name="naive-app-idle-timeout",
+        stack=f"nginx read timeout {NGINX_READ_TIMEOUT:g}s → StreamingResponse app",
+        expected=("idle_timeout", "missing_heartbeat"),
+        companions=("truncated_stream",),
+        start=_naive_app("naive_app"),
+        needs=("nginx",),
+        probes=(
+            ProbePlan(
+                path="/v1/chat/completions?" + THINKING_QUERY, concurrency=(4,), max_requests=4
+            ),
+        ),
+        real_world="An existing FastAPI/Starlette endpoint returning a `StreamingResponse`, "
+        "as tutorials write it, behind nginx while the model thinks for 90 s.",
+        fix="One line, no rewrite: `app.add_middleware(StreamGuardMiddleware)` (next scenario).",
+    ),
+    Scenario(
+        name="middleware-fix",
+        stack=f"nginx read timeout {NGINX_READ_TIMEOUT:g}s → the same app + StreamGuardMiddleware",
+        expected=(),
+        start=_naive_app("app"),
+        needs=("nginx",),
+        probes=(
+            ProbePlan(
+                path="/v1/chat/completions?" + THINKING_QUERY, concurrency=(4,), max_requests=4
+            ),
+            ProbePlan(
+                label="disconnect",
+                path=f"/v1/chat/completions?tokens={MIDDLEWARE_TOKENS}"
+                f"&tps={NO_CANCEL_TPS:g}&ttft={TTFT:g}",
+                concurrency=(4,),
+                max_requests=4,
+                timeout=NO_CANCEL_CLIENT_TIMEOUT,
+            ),
+        ),
+        judge=_judge_middleware_fix,
+        real_world="The naive app of the previous scenario after "
+        "`app.add_middleware(StreamGuardMiddleware, policy=...)`, and no other change.",
+        fix="This is the fix: heartbeats keep nginx's idle timer fed through the pause, and a "
+        "client that leaves cancels the app's generator at once.",
     ),
     Scenario(
         name="fixed-stack",

@@ -56,13 +56,8 @@ class Launcher:
         self.processes: list[ManagedProcess] = []
         workdir.mkdir(parents=True, exist_ok=True)
         # Every child carries this mark, so a leak can be found from outside
-        # (`procs.processes_referring_to`).
+        # (tests/lab/procscan.py).
         self.env = {**os.environ, LAB_ENV: str(workdir.resolve())}
-
-    @property
-    def session_ids(self) -> list[int]:
-        """Each process leads its own session: these ids cover its workers too."""
-        return [proc.pid for proc in self.processes]
 
     def binary(self, name: str) -> str:
         found = self.find(name)

@@ -7,14 +7,12 @@ an unreachable target (one line on stderr, no traceback).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import gc
 import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from streamwarden.gctuning import fewer_collections
 from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
@@ -260,7 +259,7 @@ def probe(
         ca=None if ca is None else str(ca),
     )
     stop = Stop()
-    with _fewer_collections():
+    with fewer_collections():
         try:
             if engine == "locust":
                 run = _run_locust(config, workers)
@@ -279,26 +278,6 @@ def probe(
             _finish(run, thresholds, json_path, html_path, "never", summary=False)
             raise typer.Exit(2)
         _finish(run, thresholds, json_path, html_path, fail_on)
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """A run allocates a row per socket read, long-lived and free of cycles: with the
-    default thresholds a 300,000-read run collected 548 times, 0.21 s of CPU. Freezing what
-    was loaded before the run and raising the young threshold made that 65 times, 0.06 s
-    (bench/probe_bench.py throughput). Restored on the way out: the CLI also runs
-    in-process (tests, scripts)."""
-    threshold = gc.get_threshold()
-    # `unfreeze` thaws everything: only thaw when nothing was frozen before us.
-    ours = gc.get_freeze_count() == 0
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        if ours:
-            gc.unfreeze()
 
 
 def _run_locust(config: ProbeConfig, workers: int) -> Run:

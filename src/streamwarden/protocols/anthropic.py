@@ -17,6 +17,7 @@ __all__ = [
     "complete",
     "error_body",
     "error_events",
+    "event",
     "stream_events",
     "to_chat_request",
 ]
@@ -26,7 +27,9 @@ _ERROR_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "request_too_large",
+    415: "invalid_request_error",
     429: "rate_limit_error",
     502: "api_error",
     503: "overloaded_error",
@@ -98,7 +101,8 @@ def error_events(outcome: Outcome, message: str) -> Sequence[Event | str]:
     return [Event(json.dumps(body, separators=(",", ":")), event="error")]
 
 
-def _event(name: str, payload: dict[str, Any]) -> Event:
+def event(name: str, payload: dict[str, Any]) -> Event:
+    """One Messages stream event: its name as the SSE `event:` and in the JSON's `type`."""
     return Event(json.dumps({"type": name, **payload}, separators=(",", ":")), event=name)
 
 
@@ -111,7 +115,7 @@ async def stream_events(
         if not started:
             # message_start goes out with the first real item, so that TTFT measures the model.
             started = True
-            yield _event(
+            yield event(
                 "message_start",
                 {
                     "message": {
@@ -126,17 +130,17 @@ async def stream_events(
                     }
                 },
             )
-            yield _event(
+            yield event(
                 "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
             )
         if isinstance(item, TextDelta):
-            yield _event(
+            yield event(
                 "content_block_delta",
                 {"index": 0, "delta": {"type": "text_delta", "text": item.text}},
             )
         elif isinstance(item, Finish):
-            yield _event("content_block_stop", {"index": 0})
-            yield _event(
+            yield event("content_block_stop", {"index": 0})
+            yield event(
                 "message_delta",
                 {
                     "delta": {
@@ -149,7 +153,7 @@ async def stream_events(
                     },
                 },
             )
-            yield _event("message_stop", {})
+            yield event("message_stop", {})
 
 
 async def complete(items: AsyncIterator[UpstreamItem], *, mid: str, model: str) -> dict[str, Any]:

@@ -14,7 +14,9 @@ from streamwarden.sse import Event
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamItem, collect
 
 __all__ = [
+    "DONE",
     "ChatCompletionRequest",
+    "chunk_json",
     "complete",
     "error_body",
     "error_events",
@@ -59,7 +61,9 @@ _ERROR_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "invalid_request_error",
+    415: "invalid_request_error",
     429: "rate_limit_error",
     502: "upstream_error",
     503: "overloaded_error",
@@ -87,7 +91,11 @@ def error_events(outcome: Outcome, message: str) -> Sequence[Event | str]:
     return [json.dumps(body, separators=(",", ":"))]
 
 
-def _chunk(cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None) -> str:
+def chunk_json(
+    cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None
+) -> str:
+    """One `chat.completion.chunk`, the `data:` of an SSE event: the one encoder of the
+    chunk that the gateway, the lab's apps, the benchmarks and the demo target send."""
     return json.dumps(
         {
             "id": cid,
@@ -111,11 +119,11 @@ async def stream_events(
             # The role chunk goes out with the first real item, so that time to first
             # token measures the model, not this framing.
             started = True
-            yield _chunk(cid, created, model, {"role": "assistant", "content": ""}, None)
+            yield chunk_json(cid, created, model, {"role": "assistant", "content": ""}, None)
         if isinstance(item, TextDelta):
-            yield _chunk(cid, created, model, {"content": item.text}, None)
+            yield chunk_json(cid, created, model, {"content": item.text}, None)
         elif isinstance(item, Finish):
-            yield _chunk(cid, created, model, {}, item.reason)
+            yield chunk_json(cid, created, model, {}, item.reason)
             if include_usage:
                 yield json.dumps(
                     {

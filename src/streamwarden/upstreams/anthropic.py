@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from streamwarden.sse import Event
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamError, UpstreamItem
 from streamwarden.upstreams.http import ResponseStream, list_model_ids, open_sse
+from streamwarden.upstreams.http1 import HTTPClient
 
 __all__ = ["AnthropicUpstream"]
 
@@ -18,7 +17,7 @@ _REASONS = {"end_turn": "stop", "max_tokens": "length", "stop_sequence": "stop"}
 class AnthropicUpstream:
     name = "anthropic"
 
-    def __init__(self, base_url: str, api_key: str | None, client: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, api_key: str | None, client: HTTPClient) -> None:
         base = base_url.rstrip("/")
         self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
         self._headers = {"accept": "text/event-stream", "anthropic-version": "2023-06-01"}

@@ -61,10 +61,21 @@ async def collect(items: AsyncIterator[UpstreamItem]) -> tuple[str, Finish]:
 class UpstreamError(Exception):
     """The upstream failed. `status` is the HTTP status to answer with before streaming."""
 
-    def __init__(self, message: str, *, status: int = 502, kind: str = "upstream_error") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 502,
+        kind: str = "upstream_error",
+        retry_after: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        #: `invalid_request` and `model_not_found` are the client's mistakes, found by the
+        #: upstream; `timeout` is an upstream too slow to answer; anything else its failure.
         self.kind = kind
+        #: The upstream's `Retry-After`, passed on to the client.
+        self.retry_after = retry_after
 
 
 class ItemStream(Protocol):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-
-import httpx
+from typing import Any
 
 from streamwarden.sse import Event
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamError, UpstreamItem
-from streamwarden.upstreams.http import ResponseStream, list_model_ids, open_sse
+from streamwarden.upstreams.http import ResponseStream, list_model_ids, open_sse, post
+from streamwarden.upstreams.http1 import HTTPClient, Response
 
 __all__ = ["OpenAIUpstream"]
 
@@ -16,7 +16,7 @@ __all__ = ["OpenAIUpstream"]
 class OpenAIUpstream:
     name = "openai"
 
-    def __init__(self, base_url: str, api_key: str | None, client: httpx.AsyncClient) -> None:
+    def __init__(self, base_url: str, api_key: str | None, client: HTTPClient) -> None:
         # Accept both "http://host:port" and "http://host:port/v1".
         base = base_url.rstrip("/")
         self.url = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
@@ -46,6 +46,12 @@ class OpenAIUpstream:
             payload["sim"] = request.sim  # lets a gateway chain keep the sim controls
         state = _ChunkState()
         return await open_sse(self._client, self.url, payload, self._headers, state.parse)
+
+    async def open_raw(self, payload: dict[str, Any]) -> Response:
+        """Send a client's chat-completions body as it is; the response once it streams
+        (the pass-through relay reads its bytes). Errors before the stream raise
+        `UpstreamError`, as `open` does."""
+        return await post(self._client, self.url, payload, self._headers)
 
 
 class _ChunkState:

@@ -6,6 +6,7 @@ silent pause (a model "thinking") and an upstream failure mid-stream.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -15,15 +16,22 @@ import anyio
 
 from streamwarden.upstreams.base import ChatRequest, Finish, TextDelta, UpstreamError, UpstreamItem
 
-__all__ = ["SimParams", "SimUpstream", "sim_tokens"]
+__all__ = ["WORDS", "SimCaps", "SimParams", "SimUpstream", "sim_tokens", "word"]
 
-_WORDS = (
+#: The simulated model's vocabulary: the gateway's sim, the lab's apps, the benchmarks and
+#: the demo target all speak it.
+WORDS = (
     "the stream keeps flowing while proxies wait for bytes and every token arrives on time "
     "because heartbeats feed idle timers and buffers stay empty so users see answers grow "
     "word by word instead of staring at a spinner until the whole reply lands at once"
 ).split()
 
 SIM_MODEL = "sim-1"
+
+
+def word(index: int) -> str:
+    """The `index`th word of a fixed, repeating text: for apps that pace tokens themselves."""
+    return WORDS[index % len(WORDS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +71,52 @@ class SimParams:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"sim.{key} must be a number, got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"sim.{key} must be a finite number, got {value!r}")
             is_int = key in ("tokens", "pause_after", "fail_after", "seed")
             clean[key] = int(value) if is_int else float(value)
         return replace(self, **clean)
+
+
+@dataclass(frozen=True, slots=True)
+class SimCaps:
+    """Server-side bounds on what one request may ask of the simulated model, so that no
+    request can hold a slot for long or make the server build a huge answer."""
+
+    #: Most tokens one answer may have (`--sim-max-tokens`).
+    max_tokens: int = 10_000
+    #: Slowest token rate a request may ask for, in tokens per second (0, full speed, is fine).
+    min_tps: float = 1.0
+    #: Longest `ttft` or `pause` a request may ask for, in seconds (`--sim-max-pause`).
+    max_pause: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"--sim-max-tokens must be >= 1, got {self.max_tokens}")
+        if not (math.isfinite(self.min_tps) and self.min_tps >= 0):
+            raise ValueError(f"--sim-min-tps must be >= 0, got {self.min_tps:g}")
+        if not (math.isfinite(self.max_pause) and self.max_pause >= 0):
+            raise ValueError(f"--sim-max-pause must be >= 0, got {self.max_pause:g}")
+
+    def check(self, params: SimParams) -> None:
+        """Raise ValueError (a client mistake) for a request past these caps."""
+        if params.tokens > self.max_tokens:
+            raise ValueError(
+                f"sim.tokens is {params.tokens}; this server allows at most {self.max_tokens} "
+                "(--sim-max-tokens)"
+            )
+        if 0 < params.tps < self.min_tps:
+            raise ValueError(
+                f"sim.tps is {params.tps:g}; this server allows 0 (full speed) or at least "
+                f"{self.min_tps:g} (--sim-min-tps)"
+            )
+        for name in ("ttft", "pause"):
+            value = getattr(params, name)
+            if value > self.max_pause:
+                raise ValueError(
+                    f"sim.{name} is {value:g}s; this server allows at most {self.max_pause:g}s "
+                    "(--sim-max-pause)"
+                )
 
 
 async def sim_tokens(
@@ -92,8 +143,8 @@ async def sim_tokens(
             # Full speed still yields to the loop now and then, so one fast stream
             # cannot starve the others' heartbeats.
             await sleep(0)
-        word = rng.choice(_WORDS)
-        yield word if index == 0 else " " + word
+        token = rng.choice(WORDS)
+        yield token if index == 0 else " " + token
     if params.fail_after == params.tokens:
         raise UpstreamError(f"simulated upstream failure after {params.tokens} tokens")
 
@@ -103,8 +154,9 @@ class SimUpstream:
 
     name = "sim"
 
-    def __init__(self, defaults: SimParams | None = None) -> None:
+    def __init__(self, defaults: SimParams | None = None, caps: SimCaps | None = None) -> None:
         self.defaults = defaults or SimParams()
+        self.caps = caps or SimCaps()
 
     def models(self) -> list[str]:
         return [SIM_MODEL]
@@ -113,7 +165,11 @@ class SimUpstream:
         return self.models()
 
     def params_for(self, request: ChatRequest) -> SimParams:
-        params = self.defaults.override(request.sim) if request.sim else self.defaults
+        if not request.sim:
+            params = self.defaults
+        else:
+            params = self.defaults.override(request.sim)
+            self.caps.check(params)
         if request.max_tokens is not None and request.max_tokens < params.tokens:
             params = replace(params, tokens=request.max_tokens)
         return params

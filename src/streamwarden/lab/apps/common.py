@@ -1,19 +1,15 @@
-"""The stream every lab app sends: paced OpenAI chunks, identical across frameworks."""
+"""The stream every lab app sends: paced OpenAI chunks of the simulated model's words,
+identical across frameworks."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from streamwarden.protocols.openai import DONE, chunk_json
+from streamwarden.upstreams.sim import word
+
 __all__ = ["DONE", "Pace", "chunk", "sse"]
-
-_WORDS = (
-    "streams hang in production when workers run out proxies buffer and timers cut the "
-    "silence so every token should arrive as soon as the model makes it"
-).split()
-
-DONE = "[DONE]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +35,8 @@ class Pace:
 
 
 def chunk(index: int) -> str:
-    """One OpenAI `chat.completion.chunk`, as the `data:` of an SSE event."""
-    word = _WORDS[index % len(_WORDS)]
-    return json.dumps(
-        {
-            "id": "chatcmpl-lab",
-            "object": "chat.completion.chunk",
-            "model": "lab",
-            "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
-        },
-        separators=(",", ":"),
-    )
+    """The `index`th OpenAI `chat.completion.chunk`, as the `data:` of an SSE event."""
+    return chunk_json("chatcmpl-lab", 0, "lab", {"content": word(index) + " "}, None)
 
 
 def sse(data: str) -> bytes:

@@ -19,7 +19,16 @@ from prometheus_client import (
 
 from streamwarden.guard import Outcome, StreamStats
 
-__all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "OUTCOMES", "GatewayMetrics"]
+
+#: Every outcome a request can end with: the guard's, plus endings before any stream.
+OUTCOMES = (
+    *(outcome.value for outcome in Outcome),
+    "unauthorized",  # no or a wrong API key, or sim controls without the canary token
+    "invalid_request",  # the client's mistake: bad JSON, bad fields, unknown path or model
+    "upstream_refused",  # the upstream answered an error status, or refused the connection
+    "upstream_timeout",  # the upstream did not answer within --first-token-timeout
+)
 
 # Outcomes after which the upstream was still producing: its request was cancelled.
 _CANCELLED = {
@@ -49,7 +58,10 @@ class GatewayMetrics:
             multiprocess_mode="livesum",
         )
         self.streams_total = Counter(
-            "streamwarden_streams_total", "Finished streams by outcome", ["outcome"], registry=r
+            "streamwarden_streams_total",
+            "Finished requests by outcome (streamed or not, refusals included)",
+            ["outcome"],
+            registry=r,
         )
         self.heartbeats_total = Counter(
             "streamwarden_heartbeats_total", "Keepalive comments sent", registry=r
@@ -66,8 +78,8 @@ class GatewayMetrics:
             registry=r,
         )
         self.tokens_total = Counter("streamwarden_tokens_total", "Tokens relayed", registry=r)
-        for outcome in Outcome:
-            self.streams_total.labels(outcome=outcome.value)
+        for outcome in OUTCOMES:
+            self.streams_total.labels(outcome=outcome)
 
     def stream_finished(self, stats: StreamStats, tokens: int, upstream_done: bool) -> None:
         self.streams_total.labels(outcome=stats.outcome.value).inc()
@@ -78,8 +90,13 @@ class GatewayMetrics:
         if stats.outcome in _CANCELLED and not upstream_done:
             self.upstream_cancelled_total.inc()
 
-    def rejected(self) -> None:
-        self.streams_total.labels(outcome=Outcome.REJECTED.value).inc()
+    def request_finished(self, outcome: str) -> None:
+        """A request that ended without a guarded stream (refused, or not streamed)."""
+        self.streams_total.labels(outcome=outcome).inc()
+
+    def upstream_cancelled(self, upstream_done: bool) -> None:
+        if not upstream_done:
+            self.upstream_cancelled_total.inc()
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -37,19 +37,47 @@ class Gateway:
     def access_lines(self) -> list[str]:
         return [line for line in self.log.read_text().splitlines() if line.startswith("{")]
 
+    def outcomes(self) -> dict[str, float]:
+        """`streamwarden_streams_total` by outcome."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        pattern = r'streamwarden_streams_total\{outcome="([a-z_]+)"\} ([0-9.e+-]+)'
+        return {name: float(value) for name, value in re.findall(pattern, text)}
+
 
 @contextlib.contextmanager
-def run_gateway(tmp: Path, *args: str) -> Iterator[Gateway]:
-    """`streamwarden serve` as a real process on a free loopback port."""
+def run_gateway(tmp: Path, *args: str, nofile: int | None = None) -> Iterator[Gateway]:
+    """`streamwarden serve` as a real process on a free loopback port; `nofile` caps its
+    open-file limit (soft and hard) the way `ulimit -n` does."""
     port = free_port()
     log = tmp / f"gateway-{port}.log"
     argv = [sys.executable, "-m", "streamwarden", "serve", "--port", str(port), *args]
+    if nofile is not None:
+        argv = ["sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh", *argv]
     with ManagedProcess(argv, log_path=log) as proc:
         try:
             wait_for_port("127.0.0.1", port, timeout=20)
         except TimeoutError:
             raise RuntimeError(f"gateway did not start: {proc.log_tail()}") from None
         yield Gateway(f"http://127.0.0.1:{port}", port, proc, log)
+
+
+@contextlib.contextmanager
+def run_gateways(tmp: Path, *arglists: list[str]) -> Iterator[list[Gateway]]:
+    """Several gateways started at once (their start-up overlaps), stopped together."""
+    with contextlib.ExitStack() as stack:
+        started = []
+        for args in arglists:
+            port = free_port()
+            log = tmp / f"gateway-{port}.log"
+            argv = [sys.executable, "-m", "streamwarden", "serve", "--port", str(port), *args]
+            proc = stack.enter_context(ManagedProcess(argv, log_path=log))
+            started.append(Gateway(f"http://127.0.0.1:{port}", port, proc, log))
+        for gateway in started:
+            try:
+                wait_for_port("127.0.0.1", gateway.port, timeout=30)
+            except TimeoutError:
+                raise RuntimeError(f"gateway did not start: {gateway.process.log_tail()}") from None
+        yield started
 
 
 OPENAI_BODY = {"model": "sim-1", "messages": [{"role": "user", "content": "hello"}]}
