@@ -41,6 +41,7 @@ PART_EXTRAS = {
     "streamwarden.probe": "probe",
     "streamwarden.lint": "lint",
     "streamwarden.lab": "lab",
+    "streamwarden.locust": "locust",
 }
 #: Imports each tool's dependencies lazily and says which extra is missing (tested below).
 CLI = {"streamwarden.cli", "streamwarden.__main__"}

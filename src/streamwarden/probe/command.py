@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -261,8 +262,8 @@ def probe(
     stop = Stop()
     with fewer_collections():
         try:
-            if engine == "locust":
-                run = _run_locust(config, workers)
+            if engine != "builtin":
+                run = _other_engine(engine)(config, workers)
             else:
                 run = _run_with_progress(config, stop)
         except ProbeError as exc:
@@ -280,12 +281,17 @@ def probe(
         _finish(run, thresholds, json_path, html_path, fail_on)
 
 
-def _run_locust(config: ProbeConfig, workers: int) -> Run:
-    try:
-        from streamwarden.locust.engine import run_locust
-    except ImportError as exc:
-        raise ProbeError(f"--engine locust needs Locust ({exc}) — pip install locust") from None
-    return run_locust(config, workers)
+#: Engines other than the built-in one register here (`streamwarden.locust` does, in
+#: pyproject.toml): the probe runs them without importing the layers above it.
+ENGINE_GROUP = "streamwarden.probe_engines"
+
+
+def _other_engine(name: str) -> Callable[[ProbeConfig, int], Run]:
+    found = entry_points(group=ENGINE_GROUP, name=name)
+    if not found:
+        raise ProbeError(f"--engine {name} is not installed — pip install 'streamwarden[{name}]'")
+    engine: Callable[[ProbeConfig, int], Run] = next(iter(found)).load()
+    return engine
 
 
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:
