@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,7 +24,10 @@ from streamwarden.probe import diagnose, run_probe
 from streamwarden.probe.merge import merge_runs
 from streamwarden.probe.timeline import Run
 
-pytest.importorskip("locust")
+# Never `importorskip`: importing Locust would patch this very process with gevent.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("locust") is None, reason="Locust is not installed"
+)
 
 # The evidence that states each diagnosis's cause, compared between the engines.
 COMPARED = {
