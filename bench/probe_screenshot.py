@@ -18,10 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streamwarden.lab.procs import free_port, start_nginx
 from streamwarden.probe import ProbeConfig, Thresholds, diagnose, run_probe, write_html, write_json
 from streamwarden.probe.report import print_summary
 from streamwarden.probe.target import SSEServer
+from streamwarden.procs import free_port, start_nginx
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def screenshot(html: Path, png: Path, size: str = "1200,1600") -> None:
+def screenshot(html: Path, png: Path, size: str = "1400,2300") -> None:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(

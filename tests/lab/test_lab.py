@@ -143,6 +143,34 @@ def test_admission_control_refuses_fast(lab_result: LabResult) -> None:
     assert result.details["slowest_refusal_s"] < 0.3
 
 
+def test_analyze_reads_the_lab_json_as_one_diagnosis_per_scenario(
+    lab_result: LabResult, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from streamwarden.cli import app
+    from streamwarden.lab.report import write_json
+    from streamwarden.probe.diagnose import Thresholds, diagnose
+    from streamwarden.probe.saved import load_runs
+
+    path = tmp_path / "lab.json"
+    write_json(lab_result, path)
+    saved = load_runs(path)
+    ran = {r.name: r for r in lab_result.scenarios if r.runs}
+    assert {s.label.split(" / ")[0] for s in saved if s.label} == set(ran)
+    for item in saved:
+        assert item.scale == lab_result.scale and item.label is not None
+        name, _, label = item.label.partition(" / ")
+        original = ran[name].runs[label or next(iter(ran[name].runs))]
+        # The same verdict from the saved file as the lab reached live.
+        again = diagnose(item.run, Thresholds().scaled(lab_result.scale))
+        assert [f.id for f in again] == [f.id for f in original.diagnosis], item.label
+    result = CliRunner().invoke(app, ["analyze", str(path), "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    for name in ran:
+        assert f"scenario {name}" in result.stdout
+
+
 def test_naive_app_is_cut_then_one_middleware_line_fixes_it(lab_result: LabResult) -> None:
     naive = _result(lab_result, "naive-app-idle-timeout")
     cut = float(str(_finding(naive, "idle_timeout")["cut_after_idle_s"]))

@@ -30,7 +30,18 @@ def test_unexpected_warning_fails_but_info_does_not() -> None:
 
 def test_idle_timeout_evidence_converts_to_real_seconds() -> None:
     line = describe_finding(_f("idle_timeout", cut_after_idle_s=2.0), SCALE)
-    assert line == "cut after 2.00s of silence (= 60s real)"
+    assert line == "cut after 2s (60s real) of silence"
+
+
+def test_the_lab_prints_what_the_rule_writes() -> None:
+    # The headline lives with the rule (probe.diagnose.RULES), not in a switch here.
+    from streamwarden.probe.diagnose import RULES
+
+    finding = _f("total_timeout", cut_at_s=0.5)
+    assert describe_finding(finding, SCALE) == RULES["total_timeout"].headline(
+        finding.evidence, SCALE
+    )
+    assert describe_finding(_f("made_up"), SCALE) == "made_up summary"
 
 
 def test_capacity_evidence() -> None:

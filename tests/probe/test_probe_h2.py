@@ -20,8 +20,8 @@ trustme = pytest.importorskip("trustme")
 from hypercorn.asyncio import serve  # noqa: E402
 from hypercorn.config import Config  # noqa: E402
 
-from streamwarden.lab.procs import free_port  # noqa: E402
 from streamwarden.probe import ProbeConfig, ProbeError, Run, diagnose, run_probe  # noqa: E402
+from streamwarden.procs import free_port  # noqa: E402
 
 
 async def sse_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -71,7 +71,7 @@ def hypercorn_tls(tmp: Path, ca: Any, max_streams: int) -> Iterator[str]:
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
     ready.wait(10)
-    from streamwarden.lab.procs import wait_for_port
+    from streamwarden.procs import wait_for_port
 
     wait_for_port("127.0.0.1", port)
     try:

@@ -111,8 +111,7 @@ def _scenario_html(r: ScenarioResult, scenario: Scenario | None) -> str:
         out.append(f"<div class='meta'><b>Note:</b> {esc(r.note)}</div>")
     if scenario is not None and scenario.fix:
         out.append(f"<div class='meta'><b>Fix:</b> {esc(scenario.fix)}</div>")
-    for finding in r.findings:
-        out.append(probe_report.finding_html(finding))
+    out.append(probe_report.findings_html(r.findings))
     for label, run in r.runs.items():
         title = f"Reads per stream — {label}" if len(r.runs) > 1 else "Reads per stream"
         out.append(
@@ -135,14 +134,6 @@ def render_html(lab: LabResult) -> str:
         for r in lab.scenarios
     )
     body = "".join(_scenario_html(r, known.get(r.name)) for r in lab.scenarios)
-    legend = (
-        "<div class='legend'><span><i style='background:#8c959f'></i>waiting for headers</span>"
-        "<span><i style='background:#0969da'></i>read with events</span>"
-        "<span><i style='background:#d4a72c'></i>burst (4+ events in one read)</span>"
-        "<span><i style='background:#8250df'></i>heartbeat only</span>"
-        "<span style='color:#1a7f37'>● complete</span>"
-        "<span style='color:#d1242f'>✕ cut / failed</span></div>"
-    )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<title>streamwarden lab</title>"
@@ -151,7 +142,7 @@ def render_html(lab: LabResult) -> str:
         f"<div class='sub'>{len(lab.scenarios)} scenarios · {lab.duration_s:.0f}s · time scale "
         f"1:{1 / lab.scale:.0f} (1 lab second stands for {1 / lab.scale:.0f} real seconds)</div>"
         "<table class='labtable'><tr><th>scenario</th><th>stack</th><th>expected</th><th>diagnosed</th>"
-        f"<th>verdict</th><th>evidence</th></tr>{rows}</table>{legend}{body}"
+        f"<th>verdict</th><th>evidence</th></tr>{rows}</table>{body}"
         "</body></html>\n"
     )
 

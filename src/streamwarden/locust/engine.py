@@ -1,6 +1,6 @@
 """`streamwarden probe URL --engine locust --workers N`: a local Locust master and N worker
 processes run the probe's steps with the probe's user (`locustfile.py`); the master writes
-the run, and every process is torn down on every path (`lab/procs.ManagedProcess`)."""
+the run, and every process is torn down on every path (`procs.ManagedProcess`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streamwarden.lab.procs import ManagedProcess, free_port
 from streamwarden.locust import LOCUSTFILE
 from streamwarden.probe.config import ProbeConfig, ProbeError, validate
 from streamwarden.probe.timeline import Run
+from streamwarden.procs import ManagedProcess, free_port
 
 __all__ = ["run_locust"]
 

@@ -283,5 +283,6 @@ def sync_counts(record: RequestRecord, reader: StreamReader) -> None:
     record.content_events = reader.content_events
     record.error_events = reader.error_events
     record.heartbeats = reader.heartbeats
+    record.output_tokens = reader.output_tokens
     if reader.terminated:
         record.terminated = True

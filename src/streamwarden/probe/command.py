@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,13 +23,18 @@ from rich.live import Live
 from rich.text import Text
 
 from streamwarden.gctuning import fewer_collections
+from streamwarden.probe.capacity import find_capacity as search_capacity
+from streamwarden.probe.compare import compare_runs
 from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
 from streamwarden.probe.merge import merge_runs
-from streamwarden.probe.report import print_summary, write_html, write_json
+from streamwarden.probe.report import print_comparison, print_summary, write_html, write_json
+from streamwarden.probe.saved import SavedRun, load_runs
 from streamwarden.probe.schedule import Progress, Stop, run_probe
+from streamwarden.probe.slo import SLO, SLOError, evaluate, parse_all
 from streamwarden.probe.timeline import Run
+from streamwarden.probe.workload import TEMPLATE, WorkloadError, load_bodies
 
 __all__ = ["analyze", "probe"]
 
@@ -60,10 +65,22 @@ def _parse_body(text: str | None) -> bytes | None:
         except OSError as exc:
             raise _usage(f"cannot read --body file {text[1:]!r}: {exc.strerror}") from None
     try:
-        json.loads(text)
+        # Templates (`{{int 64-512}}`) stand for numbers: checked as one.
+        json.loads(TEMPLATE.sub(b"0", text.encode()))
     except ValueError as exc:
         raise _usage(f"--body is not valid JSON ({exc}); use @file for other bodies") from None
     return text.encode()
+
+
+def _parse_bodies(path: Path | None, body: bytes | None) -> tuple[bytes, ...]:
+    if path is None:
+        return ()
+    if body is not None:
+        raise _usage("--body and --bodies both give the request body: pick one")
+    try:
+        return tuple(load_bodies(path))
+    except WorkloadError as exc:
+        raise _usage(str(exc)) from None
 
 
 def _parse_headers(items: list[str]) -> tuple[tuple[str, str], ...]:
@@ -105,15 +122,27 @@ def _check_output(path: Path | None, option: str) -> None:
         raise _usage(f"{option}: cannot write {str(path)!r} — pick a path you can write to")
 
 
+def _parse_slos(texts: list[str] | None) -> list[SLO]:
+    try:
+        return parse_all(texts or [])
+    except SLOError as exc:
+        raise _usage(str(exc)) from None
+
+
 def _finish(
     run: Run,
     thresholds: Thresholds,
     json_path: Path | None,
     html_path: Path | None,
     fail_on: str,
+    slos: list[SLO] | None = None,
+    *,
     summary: bool = True,
 ) -> None:
     failing = _check_fail_on(fail_on)
+    if slos:
+        run.slos = slos
+        run.config["slo"] = [slo.text for slo in slos]
     run.diagnosis = diagnose(run, thresholds)
     if summary:
         print_summary(run, Console(highlight=False))
@@ -125,6 +154,8 @@ def _finish(
     except OSError as exc:
         raise _usage(f"cannot write the report: {exc}") from None
     if any(f.severity in failing for f in run.diagnosis):
+        raise typer.Exit(1)
+    if any(not result.passed for result in evaluate(run.slos, run)):
         raise typer.Exit(1)
 
 
@@ -153,6 +184,14 @@ _TimeScale = Annotated[
     float,
     typer.Option("--time-scale", help="Scale real-world thresholds (0.1 for a 10x faster lab)"),
 ]
+_Slo = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--slo",
+        help="Gate (repeatable), e.g. 'ttft_p99<2s', 'itl_p99<150ms', 'success>=99.5%': "
+        "exit 1 when a step misses one",
+    ),
+]
 
 
 def probe(
@@ -168,6 +207,13 @@ def probe(
         typer.Option("--method", help="HTTP method (default: POST with a body, else GET)"),
     ] = None,
     body: Annotated[str | None, typer.Option("--body", help="Request body: JSON, or @file")] = None,
+    bodies: Annotated[
+        Path | None,
+        typer.Option(
+            "--bodies",
+            help="JSONL file, one request body a line: cycled, or sampled with --seed",
+        ),
+    ] = None,
     header: Annotated[
         list[str] | None,
         typer.Option("-H", "--header", help="Extra header 'Name: value' (repeatable)"),
@@ -201,6 +247,15 @@ def probe(
     ] = 0.0,
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
+    slo: _Slo = None,
+    find_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--find-capacity",
+            help="Ramp through --concurrency (or double --rate), then bisect to the highest "
+            "level that meets the SLOs (default success>=99%) with no finding at --fail-on",
+        ),
+    ] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the Poisson arrivals")] = None,
     allow_remote: Annotated[
         bool,
@@ -239,11 +294,14 @@ def probe(
     _check_output(json_path, "--json")
     _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
+    slos = _parse_slos(slo)
+    one_body = _parse_body(body)
     config = ProbeConfig(
         url=url,
         format=format,
         method=method,
-        body=_parse_body(body),
+        body=one_body,
+        bodies=_parse_bodies(bodies, one_body),
         headers=_parse_headers(header or []),
         concurrency=_parse_concurrency(concurrency),
         rate=rate,
@@ -259,11 +317,14 @@ def probe(
         insecure=insecure,
         ca=None if ca is None else str(ca),
     )
+    if find_capacity:
+        _capacity(config, slos, thresholds, json_path, html_path, fail_on)
+        return
     stop = Stop()
     with fewer_collections():
         try:
             if engine != "builtin":
-                run = _other_engine(engine)(config, workers)
+                run = _run_locust(config, workers)
             else:
                 run = _run_with_progress(config, stop)
         except ProbeError as exc:
@@ -278,20 +339,44 @@ def probe(
             typer.echo(f"streamwarden probe: {run.incomplete}", err=True)
             _finish(run, thresholds, json_path, html_path, "never", summary=False)
             raise typer.Exit(2)
-        _finish(run, thresholds, json_path, html_path, fail_on)
+        _finish(run, thresholds, json_path, html_path, fail_on, slos)
 
 
-#: Engines other than the built-in one register here (`streamwarden.locust` does, in
-#: pyproject.toml): the probe runs them without importing the layers above it.
-ENGINE_GROUP = "streamwarden.probe_engines"
-
-
-def _other_engine(name: str) -> Callable[[ProbeConfig, int], Run]:
-    found = entry_points(group=ENGINE_GROUP, name=name)
+def _capacity(
+    config: ProbeConfig,
+    slos: list[SLO],
+    thresholds: Thresholds,
+    json_path: Path | None,
+    html_path: Path | None,
+    fail_on: str,
+) -> None:
+    """`--find-capacity`: exit 0 with a capacity, 1 when even the lowest level fails."""
+    gates = slos or parse_all(["success>=99%"])
+    with fewer_collections():
+        try:
+            run = _run(search_capacity(config, gates, thresholds, _FAIL_ON[fail_on]))
+        except ProbeError as exc:
+            raise _usage(str(exc)) from None
+        try:
+            _finish(run, thresholds, json_path, html_path, "never", gates)
+        except typer.Exit:
+            pass  # the steps above capacity miss the SLOs by design: the answer decides
+    assert run.capacity is not None
+    found = run.capacity["capacity"] is not None
+    Console(highlight=False).print(
+        Text.assemble(
+            ("capacity: ", "bold"), (run.capacity["summary"], "green" if found else "bold red")
+        )
+    )
     if not found:
-        raise ProbeError(f"--engine {name} is not installed — pip install 'streamwarden[{name}]'")
-    engine: Callable[[ProbeConfig, int], Run] = next(iter(found)).load()
-    return engine
+        raise typer.Exit(1)
+
+
+def _run_locust(config: ProbeConfig, workers: int) -> Run:
+    # Imported here: the Locust engine's module is only needed by `--engine locust`.
+    from streamwarden.locust.engine import run_locust
+
+    return run_locust(config, workers)
 
 
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:
@@ -352,7 +437,9 @@ def analyze(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Runs saved with `streamwarden probe --json`; several are merged into one"
+            help="Runs saved with `probe --json`, merged as one load when several (or one lab "
+            "result from `lab --json`)",
+            show_default=False,
         ),
     ],
     json_path: Annotated[
@@ -364,21 +451,90 @@ def analyze(
     fail_on: Annotated[str, typer.Option("--fail-on", help="error | warning | never")] = "error",
     max_silence: _MaxSilence = None,
     time_scale: _TimeScale = 1.0,
+    slo: _Slo = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Compare two runs: analyze --compare BEFORE AFTER; exit 1 on a regression",
+        ),
+    ] = False,
+    tolerance: Annotated[
+        float,
+        typer.Option("--tolerance", help="--compare: percent a metric may worsen (default 10)"),
+    ] = 10.0,
 ) -> None:
-    """Re-run the diagnosis and the report on saved runs (several: merged, as one load)."""
+    """Re-run the diagnosis and the report on saved runs (several: merged, as one load), or
+    compare two runs."""
     _check_fail_on(fail_on)
     _check_output(json_path, "--json")
     _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
-    runs = [_load_run(path) for path in paths]
-    _finish(merge_runs(runs), thresholds, json_path, html_path, fail_on)
+    slos = _parse_slos(slo)
+    if compare:
+        _compare(paths, tolerance, thresholds, json_path)
+        return
+    saved = [_load(path) for path in paths]
+    if any(item[0].label is None for item in saved) or len(saved) > 1:
+        if any(item[0].label is not None for item in saved):
+            raise _usage("several files are merged as one run: give probe runs, not a lab result")
+        # Runs from several machines (or engines) are merged, as one load.
+        run = merge_runs([item[0].run for item in saved])
+        _finish(run, thresholds, json_path, html_path, fail_on, slos or run.slos)
+        return
+    # A lab result: one diagnosis per scenario run, at the lab's time scale.
+    if json_path is not None or html_path is not None:
+        raise _usage(
+            "--json and --html write one run; for a lab result use `streamwarden lab --html`"
+        )
+    console = Console(highlight=False)
+    failed = False
+    for item in saved[0]:
+        scale = item.scale if item.scale is not None and time_scale == 1.0 else time_scale
+        th = _thresholds(max_silence, scale)
+        item.run.slos = slos or item.run.slos
+        item.run.diagnosis = diagnose(item.run, th)
+        console.rule(Text(f"scenario {item.label}", style="bold"))
+        print_summary(item.run, console)
+        console.print()
+        failing = _FAIL_ON[fail_on]
+        failed |= any(f.severity in failing for f in item.run.diagnosis)
+        failed |= any(not r.passed for r in evaluate(item.run.slos, item.run))
+    if failed:
+        raise typer.Exit(1)
 
 
-def _load_run(path: Path) -> Run:
+def _load(path: Path) -> list[SavedRun]:
     try:
-        return Run.from_json(json.loads(path.read_text()))
+        return load_runs(path)
     except OSError as exc:
         raise _usage(f"cannot read {str(path)!r}: {exc.strerror}") from None
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON, bad UTF-8 and every malformed field (Run.from_json).
         raise _usage(f"{str(path)!r} is not a probe run: {exc}") from None
+
+
+def _compare(
+    paths: list[Path], tolerance: float, thresholds: Thresholds, json_path: Path | None
+) -> None:
+    if len(paths) != 2:
+        raise _usage("--compare takes two saved runs: analyze --compare BEFORE AFTER")
+    if not (0 <= tolerance < math.inf):
+        raise _usage("--tolerance takes a percentage of zero or more, e.g. 10")
+    runs = []
+    for path in paths:
+        saved = _load(path)
+        if saved[0].label is not None:
+            raise _usage(f"--compare takes probe runs; {str(path)!r} is a lab result")
+        run = saved[0].run
+        run.diagnosis = diagnose(run, thresholds)
+        runs.append(run)
+    result = compare_runs(runs[0], runs[1], tolerance)
+    print_comparison(result, Console(highlight=False))
+    if json_path is not None:
+        try:
+            json_path.write_text(json.dumps(result.to_json()) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise _usage(f"cannot write the comparison: {exc}") from None
+    if result.regressions:
+        raise typer.Exit(1)

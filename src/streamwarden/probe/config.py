@@ -54,6 +54,9 @@ class ProbeConfig:
     allow_remote: bool = False
     seed: int | None = None
     loop_lag_interval: float = 0.05
+    #: `--bodies`: one body per request, in turn (or at random with `seed`); templates in
+    #: any body are expanded per request (`probe.workload`).
+    bodies: tuple[bytes, ...] = ()
     #: Stop the run when the first `EARLY_STOP_AFTER` requests of a step all fail with the
     #: same 4xx: the rest of the step would only repeat it.
     early_stop: bool = True
@@ -69,6 +72,7 @@ class ProbeConfig:
     def describe(self) -> dict[str, object]:
         out = asdict(self)
         out["body"] = None if self.body is None else f"{len(self.body)} bytes"
+        out["bodies"] = len(self.bodies)
         out["headers"] = [name for name, _ in self.headers]  # values may hold keys
         out["concurrency"] = list(self.concurrency)
         return out
@@ -148,6 +152,8 @@ def validate(config: ProbeConfig) -> Target:
         raise ProbeError("--http2 needs an https:// URL: HTTP/2 is negotiated by TLS (ALPN)")
     if config.ca is not None and not Path(config.ca).is_file():
         raise ProbeError(f"--ca {config.ca!r} is not a file — give a PEM bundle of CA certificates")
+    if config.http2 and config.bodies:
+        raise ProbeError("--bodies works over HTTP/1.1 only for now — drop --http2 or --bodies")
     if config.ca is not None and config.insecure:
         raise ProbeError("--ca and --insecure contradict each other — pick one")
     return target

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from streamwarden.findings import Finding, Severity
-from streamwarden.probe.h2rules import H2_RULES
+from streamwarden.probe.h2rules import h2_flow_control_stall, h2_stream_cap
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run, percentile
 
-__all__ = ["RULES", "Thresholds", "diagnose"]
+__all__ = ["RULES", "Rule", "Thresholds", "diagnose", "group_causes", "headline", "secs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +67,17 @@ class Thresholds:
     #: client_saturated: the probe's own event-loop lag (p99) or CPU use of one core.
     loop_lag_ms: float = 50.0
     cpu_percent: float = 90.0
+    #: Run time per real second: 1 for a real run, 1/30 for a lab that runs 30 times faster.
+    #: Figures in seconds then also say what they stand for in real time.
+    time_scale: float = 1.0
 
     def scaled(self, factor: float) -> Thresholds:
         """Scale the real-world durations (silence, slow first token) for time-scaled runs."""
         return dataclasses.replace(
-            self, silence_s=self.silence_s * factor, slow_ttft_s=self.slow_ttft_s * factor
+            self,
+            silence_s=self.silence_s * factor,
+            slow_ttft_s=self.slow_ttft_s * factor,
+            time_scale=self.time_scale * factor,
         )
 
 
@@ -127,7 +135,33 @@ def _saturated_steps(run: Run, th: Thresholds) -> set[int]:
 
 
 def _round(value: float, digits: int = 3) -> float:
-    return round(value, digits)
+    """`value` to `digits` significant digits: numbers are read by people."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+def _clean(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Evidence for people: floats to 3 significant digits, unknown (None) values left out."""
+
+    def tidy(value: Any) -> Any:
+        if isinstance(value, float):
+            return _round(value)
+        if isinstance(value, dict):
+            return {k: tidy(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [tidy(v) for v in value]
+        return value
+
+    return {k: tidy(v) for k, v in evidence.items() if v is not None}
+
+
+def secs(value: float, scale: float = 1.0) -> str:
+    """A duration for people; in a time-scaled run, also what it stands for in real time."""
+    text = f"{_round(value):g}s"
+    if scale == 1.0 or scale <= 0:
+        return text
+    return f"{text} ({_round(value / scale):g}s real)"
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -206,7 +240,7 @@ def worker_exhaustion(run: Run, th: Thresholds) -> list[Finding]:
         "`streamwarden serve --max-streams N --queue M`) so overload gets a fast 503 with "
         "Retry-After instead of a silent wait."
     )
-    return [Finding("worker_exhaustion", Severity.ERROR, summary, fix, evidence)]
+    return [Finding("worker_exhaustion", Severity.ERROR, summary, fix, _clean(evidence))]
 
 
 def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
@@ -265,7 +299,7 @@ def proxy_buffering(run: Run, th: Thresholds) -> list[Finding]:
         '`nginx.ingress.kubernetes.io/proxy-buffering: "off"`. Other proxies and CDNs: '
         "turn off response buffering and compression for text/event-stream."
     )
-    return [Finding("proxy_buffering", Severity.ERROR, summary, fix, evidence)]
+    return [Finding("proxy_buffering", Severity.ERROR, summary, fix, _clean(evidence))]
 
 
 def idle_timeout(run: Run, th: Thresholds) -> list[Finding]:
@@ -285,18 +319,20 @@ def idle_timeout(run: Run, th: Thresholds) -> list[Finding]:
         "longest_silence_survived_s": _round(max(ok_gaps) / 1000) if ok_gaps else None,
     }
     summary = (
-        f"{len(group)} streams were cut after {cut_after:.2f}s of silence: an idle timeout "
+        f"{len(group)} streams were cut after {secs(cut_after, th.time_scale)} of silence: "
+        "an idle timeout "
         "in the path (a proxy or load balancer) closes streams that stay quiet that long."
     )
     beat = max(cut_after / 2, 0.001)
     fix = (
-        f"Send an SSE heartbeat comment (`: keepalive`) at least every {beat:.3g}s "
+        f"Send an SSE heartbeat comment (`: keepalive`) at least every "
+        f"{secs(beat, th.time_scale)} "
         "(half the cut), from a timer rather than inside the token loop, and raise the idle "
         "timeout above the longest silence: nginx `proxy_read_timeout`, HAProxy "
         "`timeout server`, AWS ALB `idle_timeout.timeout_seconds` (Cloudflare's 100 s is "
         "fixed: only heartbeats help)."
     )
-    return [Finding("idle_timeout", Severity.ERROR, summary, fix, evidence)]
+    return [Finding("idle_timeout", Severity.ERROR, summary, fix, _clean(evidence))]
 
 
 def total_timeout(run: Run, th: Thresholds) -> list[Finding]:
@@ -319,18 +355,20 @@ def total_timeout(run: Run, th: Thresholds) -> list[Finding]:
         "silence_before_cut_ms": _round(_median([_silence_before_end(r) for r in flowing]), 1),
     }
     summary = (
-        f"{len(group)} streams were cut {cut_at / 1000:.2f}s after they started while data "
+        f"{len(group)} streams were cut {secs(cut_at / 1000, th.time_scale)} after they "
+        "started while data "
         "was still flowing, and shorter streams succeeded: a total (route) timeout in the "
         "path. Heartbeats cannot fix this: the limit counts elapsed time, not silence."
     )
     fix = (
-        f"Raise the total timeout of the component that cuts at {cut_at / 1000:.3g}s above "
+        "Raise the total timeout of the component that cuts at "
+        f"{secs(cut_at / 1000, th.time_scale)} above "
         "the longest stream: Envoy/Istio route `timeout` (default 15 s; `0s` disables it for "
         "the streaming route), GCP backend service `timeoutSec` (30 s), API Gateway (29 s, "
         "fixed: bypass it for streams), Heroku (55 s rolling window); or keep answers shorter "
         "than the limit and make streams resumable (Last-Event-ID)."
     )
-    return [Finding("total_timeout", Severity.ERROR, summary, fix, evidence)]
+    return [Finding("total_timeout", Severity.ERROR, summary, fix, _clean(evidence))]
 
 
 def missing_heartbeat(run: Run, th: Thresholds) -> list[Finding]:
@@ -353,8 +391,9 @@ def missing_heartbeat(run: Run, th: Thresholds) -> list[Finding]:
     }
     if long:
         summary = (
-            f"{len(long)} streams went {max(g for _, g in long) / 1000:.2f}s without a byte, "
-            f"longer than common idle timeouts ({th.silence_s:g}s; nginx and ALB cut at 60 s, "
+            f"{len(long)} streams went {secs(max(g for _, g in long) / 1000, th.time_scale)} "
+            f"without a byte, longer than common idle timeouts "
+            f"({secs(th.silence_s, th.time_scale)}; nginx and ALB cut at 60 s, "
             "Cloudflare at 100 s)."
         )
     else:
@@ -367,7 +406,7 @@ def missing_heartbeat(run: Run, th: Thresholds) -> list[Finding]:
         "when a token arrives), and as a comment, never as whitespace in the content. "
         "`streamwarden.stream_response(..., policy=StreamPolicy(heartbeat=15))` does this."
     )
-    return [Finding("missing_heartbeat", Severity.WARNING, summary, fix, evidence)]
+    return [Finding("missing_heartbeat", Severity.WARNING, summary, fix, _clean(evidence))]
 
 
 def blocked_event_loop(run: Run, th: Thresholds) -> list[Finding]:
@@ -415,7 +454,8 @@ def blocked_event_loop(run: Run, th: Thresholds) -> list[Finding]:
     }
     summary = (
         f"{len(found)} times, every active stream stalled at the same moment (up to "
-        f"{longest / 1000:.2f}s, {evidence['streams_hit']} streams at once) at different "
+        f"{secs(longest / 1000, th.time_scale)}, {evidence['streams_hit']} streams at once) "
+        "at different "
         "points of their answers: the server's event loop was blocked."
     )
     fix = (
@@ -424,7 +464,7 @@ def blocked_event_loop(run: Run, th: Thresholds) -> list[Finding]:
         "`requests`/sync SDKs, no `time.sleep` in `async def`. Find it with "
         "`PYTHONASYNCIODEBUG=1` and `loop.slow_callback_duration`."
     )
-    return [Finding("blocked_event_loop", Severity.ERROR, summary, fix, evidence)]
+    return [Finding("blocked_event_loop", Severity.ERROR, summary, fix, _clean(evidence))]
 
 
 def truncated_stream(run: Run, th: Thresholds) -> list[Finding]:
@@ -449,7 +489,7 @@ def truncated_stream(run: Run, th: Thresholds) -> list[Finding]:
         "errors, the server should still end the stream properly: an error event, then the "
         "terminator (`data: [DONE]`, `event: message_stop`)."
     )
-    return [Finding("truncated_stream", Severity.ERROR, summary, fix, evidence)]
+    return [Finding("truncated_stream", Severity.ERROR, summary, fix, _clean(evidence))]
 
 
 def slow_first_token(run: Run, th: Thresholds) -> list[Finding]:
@@ -484,8 +524,11 @@ def slow_first_token(run: Run, th: Thresholds) -> list[Finding]:
             "If proxy_buffering is reported, fix that first. Otherwise the model is slow to "
             "start: keep `first_token_timeout` above it and send heartbeats while waiting."
         )
-    summary = f"Median time to first token is {ttft / 1000:.2f}s at {label}; the time goes {where}."
-    return [Finding("slow_first_token", Severity.WARNING, summary, fix, evidence)]
+    summary = (
+        f"Median time to first token is {secs(ttft / 1000, th.time_scale)} at {label}; "
+        f"the time goes {where}."
+    )
+    return [Finding("slow_first_token", Severity.WARNING, summary, fix, _clean(evidence))]
 
 
 def server_errors(run: Run, th: Thresholds) -> list[Finding]:
@@ -532,7 +575,7 @@ def server_errors(run: Run, th: Thresholds) -> list[Finding]:
             "events: see the server's logs for the failing requests; errors mid-stream should "
             "be sent as an error event followed by the terminator."
         )
-    return [Finding("server_errors", severity, summary, fix, evidence)]
+    return [Finding("server_errors", severity, summary, fix, _clean(evidence))]
 
 
 def client_saturated(run: Run, th: Thresholds) -> list[Finding]:
@@ -557,28 +600,271 @@ def client_saturated(run: Run, th: Thresholds) -> list[Finding]:
         "Lower --concurrency or --rate, run the probe on a less busy machine (not on the "
         "server's cores), or split the load across several probe processes."
     )
-    return [Finding("client_saturated", Severity.WARNING, summary, fix, evidence)]
+    return [Finding("client_saturated", Severity.WARNING, summary, fix, _clean(evidence))]
 
 
-Rule = Callable[[Run, Thresholds], list[Finding]]
+# -- headlines: the one figure that proves each finding, written beside its rule -----------
+# Each takes the finding's evidence (which its rule wrote, above) and the run's time scale.
+
+
+def _n(ev: Mapping[str, Any], key: str) -> str:
+    value = ev.get(key)
+    return f"{value:g}" if isinstance(value, int | float) else "?"
+
+
+def _secs_of(ev: Mapping[str, Any], key: str, scale: float) -> str:
+    value = ev.get(key)
+    return secs(float(value), scale) if isinstance(value, int | float) else "?"
+
+
+def _worker_exhaustion_headline(ev: Mapping[str, Any], scale: float) -> str:
+    how = []
+    if ev.get("queued"):
+        p90 = ev.get("knee_ttfb_p90_ms")
+        wait = f", TTFB p90 {secs(p90 / 1000, scale)}" if isinstance(p90, int | float) else ""
+        how.append(f"{_n(ev, 'queued')}/{_n(ev, 'requests')} queued{wait}")
+    if ev.get("refused"):
+        how.append(f"{_n(ev, 'refused')}/{_n(ev, 'requests')} refused")
+    at = f"at {_n(ev, 'knee_concurrency')} streams"
+    return f"capacity {_n(ev, 'capacity')} ({', '.join([at, *how])})"
+
+
+def _proxy_buffering_headline(ev: Mapping[str, Any], scale: float) -> str:
+    where = f"in {_n(ev, 'buffered_streams')}/{_n(ev, 'streams')} streams"
+    if ev.get("all_at_end"):
+        return f"the whole answer arrives at the end {where}"
+    return f"bursts of {_n(ev, 'burst_bytes')} B (~{_n(ev, 'events_per_burst')} events) {where}"
+
+
+def _idle_timeout_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return f"cut after {_secs_of(ev, 'cut_after_idle_s', scale)} of silence"
+
+
+def _total_timeout_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return f"cut at {_secs_of(ev, 'cut_at_s', scale)} while bytes flowed"
+
+
+def _missing_heartbeat_headline(ev: Mapping[str, Any], scale: float) -> str:
+    if ev.get("streams_silent_too_long"):
+        return (
+            f"{_n(ev, 'streams_silent_too_long')}/{_n(ev, 'streams')} streams silent up to "
+            f"{_secs_of(ev, 'max_silence_s', scale)}"
+        )
+    return f"cut by an idle timeout with {_n(ev, 'heartbeats_seen')} heartbeats sent"
+
+
+def _blocked_event_loop_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return (
+        f"{_n(ev, 'stalls')} stalls up to {_secs_of(ev, 'longest_stall_s', scale)}, "
+        f"{_n(ev, 'streams_hit')} streams at once"
+    )
+
+
+def _truncated_stream_headline(ev: Mapping[str, Any], scale: float) -> str:
+    outcomes = ev.get("outcomes")
+    kinds = (
+        ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+        if isinstance(outcomes, dict)
+        else ""
+    )
+    return f"{_n(ev, 'streams')}/{_n(ev, 'of')} streams cut short" + (
+        f" ({kinds})" if kinds else ""
+    )
+
+
+def _slow_first_token_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return (
+        f"TTFT p50 {_secs_of(ev, 'ttft_p50_s', scale)} at {ev.get('step', '?')} "
+        f"(headers after {_secs_of(ev, 'ttfb_p50_s', scale)})"
+    )
+
+
+def _server_errors_headline(ev: Mapping[str, Any], scale: float) -> str:
+    statuses = ev.get("statuses")
+    parts = [f"{n}× {code}" for code, n in statuses.items()] if isinstance(statuses, dict) else []
+    if ev.get("connect_errors"):
+        parts.append(f"{_n(ev, 'connect_errors')} connect errors")
+    if ev.get("error_events"):
+        parts.append(f"{_n(ev, 'error_events')} error events")
+    return "HTTP " + ", ".join(parts) if parts else "errors"
+
+
+def _client_saturated_headline(ev: Mapping[str, Any], scale: float) -> str:
+    steps = ev.get("steps")
+    where = ", ".join(str(s) for s in steps) if isinstance(steps, list) else "?"
+    lag = f"loop lag p99 {_n(ev, 'loop_lag_p99_ms')} ms, " if "loop_lag_p99_ms" in ev else ""
+    return f"the probe was the bottleneck at {where} ({lag}CPU {_n(ev, 'cpu_percent')}%)"
+
+
+# -- the registry ---------------------------------------------------------------------------
+
+
+def _h2_stream_cap_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return (
+        f"{_n(ev, 'max_concurrent_streams')} streams per connection; "
+        f"{_n(ev, 'streams_queued')} requests waited for a slot"
+    )
+
+
+def _h2_flow_control_stall_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return f"{_n(ev, 'flow_stalls')} flow-control stalls, up to {_n(ev, 'flow_stall_max_ms')} ms"
+
+
+Check = Callable[[Run, Thresholds], list[Finding]]
+Headline = Callable[[Mapping[str, Any], float], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One diagnosis rule: its id, a title, where it is documented, its check, the one-line
+    headline of what it found, and the root causes a finding of it is a consequence of
+    (the first one diagnosed wins)."""
+
+    id: str
+    title: str
+    check: Check
+    headline: Headline
+    caused_by: tuple[str, ...] = ()
+
+    @property
+    def docs(self) -> str:
+        """Where the rule is documented: the diagnosis table of docs/probe.md lists every id."""
+        return "docs/probe.md#diagnosis"
+
+    def __call__(self, run: Run, th: Thresholds) -> list[Finding]:
+        return self.check(run, th)
+
 
 RULES: dict[str, Rule] = {
-    "worker_exhaustion": worker_exhaustion,
-    "proxy_buffering": proxy_buffering,
-    "idle_timeout": idle_timeout,
-    "total_timeout": total_timeout,
-    "missing_heartbeat": missing_heartbeat,
-    "blocked_event_loop": blocked_event_loop,
-    "truncated_stream": truncated_stream,
-    "slow_first_token": slow_first_token,
-    "server_errors": server_errors,
-    "client_saturated": client_saturated,
-    **H2_RULES,  # HTTP/2 connection rules (probe/h2rules.py)
+    rule.id: rule
+    for rule in (
+        Rule(
+            "worker_exhaustion",
+            "Workers exhausted: streams queue or are refused",
+            worker_exhaustion,
+            _worker_exhaustion_headline,
+        ),
+        Rule(
+            "proxy_buffering",
+            "A proxy buffers the stream",
+            proxy_buffering,
+            _proxy_buffering_headline,
+        ),
+        Rule(
+            "idle_timeout",
+            "An idle timeout cuts quiet streams",
+            idle_timeout,
+            _idle_timeout_headline,
+        ),
+        Rule(
+            "total_timeout",
+            "A total timeout cuts long streams",
+            total_timeout,
+            _total_timeout_headline,
+        ),
+        Rule(
+            "missing_heartbeat",
+            "No heartbeat during long silences",
+            missing_heartbeat,
+            _missing_heartbeat_headline,
+            caused_by=("idle_timeout",),
+        ),
+        Rule(
+            "blocked_event_loop",
+            "The server's event loop was blocked",
+            blocked_event_loop,
+            _blocked_event_loop_headline,
+        ),
+        Rule(
+            "truncated_stream",
+            "Streams ended without their terminator",
+            truncated_stream,
+            _truncated_stream_headline,
+            caused_by=("idle_timeout", "total_timeout", "worker_exhaustion"),
+        ),
+        Rule(
+            "slow_first_token",
+            "The first token is slow",
+            slow_first_token,
+            _slow_first_token_headline,
+            caused_by=("proxy_buffering", "worker_exhaustion", "blocked_event_loop"),
+        ),
+        Rule(
+            "server_errors",
+            "The server answered with errors",
+            server_errors,
+            _server_errors_headline,
+            caused_by=("worker_exhaustion",),
+        ),
+        Rule(
+            "client_saturated",
+            "The probe itself was the bottleneck",
+            client_saturated,
+            _client_saturated_headline,
+        ),
+        # HTTP/2 connection rules (probe/h2rules.py).
+        Rule(
+            "h2_stream_cap",
+            "The server's HTTP/2 stream cap held streams back",
+            h2_stream_cap,
+            _h2_stream_cap_headline,
+        ),
+        Rule(
+            "h2_flow_control_stall",
+            "Request bodies stalled on HTTP/2 flow control",
+            h2_flow_control_stall,
+            _h2_flow_control_stall_headline,
+        ),
+    )
 }
 
 
+def headline(finding: Finding, scale: float = 1.0) -> str:
+    """The one figure that proves `finding`, as its rule writes it (`capacity 4 (at 8
+    streams, 5/8 queued)`); the summary for an id no rule owns."""
+    rule = RULES.get(finding.id)
+    return finding.summary if rule is None else rule.headline(finding.evidence, scale)
+
+
+def _cause(finding: Finding, found: Mapping[str, Finding]) -> str | None:
+    rule = RULES.get(finding.id)
+    if rule is None:
+        return None
+    order = rule.caused_by
+    if finding.id == "slow_first_token":
+        # Time spent before the headers is queueing; after them, a buffer.
+        ttfb, ttft = finding.evidence.get("ttfb_p50_s"), finding.evidence.get("ttft_p50_s")
+        if isinstance(ttfb, int | float) and isinstance(ttft, int | float) and ttfb >= 0.8 * ttft:
+            order = ("worker_exhaustion", "proxy_buffering", "blocked_event_loop")
+    if finding.id == "server_errors" and finding.severity is not Severity.WARNING:
+        return None  # real errors (5xx, error events) are their own cause, not overload
+    return next((cause for cause in order if cause in found), None)
+
+
+def group_causes(findings: Sequence[Finding]) -> list[Finding]:
+    """Findings with `caused_by` set, root causes first (most severe first), each followed by
+    the consequences it explains. Pure: a consequence names a root that was diagnosed."""
+    found = {f.id: f for f in findings}
+    linked = [dataclasses.replace(f, caused_by=_cause(f, found)) for f in findings]
+    # A cause is a root: if it has a cause of its own, its consequences hang on that one.
+    by_id = {f.id: f for f in linked}
+    for i, f in enumerate(linked):
+        cause = f.caused_by
+        while cause is not None and by_id[cause].caused_by is not None:
+            cause = by_id[cause].caused_by
+        linked[i] = dataclasses.replace(f, caused_by=cause)
+    roots = sorted((f for f in linked if f.caused_by is None), key=lambda f: -f.severity.rank)
+    out: list[Finding] = []
+    for root in roots:
+        out.append(root)
+        out.extend(
+            sorted((f for f in linked if f.caused_by == root.id), key=lambda f: -f.severity.rank)
+        )
+    return out
+
+
 def diagnose(run: Run, thresholds: Thresholds | None = None) -> list[Finding]:
-    """Every rule over `run`, most severe first. Pure: reads the timelines, nothing else."""
+    """Every rule over `run`, grouped: each root cause (most severe first), then the findings
+    it explains (`caused_by`). Pure: reads the timelines, nothing else."""
     th = thresholds or Thresholds()
-    findings = [f for rule in RULES.values() for f in rule(run, th)]
-    return sorted(findings, key=lambda f: -f.severity.rank)
+    return group_causes([f for rule in RULES.values() for f in rule(run, th)])

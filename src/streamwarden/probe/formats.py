@@ -86,6 +86,7 @@ class StreamReader:
         "events",
         "format",
         "heartbeats",
+        "output_tokens",
         "terminated",
     )
 
@@ -102,6 +103,8 @@ class StreamReader:
         self.error_events = 0
         self.heartbeats = 0
         self.terminated = False
+        #: The server's own count of output tokens (`usage`), when the stream carried one.
+        self.output_tokens: int | None = None
         self._set_format(fmt)
 
     def _set_format(self, fmt: str) -> None:
@@ -135,7 +138,13 @@ class StreamReader:
             self.events += n
             self.content_events += n
             return n, 0
-        if self._counting and self._clean and data[-2:] == b"\n\n" and 13 not in data:
+        if (
+            self._counting
+            and self._clean
+            and data[-2:] == b"\n\n"
+            and 13 not in data
+            and b'"usage"' not in data  # the decoder reads the server's token count
+        ):
             # Every newline must belong to a block of the fast shape: a block start found
             # for each `lines` newlines leaves none over, as each start but the first
             # follows a blank line and the read ends on one. `bytes.count` matches left
@@ -178,6 +187,8 @@ class StreamReader:
                 self.terminated = True
             elif data.startswith('{"error"') or kind == "error":
                 self.error_events += 1
+            elif '"usage"' in data and not self._openai_usage(data):
+                pass  # a usage-only chunk (`stream_options.include_usage`) carries no token
             elif self.content_events:
                 # TTFT is known: counting is all that is left, and JSON parsing is costly.
                 self.content_events += 1
@@ -189,6 +200,10 @@ class StreamReader:
                 self.content_events += 1
             elif kind == "message_stop":
                 self.terminated = True
+            elif kind == "message_delta" and '"usage"' in data:
+                usage = _json_object(data).get("usage")
+                if isinstance(usage, dict) and _is_count(usage.get("output_tokens")):
+                    self.output_tokens = usage["output_tokens"]
             elif kind == "error":
                 self.error_events += 1
         elif kind == "error":
@@ -204,6 +219,14 @@ class StreamReader:
             self._start = b"data: " + key.group().encode()
             self._next = b"\n\n" + self._start
             self._counting = True
+
+    def _openai_usage(self, data: str) -> bool:
+        """Keep a chunk's `usage.completion_tokens`; True when the chunk also has content."""
+        obj = _json_object(data)
+        usage = obj.get("usage")
+        if isinstance(usage, dict) and _is_count(usage.get("completion_tokens")):
+            self.output_tokens = usage["completion_tokens"]
+        return bool(obj.get("choices")) and _openai_has_content(data)
 
     def _detect(self, event: Event) -> str:
         if event.event in _ANTHROPIC_TYPES and event.event != "error":
@@ -222,6 +245,18 @@ class StreamReader:
             else:
                 self._set_format("sse")
         return self.format
+
+
+def _json_object(data: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _openai_has_content(data: str) -> bool:

@@ -1,12 +1,11 @@
 """Diagnosis rules for HTTP/2 runs: what the connection itself did to the streams.
 
-Pure functions over `Run.h2` (what `probe/h2client.py` saw), registered into the diagnosis
-beside the others (`diagnose.RULES`). A run over HTTP/1.1 has no `h2` facts: no finding.
+Pure functions over `Run.h2` (what `probe/h2client.py` saw), registered in the diagnosis
+registry beside the others (`diagnose.RULES`). A run over HTTP/1.1 has no `h2` facts: no finding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from streamwarden.findings import Finding, Severity
@@ -15,7 +14,7 @@ from streamwarden.probe.timeline import Run
 if TYPE_CHECKING:
     from streamwarden.probe.diagnose import Thresholds
 
-__all__ = ["H2_RULES", "h2_flow_control_stall", "h2_stream_cap"]
+__all__ = ["h2_flow_control_stall", "h2_stream_cap"]
 
 #: A request body waiting this long on the server's window is a stall worth reporting.
 FLOW_STALL_MS = 100.0
@@ -88,9 +87,3 @@ def h2_flow_control_stall(run: Run, th: Thresholds) -> list[Finding]:
         "the server only reopens the window as the body is consumed."
     )
     return [Finding("h2_flow_control_stall", Severity.WARNING, summary, fix, evidence)]
-
-
-H2_RULES: dict[str, Callable[[Run, Thresholds], list[Finding]]] = {
-    "h2_stream_cap": h2_stream_cap,
-    "h2_flow_control_stall": h2_flow_control_stall,
-}

@@ -18,12 +18,18 @@ from rich.table import Table
 from rich.text import Text
 
 from streamwarden.findings import Finding
+from streamwarden.probe.compare import RunComparison, changed
+from streamwarden.probe.diagnose import headline
+from streamwarden.probe.slo import evaluate, request_checks
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run
 
 __all__ = [
     "REPORT_CSS",
     "esc",
     "finding_html",
+    "findings_html",
+    "pick_streams",
+    "print_comparison",
     "print_summary",
     "render_html",
     "waterfall_svg",
@@ -43,19 +49,40 @@ def write_json(run: Run, path: str | Path) -> None:
 
 
 def _ms(value: Any) -> str:
+    """A number for people: 3 significant digits (no exponent below a million), `-` for none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     value = float(value)
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def _pair(pcts: Mapping[str, Any] | None, a: str = "p50", b: str = "p99") -> str:
+    pcts = pcts or {}
+    return f"{_ms(pcts.get(a))} / {_ms(pcts.get(b))}"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
 
 
 def _evidence(evidence: Mapping[str, Any]) -> str:
+    """`key=value` pairs for people: 3 significant digits, unknown values left out."""
     parts = []
     for key, value in evidence.items():
+        if value is None:
+            continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+            value = ", ".join(f"{k}: {_value(v)}" for k, v in value.items() if v is not None)
         elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
+            value = ", ".join(_value(v) for v in value)
+        else:
+            value = _value(value)
         parts.append(f"{key}={value}")
     return "  ".join(parts)
 
@@ -70,13 +97,17 @@ def print_summary(run: Run, console: Console | None = None) -> None:
     if run.incomplete:
         console.print(Text(f"incomplete run: {run.incomplete}", style="bold yellow"))
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    summaries = [step.summary(run.requests) for step in run.steps]
+    checks = request_checks(run.slos)
+    summaries = [step.summary(run.requests, checks) for step in run.steps]
     # Open loop: how late arrivals started, so that coordinated omission shows.
     open_loop = any(s["schedule_lag_ms"] for s in summaries)
+    # Two tables, each within 80 columns: how streams went, then the LLM figures.
     columns = ["step", "reqs", "ok", "TTFB p50/p99 ms", "TTFT p50/p99 ms", "gap p99 ms"]
     columns += ["lag p50/max ms"] if open_loop else []
-    for name in [*columns, "ends"]:
-        table.add_column(name, justify="left" if name in ("step", "ends") else "right")
+    table = _table([*columns, "ends"])
+    llm = _table(["step", "ITL p50/p99 ms", "TPOT p50 ms", "output tok/s", "req/s"])
+    if run.slos:
+        llm.add_column("goodput req/s", justify="right")
     for step, s in zip(run.steps, summaries, strict=True):
         rate = s["success_rate"]
         ok_style = "green" if rate == 1 else "red" if rate is not None and rate < 0.9 else "yellow"
@@ -85,21 +116,49 @@ def print_summary(run: Run, console: Console | None = None) -> None:
             step.label,
             str(s["requests"]),
             Text("-" if rate is None else f"{100 * rate:.0f}%", style=ok_style),
-            f"{_ms(s['ttfb_ms']['p50'])} / {_ms(s['ttfb_ms']['p99'])}",
-            f"{_ms(s['ttft_ms']['p50'])} / {_ms(s['ttft_ms']['p99'])}",
+            _pair(s["ttfb_ms"]),
+            _pair(s["ttft_ms"]),
             _ms(s["max_gap_ms"]["p99"]),
         ]
         if open_loop:
             lag = s["schedule_lag_ms"] or {}
             cells.append(f"{_ms(lag.get('p50'))} / {_ms(lag.get('max'))}")
         table.add_row(*cells, outcomes)
+        figures = [
+            step.label,
+            _pair(s["itl_ms"]),
+            _ms(s["tpot_ms"]["p50"]),
+            _ms(s["output_tokens_per_s"]),
+            _ms(s["requests_per_s"]),
+        ]
+        llm.add_row(*figures, *([_ms(s["goodput_rps"])] if run.slos else []))
     console.print(table)
     console.print()
+    console.print(llm)
+    console.print()
+    _print_slos(run, console)
     if not run.diagnosis:
         console.print(Text("✓ no findings: streams arrived whole and on time", style="green"))
         return
     for f in run.diagnosis:
         style = _STYLE.get(f.severity, "")
+        if f.caused_by is not None:
+            # A consequence: nested under its root cause, whose fix is the one to apply.
+            console.print(
+                Padding(
+                    Text.assemble(
+                        ("↳ ", "dim"),
+                        (f.id, "bold"),
+                        (f" ({f.severity}, because of {f.caused_by})", "dim"),
+                    ),
+                    (0, 0, 0, 2),
+                )
+            )
+            console.print(Padding(Text(f.summary), (0, 0, 0, 4), expand=False))
+            console.print(
+                Padding(Text("evidence: " + _evidence(f.evidence), style="dim"), (0, 0, 0, 4))
+            )
+            continue
         console.print(
             Text.assemble((f"{_MARK.get(f.severity, '-')} {f.severity:<7} ", style), (f.id, "bold"))
         )
@@ -109,6 +168,81 @@ def print_summary(run: Run, console: Console | None = None) -> None:
             Padding(Text("evidence: " + _evidence(f.evidence), style="dim"), (0, 0, 0, 2))
         )
         console.print(Padding(Text("fix: " + f.fix, style="green"), (0, 0, 0, 2), expand=False))
+
+
+def _table(columns: Sequence[str]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("step", "ends") else "right")
+    return table
+
+
+def _print_slos(run: Run, console: Console) -> None:
+    """One line per SLO: passed everywhere, or the steps and values that missed it."""
+    if not run.slos:
+        return
+    results = evaluate(run.slos, run)
+    for slo in run.slos:
+        mine = [r for r in results if r.slo is slo]
+        missed = [r for r in mine if not r.passed]
+        if missed:
+            where = "; ".join(f"{r.step}: {slo.show(r.value)}" for r in missed)
+            console.print(
+                Text.assemble(("✗ SLO ", "bold red"), (slo.text, "bold"), f" missed at {where}")
+            )
+        else:
+            worst = ", ".join(f"{r.step}: {slo.show(r.value)}" for r in mine)
+            console.print(
+                Text.assemble(("✓ SLO ", "green"), (slo.text, "bold"), (f" ({worst})", "dim"))
+            )
+    console.print()
+
+
+def print_comparison(cmp: RunComparison, console: Console | None = None) -> None:
+    """The metrics that moved beyond the tolerance, the findings that came and went, and
+    the regressions (the exit code's reason)."""
+    console = console or Console()
+    shown = changed(cmp)
+    console.print(Text(f"changes beyond {cmp.tolerance_pct:g}%", style="bold"))
+    if shown:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for name in ("step", "metric", "before", "after", "change"):
+            table.add_column(name, justify="left" if name in ("step", "metric") else "right")
+        for c in shown:
+            style = "red" if c.regression else "green" if c.better else ""
+            pct = c.change_pct
+            table.add_row(
+                c.step,
+                c.metric,
+                _ms(c.before),
+                _ms(c.after),
+                Text(f"{pct:+.3g}%" if math.isfinite(pct) else "new", style=style),
+            )
+        console.print(table)
+    else:
+        console.print(Text("  none", style="dim"))
+    for label in cmp.only_before:
+        console.print(Text(f"  {label}: only in the run before, not compared", style="dim"))
+    for label in cmp.only_after:
+        console.print(Text(f"  {label}: only in the run after, not compared", style="dim"))
+    for f in cmp.appeared:
+        console.print(
+            Text.assemble(
+                ("+ appeared ", _STYLE.get(f.severity, "")), (f.id, "bold"), f": {headline(f)}"
+            )
+        )
+    for f in cmp.gone:
+        console.print(Text.assemble(("- gone ", "green"), (f.id, "bold")))
+    console.print()
+    if cmp.regressions:
+        console.print(
+            Text(
+                f"✗ {len(cmp.regressions)} regressions: " + "; ".join(cmp.regressions),
+                style="bold red",
+            )
+        )
+    else:
+        console.print(Text("✓ no regression beyond the tolerance", style="green"))
 
 
 # -- HTML ----------------------------------------------------------------------------------
@@ -130,24 +264,44 @@ font-size:11px;font-weight:700;margin-right:8px}.f.error .sev{color:#d1242f}
 padding:8px}svg text{font:11px system-ui,sans-serif;fill:#3d4650}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
-label{font-size:13px}
+label{font-size:13px}.controls{margin:4px 0 8px}.shown{margin:0 0 6px;color:#3d4650}
+.card{overflow-x:auto}.tbl{overflow-x:auto;max-width:100%}.tbl td{white-space:nowrap}.f.sub{margin:8px 0 0 12px;max-width:none}.because{color:#5b6570;
+font-size:12px}ul.slo{margin:0;padding-left:18px}
 """
 
 _JS = """
-document.getElementById('onlybad').addEventListener('change', function (e) {
-  document.querySelectorAll('#waterfall g.row').forEach(function (g) {
-    g.style.display = (e.target.checked && g.dataset.ok === '1') ? 'none' : '';
-  });
-});
+(function () {
+  var onlybad = document.getElementById('onlybad');
+  var step = document.getElementById('stepfilter');
+  function apply() {
+    var want = step ? step.value : '';
+    document.querySelectorAll('#waterfall g.row').forEach(function (g) {
+      var hide = (onlybad.checked && g.dataset.ok === '1') || (want !== '' && g.dataset.step !== want);
+      g.style.display = hide ? 'none' : '';
+    });
+  }
+  onlybad.addEventListener('change', apply);
+  if (step) step.addEventListener('change', apply);
+})();
 document.documentElement.setAttribute('data-ready', '1');
 """
 
-_OUTCOME_COLOR = {
-    "ok": "#1a7f37",
-    "http_error": "#8250df",
-    "connect_error": "#8250df",
-    "client_timeout": "#bc4c00",
+#: Every mark the waterfall draws: its CSS class, colour and legend text. The legend is
+#: written from this table, for the classes the drawing used, so the two cannot disagree.
+MARKS: dict[str, tuple[str, str]] = {
+    "m-wait": ("#8c959f", "waiting for headers"),
+    "m-open": ("#57606a", "opening comment (stream open)"),
+    "m-read": ("#0969da", "read with events"),
+    "m-burst": ("#d4a72c", "burst (4+ events in one read)"),
+    "m-beat": ("#1b7c83", "heartbeat comment"),
+    "m-ok": ("#1a7f37", "● completed"),
+    "m-cut": ("#d1242f", "✕ cut mid-stream (truncated, reset, no terminator)"),
+    "m-http": ("#8250df", "✕ HTTP error or refusal"),
+    "m-connect": ("#6e7781", "✕ could not connect"),
+    "m-timeout": ("#bc4c00", "✕ the probe gave up (--timeout)"),
 }
+_END_MARK = {"ok": "m-ok", "http_error": "m-http", "connect_error": "m-connect"}
+_END_MARK |= {"client_timeout": "m-timeout"}
 
 
 def esc(value: object) -> str:
@@ -218,26 +372,61 @@ def _line_chart(
     return "".join(out)
 
 
-def _pick_streams(run: Run, limit: int) -> list[RequestRecord]:
-    """All streams when few; otherwise every failure first, then an even sample per step."""
-    reqs = sorted(run.requests, key=lambda r: r.start_ms)
+def pick_streams(run: Run, limit: int) -> list[RequestRecord]:
+    """At most `limit` streams to draw, spread over every step and outcome: failures first
+    (every one when they fit), then an even sample of the rest of each step."""
+    reqs = sorted(run.requests, key=lambda r: (r.step, r.start_ms))
     if len(reqs) <= limit:
         return reqs
-    bad = [r for r in reqs if not r.succeeded][: limit // 2]
-    good = [r for r in reqs if r.succeeded]
-    room = limit - len(bad)
-    stride = max(1, math.ceil(len(good) / max(room, 1)))
-    return sorted(bad + good[::stride][:room], key=lambda r: r.start_ms)
+    groups: dict[tuple[bool, int, str], list[RequestRecord]] = {}
+    for r in reqs:
+        groups.setdefault((r.succeeded, r.step, r.outcome), []).append(r)
+    # Round-robin over the groups, failed groups first, each taken evenly across its span.
+    order = sorted(groups, key=lambda k: (k[0], k[1], k[2]))
+    quota = dict.fromkeys(order, 0)
+    left = limit
+    failed = [k for k in order if not k[0]]
+    for keys in (failed, order):
+        while left:
+            grew = False
+            for k in keys:
+                if left and quota[k] < len(groups[k]):
+                    quota[k] += 1
+                    left -= 1
+                    grew = True
+            if not grew:
+                break
+    picked = [r for k in order for r in _spread(groups[k], quota[k])]
+    return sorted(picked, key=lambda r: (r.step, r.start_ms))
 
 
-def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
-    streams = _pick_streams(run, limit)
+def _spread(items: list[RequestRecord], n: int) -> list[RequestRecord]:
+    if n >= len(items):
+        return items
+    if n <= 0:
+        return []
+    return [items[int(i * len(items) / n)] for i in range(n)]
+
+
+def _opening(r: RequestRecord) -> int | None:
+    """The index of the read carrying the stream's opening comment (the guard's
+    `: stream open` with the headers): a comment in the first body read, before any event."""
+    for i, (_t, size, events, beats) in enumerate(r.reads):
+        if size > 0:
+            return i if beats and not events else None
+    return None
+
+
+def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 200) -> str:
+    """One row per stream (a sample of `limit` at most, said above the chart): the wait for
+    headers, each read, heartbeats, and how it ended."""
+    streams = pick_streams(run, limit)
     if not streams:
         return "<p>No requests.</p>"
     t_end = max(r.start_ms + (r.end_ms or 0.0) for r in streams)
     t_start = min(r.start_ms for r in streams)
     span = max(t_end - t_start, 1.0)
-    row_h = 9 if len(streams) > 60 else 14
+    row_h = 6 if len(streams) > 120 else 9 if len(streams) > 60 else 14
     left, right, top = 70, 16, 26
     w = 1100
     pw = w - left - right
@@ -246,7 +435,16 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
     def x(t_ms: float) -> float:
         return left + pw * (t_ms - t_start) / span
 
-    out = [f'<svg id="waterfall" width="{w}" height="{h}" role="img" aria-label="waterfall">']
+    used: set[str] = set()
+
+    def mark(cls: str) -> str:
+        used.add(cls)
+        return MARKS[cls][0]
+
+    out = [
+        f'<svg id="waterfall" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+        'style="max-width:100%;height:auto" role="img" aria-label="waterfall">'
+    ]
     tick = _nice_max(span / 8)
     k = 0.0
     while k <= span + 1e-9:
@@ -261,59 +459,79 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 120) -> str:
         y0 = top + i * row_h
         mid = y0 + row_h / 2
         end = r.start_ms + (r.end_ms or 0.0)
-        cut = r.outcome in FAILED_OUTCOMES
-        color = "#d1242f" if cut else _OUTCOME_COLOR.get(r.outcome, "#d1242f")
         tip = (
             f"{step_labels.get(r.step, r.step)} #{i}: {r.outcome}, status {r.status}, "
             f"ttfb {_ms(r.ttfb_ms)} ms, ttft {_ms(r.ttft_ms)} ms, end {_ms(r.end_ms)} ms, "
             f"{len(r.reads)} reads, {r.events} events" + (f" — {r.error}" if r.error else "")
         )
-        out.append(f'<g class="row" data-ok="{1 if r.succeeded else 0}"><title>{esc(tip)}</title>')
+        out.append(
+            f'<g class="row" data-ok="{1 if r.succeeded else 0}" data-step="{r.step}">'
+            f"<title>{esc(tip)}</title>"
+        )
         out.append(
             f'<line x1="{x(r.start_ms):.1f}" x2="{x(end):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
             f'stroke="#c9d1d9" stroke-width="1"/>'
         )
         if r.ttfb_ms is not None:
             out.append(
-                f'<line x1="{x(r.start_ms):.1f}" x2="{x(r.start_ms + r.ttfb_ms):.1f}" '
-                f'y1="{mid:.1f}" y2="{mid:.1f}" stroke="#8c959f" stroke-width="3"/>'
+                f'<line class="m-wait" x1="{x(r.start_ms):.1f}" '
+                f'x2="{x(r.start_ms + r.ttfb_ms):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
+                f'stroke="{mark("m-wait")}" stroke-width="3"/>'
             )
-        for t, _size, events, beats in r.reads:
+        opening = _opening(r)
+        for n, (t, _size, events, beats) in enumerate(r.reads):
             hh: float
             if events >= burst_events:
-                fill, hh = "#d4a72c", row_h - 2.0
+                cls, hh, width = "m-burst", row_h - 2.0, 2.5
             elif events:
-                fill, hh = "#0969da", row_h * 0.55
+                cls, hh, width = "m-read", row_h * 0.55, 1.2
+            elif beats and n == opening:
+                cls, hh, width = "m-open", row_h * 0.9, 1.0
             elif beats:
-                fill, hh = "#8250df", row_h * 0.4
+                cls, hh, width = "m-beat", row_h * 0.4, 1.2
             else:
                 continue
             xx = x(r.start_ms + t)
-            width = 2.5 if events >= burst_events else 1.2
             out.append(
-                f'<rect x="{xx - width / 2:.1f}" y="{mid - hh / 2:.1f}" width="{width}" '
-                f'height="{hh:.1f}" fill="{fill}"/>'
+                f'<rect class="{cls}" x="{xx - width / 2:.1f}" y="{mid - hh / 2:.1f}" '
+                f'width="{width}" height="{hh:.1f}" fill="{mark(cls)}"/>'
             )
-        if cut or not r.succeeded:
-            xe, s = x(end), row_h / 2 - 1
+        end_cls = "m-cut" if r.outcome in FAILED_OUTCOMES else _END_MARK.get(r.outcome, "m-cut")
+        if end_cls == "m-ok":
             out.append(
-                f'<path d="M{xe - s:.1f},{mid - s:.1f}L{xe + s:.1f},{mid + s:.1f}'
-                f'M{xe - s:.1f},{mid + s:.1f}L{xe + s:.1f},{mid - s:.1f}" '
-                f'stroke="{color}" stroke-width="2"/>'
+                f'<circle class="m-ok" cx="{x(end):.1f}" cy="{mid:.1f}" r="2.5" '
+                f'fill="{mark("m-ok")}"/>'
             )
         else:
-            out.append(f'<circle cx="{x(end):.1f}" cy="{mid:.1f}" r="2.5" fill="{color}"/>')
+            xe, half = x(end), row_h / 2 - 1
+            out.append(
+                f'<path class="{end_cls}" d="M{xe - half:.1f},{mid - half:.1f}'
+                f"L{xe + half:.1f},{mid + half:.1f}M{xe - half:.1f},{mid + half:.1f}"
+                f'L{xe + half:.1f},{mid - half:.1f}" stroke="{mark(end_cls)}" stroke-width="2"/>'
+            )
         if i == 0 or streams[i - 1].step != r.step:
             out.append(
                 f'<text x="4" y="{mid + 4:.1f}">{esc(step_labels.get(r.step, r.step))}</text>'
             )
         out.append("</g>")
     out.append("</svg>")
-    return "".join(out)
+    legend = "".join(
+        f"<span class='lg' data-mark='{cls}'><i style='background:{color}'></i>{esc(text)}</span>"
+        for cls, (color, text) in MARKS.items()
+        if cls in used
+    )
+    shown = (
+        f"<p class='shown'>showing {len(streams)} of {len(run.requests)} streams: every "
+        "step and outcome, failures first</p>"
+        if len(streams) < len(run.requests)
+        else ""
+    )
+    return f"{shown}<div class='legend'>{legend}</div>{''.join(out)}"
 
 
 def render_html(run: Run) -> str:
-    summaries = [s.summary(run.requests) for s in run.steps]
+    checks = request_checks(run.slos)
+    summaries = [s.summary(run.requests, checks) for s in run.steps]
     labels = [s.label for s in run.steps]
     success = [None if s["success_rate"] is None else 100.0 * s["success_rate"] for s in summaries]
     charts = [
@@ -323,8 +541,17 @@ def render_html(run: Run) -> str:
             labels,
             [
                 ("TTFT p50", "#0969da", [s["ttft_ms"]["p50"] for s in summaries]),
-                ("TTFT p90", "#d4a72c", [s["ttft_ms"]["p90"] for s in summaries]),
+                ("TTFT p99", "#d4a72c", [s["ttft_ms"]["p99"] for s in summaries]),
                 ("TTFB p50", "#8c959f", [s["ttfb_ms"]["p50"] for s in summaries]),
+            ],
+            unit=" ms",
+        ),
+        _line_chart(
+            "Inter-token latency",
+            labels,
+            [
+                ("ITL p50", "#0969da", [s["itl_ms"]["p50"] for s in summaries]),
+                ("ITL p99", "#d4a72c", [s["itl_ms"]["p99"] for s in summaries]),
             ],
             unit=" ms",
         ),
@@ -335,27 +562,27 @@ def render_html(run: Run) -> str:
         cls = "ok" if rate == 1 else "bad"
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items()))
         lag = s["schedule_lag_ms"]
-        rows.append(
-            "<tr>"
-            f"<td>{esc(label)}</td><td>{s['requests']}</td>"
-            f"<td class='{cls}'>{'-' if rate is None else f'{100 * rate:.0f}%'}</td>"
-            f"<td>{_ms(s['ttfb_ms']['p50'])} / {_ms(s['ttfb_ms']['p99'])}</td>"
-            f"<td>{_ms(s['ttft_ms']['p50'])} / {_ms(s['ttft_ms']['p99'])}</td>"
-            f"<td>{_ms(s['max_gap_ms']['p99'])}</td>"
-            f"<td>{_ms(lag['max']) if lag else '-'}</td>"
-            f"<td>{_ms(s['loop_lag_ms']['p99'])}</td>"
-            f"<td class='l'>{esc(outcomes)}</td></tr>"
-        )
-    findings = "".join(finding_html(f) for f in run.diagnosis) or (
+        cells = [
+            f"<td>{esc(label)}</td><td>{s['requests']}</td>",
+            f"<td class='{cls}'>{'-' if rate is None else f'{100 * rate:.0f}%'}</td>",
+            f"<td>{_pair(s['ttfb_ms'])}</td><td>{_pair(s['ttft_ms'])}</td>",
+            f"<td>{_pair(s['itl_ms'])}</td><td>{_ms(s['tpot_ms']['p50'])}</td>",
+            f"<td>{_ms(s['output_tokens_per_s'])}</td><td>{_ms(s['requests_per_s'])}</td>",
+            f"<td>{_ms(s['goodput_rps'])}</td>" if run.slos else "",
+            f"<td>{_ms(s['max_gap_ms']['p99'])}</td>",
+            f"<td>{_ms(lag['max']) if lag else '-'}</td>",
+            f"<td>{_ms(s['loop_lag_ms']['p99'])}</td>",
+            f"<td class='l'>{esc(outcomes)}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    findings = findings_html(run.diagnosis) or (
         "<p class='ok'>No findings: streams arrived whole and on time.</p>"
     )
-    legend = (
-        "<div class='legend'><span><i style='background:#8c959f'></i>waiting for headers</span>"
-        "<span><i style='background:#0969da'></i>read with events</span>"
-        "<span><i style='background:#d4a72c'></i>burst (4+ events in one read)</span>"
-        "<span><i style='background:#8250df'></i>heartbeat only</span>"
-        "<span style='color:#1a7f37'>● complete</span><span style='color:#d1242f'>✕ cut / failed"
-        "</span> <label><input type='checkbox' id='onlybad'> only failed streams</label></div>"
+    steps = "".join(f"<option value='{st.index}'>{esc(st.label)}</option>" for st in run.steps)
+    controls = (
+        "<div class='controls'><label><input type='checkbox' id='onlybad'> only failed "
+        "streams</label> <label>step <select id='stepfilter'><option value=''>all</option>"
+        f"{steps}</select></label></div>"
     )
     banner = (
         f"<p class='sub'><b>Incomplete run:</b> {esc(run.incomplete)}</p>" if run.incomplete else ""
@@ -366,23 +593,59 @@ def render_html(run: Run) -> str:
         f"<h1>streamwarden probe</h1><div class='sub'>{esc(run.target)} · "
         f"{esc(run.started_at or '')} · {len(run.requests)} requests"
         f"{' · ' + esc(run.protocol) if run.protocol else ''}</div>{banner}"
-        f"<h2>Findings</h2>{findings}"
-        f"<h2>Steps</h2><table><tr><th>step</th><th>reqs</th><th>ok</th>"
-        "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>gap p99 ms</th>"
+        f"{_slos_html(run)}<h2>Findings</h2>{findings}"
+        f"<h2>Steps</h2><div class='tbl'><table><tr><th>step</th><th>reqs</th><th>ok</th>"
+        "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>ITL p50/p99 ms</th>"
+        "<th>TPOT p50 ms</th><th>output tok/s</th><th>req/s</th>"
+        f"{'<th>goodput req/s</th>' if run.slos else ''}<th>gap p99 ms</th>"
         "<th>sched. lag max ms</th><th>probe loop lag p99 ms</th><th>ends</th></tr>"
-        f"{''.join(rows)}</table>"
+        f"{''.join(rows)}</table></div>"
         f"<div class='charts'>{''.join(f'<div class=card>{c}</div>' for c in charts)}</div>"
-        f"<h2>Reads per stream</h2>{legend}<div class='card'>{waterfall_svg(run)}</div>"
+        f"<h2>Reads per stream</h2>{controls}<div class='card'>{waterfall_svg(run)}</div>"
         f"<script>{_JS}</script></body></html>\n"
     )
 
 
-def finding_html(f: Finding) -> str:
+def _slos_html(run: Run) -> str:
+    if not run.slos:
+        return ""
+    results = evaluate(run.slos, run)
+    items = []
+    for slo in run.slos:
+        mine = [r for r in results if r.slo is slo]
+        missed = [r for r in mine if not r.passed]
+        shown = missed or mine
+        where = "; ".join(f"{r.step}: {slo.show(r.value)}" for r in shown)
+        mark, cls = ("✗ missed at", "bad") if missed else ("✓", "ok")
+        items.append(f"<li class='{cls}'><b>{esc(slo.text)}</b> {mark} {esc(where)}</li>")
+    return f"<h2>SLOs</h2><ul class='slo'>{''.join(items)}</ul>"
+
+
+def findings_html(findings: Sequence[Finding]) -> str:
+    """Root causes as cards, each with the consequences it explains nested inside it."""
+    ids = {f.id for f in findings}
+    out = []
+    for f in findings:
+        if f.caused_by is not None and f.caused_by in ids:
+            continue
+        nested = [c for c in findings if c.caused_by == f.id]
+        out.append(finding_html(f, nested))
+    return "".join(out)
+
+
+def finding_html(f: Finding, consequences: Sequence[Finding] = ()) -> str:
+    inner = "".join(
+        f"<div class='f sub {esc(c.severity)}'><span class='sev'>{esc(c.severity)}</span>"
+        f"<span class='id'>{esc(c.id)}</span> <span class='because'>because of "
+        f"{esc(f.id)}</span><div>{esc(c.summary)}</div>"
+        f"<div class='ev'>{esc(_evidence(c.evidence))}</div></div>"
+        for c in consequences
+    )
     return (
         f"<div class='f {esc(f.severity)}'><span class='sev'>{esc(f.severity)}</span>"
         f"<span class='id'>{esc(f.id)}</span><div>{esc(f.summary)}</div>"
         f"<div class='ev'>{esc(_evidence(f.evidence))}</div>"
-        f"<div class='fix'>Fix: {esc(f.fix)}</div></div>"
+        f"<div class='fix'>Fix: {esc(f.fix)}</div>{inner}</div>"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import resource
 import time
@@ -27,6 +28,7 @@ from streamwarden.probe.client import (
 from streamwarden.probe.config import ProbeConfig, ProbeError, Target, tls_context, validate
 from streamwarden.probe.formats import StreamReader, detect_from_url
 from streamwarden.probe.timeline import RequestRecord, Run, Step
+from streamwarden.probe.workload import Workload
 
 if TYPE_CHECKING:
     from streamwarden.probe.h2client import H2Client
@@ -120,7 +122,12 @@ class _Session:
         #: Per step, the statuses of its first requests (`None`: no response), in order.
         self.first_statuses: dict[int, list[int | None]] = {}
         self.target = target
-        self.request = request_bytes(config, target)
+        first = dataclasses.replace(config, body=config.bodies[0]) if config.bodies else config
+        self.request = request_bytes(first, target)
+        bodies = config.bodies or ((config.body,) if config.body is not None else ())
+        workload = Workload(bodies, config.seed) if bodies else None
+        #: Set when requests differ (several bodies, or templates): built per request.
+        self.workload = workload if workload is not None and workload.varies else None
         self.head_request = request_method(config) == "HEAD"
         self.t0 = time.perf_counter()
         self.run = Run(target=config.url, config=config.describe())
@@ -177,7 +184,11 @@ class _Session:
         self, record: RequestRecord, reader: StreamReader, t0: float, done: asyncio.Future[None]
     ) -> None:
         loop = asyncio.get_running_loop()
-        exchange = Exchange(self.request, record, reader, t0, done, self.head_request)
+        request = self.request
+        if self.workload is not None:
+            config = dataclasses.replace(self.config, body=self.workload.next())
+            request = request_bytes(config, self.target)
+        exchange = Exchange(request, record, reader, t0, done, self.head_request)
         try:
             async with asyncio.timeout(self.config.timeout):
                 await loop.create_connection(

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from streamwarden.findings import Finding, Severity
+from streamwarden.probe.metrics import RequestCheck, percentile, step_metrics
+from streamwarden.probe.slo import SLO, evaluate, parse_all, request_checks
 
 __all__ = [
     "FAILED_OUTCOMES",
@@ -50,17 +52,6 @@ OUTCOMES = (
 FAILED_OUTCOMES = frozenset({"reset", "truncated", "unterminated"})
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100) of `values`; NaN when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def _r(value: float | None, digits: int = 3) -> float | None:
     if value is None or math.isnan(value):
         return None
@@ -86,6 +77,8 @@ class RequestRecord:
     error: str | None = None
     #: The client's port: matches this stream with server and proxy logs.
     local_port: int | None = None
+    #: Output tokens as the server's `usage` counted them; None when the stream had none.
+    output_tokens: int | None = None
     # Out of the repr: a run holds hundreds of thousands of rows, and asyncio's runner
     # formats its main task's result when it restores the SIGINT handler (Python 3.11).
     reads: list[Read] = field(default_factory=list, repr=False)
@@ -144,6 +137,7 @@ class RequestRecord:
             "heartbeats": self.heartbeats,
             "error": self.error,
             "local_port": self.local_port,
+            "output_tokens": self.output_tokens,
         }
         if reads:
             out["reads"] = [[round(t, 3), b, e, h] for t, b, e, h in self.reads]
@@ -174,6 +168,7 @@ class RequestRecord:
             heartbeats=_int(data.get("heartbeats", 0), "heartbeats"),
             error=_opt_str(data.get("error"), "error"),
             local_port=_opt_int(data.get("local_port"), "local_port"),
+            output_tokens=_opt_int(data.get("output_tokens"), "output_tokens"),
             reads=[_read(row) for row in _list(data.get("reads", []), "reads")],
         )
 
@@ -264,8 +259,11 @@ class Step:
     def loop_lag_ms(self, q: float) -> float:
         return percentile([lag for _, lag in self.loop_lag], q)
 
-    def summary(self, requests: Sequence[RequestRecord]) -> dict[str, Any]:
-        """The SPEC's per-step figures, computed from the step's requests."""
+    def summary(
+        self, requests: Sequence[RequestRecord], checks: Sequence[RequestCheck] = ()
+    ) -> dict[str, Any]:
+        """The per-step figures, computed from the step's requests; `checks` are the
+        per-request SLO checks that goodput counts (`slo.request_checks`)."""
         mine = [r for r in requests if r.step == self.index]
         ok = [r for r in mine if r.succeeded]
         ttfb = [r.ttfb_ms for r in mine if r.ttfb_ms is not None]
@@ -292,6 +290,7 @@ class Step:
             "loop_lag_ms": _pcts([lag for _, lag in self.loop_lag], (50, 99, 100)),
             "loop_lag_samples": [[round(t, 1), round(lag, 2)] for t, lag in self.loop_lag],
         }
+        out.update(step_metrics(mine, self.wall_s, checks))
         return out
 
     @classmethod
@@ -356,6 +355,10 @@ class Run:
     #: What an HTTP/2 run saw of its connections: the server's stream cap, waits for a
     #: stream slot, flow-control stalls (`probe/h2client.py`).
     h2: dict[str, Any] | None = None
+    #: The gates the run is judged by (`--slo`); goodput counts requests that meet them.
+    slos: list[SLO] = field(default_factory=list)
+    #: What `--find-capacity` found (`capacity.summarize`); None for an ordinary run.
+    capacity: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         # A summary: the full form of a large run costs seconds and megabytes.
@@ -368,19 +371,25 @@ class Run:
         return [r for r in self.requests if r.step == step.index]
 
     def to_json(self, reads: bool = True) -> dict[str, Any]:
-        return {
+        checks = request_checks(self.slos)
+        out = {
             "version": 1,
             "target": self.target,
             "started_at": self.started_at,
             "monotonic_origin_s": self.monotonic_origin_s,
             "config": self.config,
-            "steps": [s.summary(self.requests) for s in self.steps],
+            "steps": [s.summary(self.requests, checks) for s in self.steps],
             "requests": [r.to_json(reads) for r in self.requests],
             "diagnosis": [f.to_json() for f in self.diagnosis],
             "incomplete": self.incomplete,
             "protocol": self.protocol,
             "h2": self.h2,
         }
+        if self.slos:
+            out["slo"] = [result.to_json() for result in evaluate(self.slos, self)]
+        if self.capacity is not None:
+            out["capacity"] = self.capacity
+        return out
 
     def dump(self, out: TextIO) -> None:
         """Write `to_json()` as compact JSON, every request's rows written directly."""
@@ -403,18 +412,27 @@ class Run:
         data = _obj(data, "the run")
         if data.get("version") != 1:
             raise ValueError(f"unsupported run version: {data.get('version')!r}")
+        if "requests" not in data or "steps" not in data:
+            # A lab result or any other versioned JSON: never read as an empty run.
+            raise ValueError("it has no 'steps' and 'requests' (write one with probe --json)")
         steps = _list(data.get("steps", []), "steps")
+        config = _obj(data.get("config", {}), "'config'")
+        slo_texts = config.get("slo") or []
+        if not isinstance(slo_texts, list) or not all(isinstance(t, str) for t in slo_texts):
+            raise ValueError("'config.slo' must be a list of SLO expressions")
         return cls(
             target=_str(data.get("target", ""), "target"),
             steps=[Step.from_json(s, i) for i, s in enumerate(steps)],
             requests=[
                 RequestRecord.from_json(r) for r in _list(data.get("requests", []), "requests")
             ],
-            config=_obj(data.get("config", {}), "'config'"),
+            config=config,
             started_at=_opt_str(data.get("started_at"), "started_at"),
             monotonic_origin_s=_opt_float(data.get("monotonic_origin_s"), "monotonic_origin_s"),
             diagnosis=[finding_from_json(f) for f in _list(data.get("diagnosis", []), "diagnosis")],
             incomplete=_opt_str(data.get("incomplete"), "incomplete"),
             protocol=_opt_str(data.get("protocol"), "protocol"),
             h2=None if data.get("h2") is None else _obj(data["h2"], "'h2'"),
+            slos=parse_all(slo_texts),
+            capacity=_obj(data["capacity"], "'capacity'") if data.get("capacity") else None,
         )
