@@ -19,9 +19,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
@@ -628,13 +629,17 @@ def create_app(
         finally:
             await gateway.aclose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
+    token = gateway.settings.canary_token
+    if token is not None:
+        # The doctor's canary rides the gateway's own route, middleware and ingress.
+        routes.append(Mount("/_streamwarden", app=canary_app(token)))
     if serve_metrics:
         routes.append(_metrics_route(gateway))
     app = Starlette(
