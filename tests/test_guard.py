@@ -231,7 +231,7 @@ def port(rec_server: tuple[Recorder, ServerThread]) -> int:
 
 
 def get(port: int, path: str, **kwargs: object) -> RawStream:
-    return RawStream("127.0.0.1", port, path, **kwargs)  # type: ignore[arg-type]
+    return RawStream("127.0.0.1", port, path, **kwargs)
 
 
 def test_headers_and_first_comment_arrive_before_the_first_token(rec: Recorder, port: int) -> None:

@@ -143,7 +143,8 @@ async def _burst(
         try:
             if status == 200:
                 while True:
-                    if hang_ups[i] is not None and time.monotonic() - started > hang_ups[i]:
+                    leave_after = hang_ups[i]
+                    if leave_after is not None and time.monotonic() - started > leave_after:
                         break  # the client leaves mid-stream
                     chunk = await reader.read(65536)
                     if not chunk or chunk.endswith(b"0\r\n\r\n"):

@@ -3,13 +3,15 @@ written by each rule; numbers rounded for people, and no `None` shown."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from streamwarden.findings import Finding, Severity
 from streamwarden.probe.diagnose import RULES, Thresholds, group_causes, headline, secs
 
 
-def _f(fid: str, severity: Severity = Severity.ERROR, **ev: object) -> Finding:
+def _f(fid: str, severity: Severity = Severity.ERROR, **ev: Any) -> Finding:
     return Finding(fid, severity, f"{fid} summary", "fix", dict(ev))
 
 
@@ -54,7 +56,7 @@ def test_a_consequence_without_its_cause_stands_alone() -> None:
 
 
 def test_every_rule_has_a_title_docs_and_a_headline_that_shows_no_none() -> None:
-    evidence: dict[str, dict[str, object]] = {
+    evidence: dict[str, dict[str, Any]] = {
         "worker_exhaustion": {
             "capacity": 4,
             "knee_concurrency": 8,

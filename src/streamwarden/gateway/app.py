@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -241,6 +242,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
+        self._queued_shown = 0
         self.admission = Admission(
             max_streams=settings.max_streams,
             queue=settings.queue,
@@ -260,15 +262,19 @@ class Gateway:
         self._models_lock = anyio.Lock()
 
     def _admission_changed(self) -> None:
+        # Called twice per stream; a gauge set takes a lock, so skip the one that rarely moves.
         self.metrics.active_streams.set(self.admission.active)
-        self.metrics.queue_depth.set(self.admission.queued)
+        queued = self.admission.queued
+        if queued != self._queued_shown:
+            self._queued_shown = queued
+            self.metrics.queue_depth.set(queued)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     # -- request flow ---------------------------------------------------------------------
     async def handle(self, request: Request, protocol: _Protocol) -> Response:
-        exchange = _Exchange(protocol, protocol.id_prefix + uuid.uuid4().hex[:24])
+        exchange = _Exchange(protocol, protocol.id_prefix + secrets.token_hex(12))
         try:
             return await self._serve(request, exchange)
         except _Refusal as refusal:
@@ -349,6 +355,9 @@ class Gateway:
         """A slot, waiting in the queue if there is one; a client that leaves the queue
         gives its place up at once."""
         try:
+            slot = self.admission.try_acquire(key)
+            if slot is not None:
+                return slot  # no wait, so nothing to watch
             return await while_connected(request.receive, lambda: self.admission.acquire(key))
         except Rejected as exc:
             raise _Refusal(
