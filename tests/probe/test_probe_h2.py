@@ -135,7 +135,7 @@ def test_h2_flow_control_waits_are_measured(server: tuple[str, str]) -> None:
 
 
 def h2_run(**facts: Any) -> Run:
-    h2 = {"connections": 1, "max_concurrent_streams": None, "peak_wanted": 1}
+    h2: dict[str, Any] = {"connections": 1, "max_concurrent_streams": None, "peak_wanted": 1}
     h2 |= {"streams_queued": 0, "slot_wait_ms": {"p50": None, "max": None}}
     h2 |= {"flow_stalls": 0, "flow_stall_ms": {"total": 0.0, "max": None}, "resets": {}}
     return Run(target="https://127.0.0.1/", protocol="h2", h2=h2 | facts)
