@@ -405,8 +405,7 @@ class Route:
 
 def routes(loaded: Loaded, limits: Limits) -> list[Route]:
     return [
-        Route(pp, chain, why_not_streaming(chain, limits, pp))
-        for pp, chain in proxied(loaded.root)
+        Route(pp, chain, why_not_streaming(chain, limits, pp)) for pp, chain in proxied(loaded.root)
     ]
 
 
