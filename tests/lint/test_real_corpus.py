@@ -115,7 +115,7 @@ def test_recall_on_the_held_out_corpus() -> None:
     ("corpus", "row"),
     [
         ("real", "| `real/` (tuned on) |"),
-        ("real_holdout", "| `real_holdout/`, both sets, after the fixes below"),
+        ("real_holdout", "| `real_holdout/`, all sets, after the fixes below"),
     ],
 )
 def test_the_documented_figures_are_the_judged_ones(corpus: str, row: str) -> None:

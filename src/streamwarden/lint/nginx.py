@@ -63,6 +63,8 @@ _STATIC = re.compile(
     r"\\?\.\(?(css|js|png|jpe?g|gif|svg|ico|woff2?)\b",
     re.I,
 )
+# Stored files served through the app (Dify's and WeKnora's `/files`): downloads, not streams.
+_FILES = re.compile(r"(^|/)(files|uploads|downloads|media|images)(/|$|\b)", re.I)
 _WEBSOCKET = re.compile(r"(^|/)(socket\.io|ws|websocket)(/|$)", re.I)
 # Object stores answer with stored files, never with streams: MinIO and S3-compatible hosts by
 # a host-name part, the big clouds' blob endpoints by their domain.
@@ -385,6 +387,8 @@ def why_not_streaming(chain: Chain, limits: Limits, proxy_pass: Directive) -> st
         return "a health or status path"
     if _STATIC.search(path):
         return "static files"
+    if _FILES.search(path):
+        return "stored files (downloads, not streams)"
     if _WEBSOCKET.search(path):
         return "WebSocket (upgraded connections are not buffered)"
     if _object_store(proxy_pass):
