@@ -125,7 +125,7 @@ class StreamReader:
             and data[:7] == b"data: {"
             and data[7:14] != b'"error"'
             and 13 not in data
-            and b'"usage"' not in data
+            and not _has_usage(data)
             and not self._pending
         ):
             # The commonest read of a paced stream: one whole one-line `data: {...}` event,
@@ -167,7 +167,7 @@ class StreamReader:
         if self.format == "openai" and (
             data.find(b"[DONE]", 0, end) != -1
             or data.find(b'{"error"', 0, end) != -1
-            or data.find(b'"usage"', 0, end) != -1
+            or _has_usage(data[:end])
         ):
             return None
         separators = data.count(b"\n\n", 0, end)
@@ -240,7 +240,7 @@ class StreamReader:
                 self.terminated = True
             elif data.startswith(b'{"error"') or kind == b"error":
                 self.error_events += 1
-            elif b'"usage"' in data and not self._openai_usage(data):
+            elif _has_usage(data) and not self._openai_usage(data):
                 pass  # a usage-only chunk (`stream_options.include_usage`) carries no token
             elif self.content_events:
                 # TTFT is known: counting is all that is left, and JSON parsing is costly.
@@ -295,6 +295,12 @@ class StreamReader:
 
 def _str(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
+
+
+def _has_usage(data: bytes) -> bool:
+    """A usage object in the event: OpenAI sends `"usage": null` on every chunk when usage
+    is asked for, and those need no parsing; only the object carries the count."""
+    return b'"usage":{' in data or b'"usage": {' in data
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
