@@ -586,7 +586,7 @@ def render_html(run: Run) -> str:
         f"<title>streamwarden probe — {esc(run.target)}</title><style>{REPORT_CSS}</style></head><body>"
         f"<h1>streamwarden probe</h1><div class='sub'>{esc(run.target)} · "
         f"{esc(run.started_at or '')} · {len(run.requests)} requests</div>"
-        f"{_slos_html(run)}<h2>Findings</h2>{findings}"
+        f"{_capacity_html(run)}{_slos_html(run)}<h2>Findings</h2>{findings}"
         f"<h2>Steps</h2><div class='tbl'><table><tr><th>step</th><th>reqs</th><th>ok</th>"
         "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>ITL p50/p99 ms</th>"
         "<th>TPOT p50 ms</th><th>output tok/s</th><th>req/s</th>"
@@ -596,6 +596,25 @@ def render_html(run: Run) -> str:
         f"<div class='charts'>{''.join(f'<div class=card>{c}</div>' for c in charts)}</div>"
         f"<h2>Reads per stream</h2>{controls}<div class='card'>{waterfall_svg(run)}</div>"
         f"<script>{_JS}</script></body></html>\n"
+    )
+
+
+def _capacity_html(run: Run) -> str:
+    """What `--find-capacity` found, and each level it tried with why it failed."""
+    cap = run.capacity
+    if not cap:
+        return ""
+    found = cap.get("capacity") is not None
+    rows = "".join(
+        f"<tr><td>{esc(level.get('level'))}</td>"
+        f"<td class='{'ok' if level.get('passed') else 'bad'}'>"
+        f"{'meets' if level.get('passed') else 'fails'}</td>"
+        f"<td class='l'>{esc('; '.join(level.get('reasons') or []))}</td></tr>"
+        for level in cap.get("levels", [])
+    )
+    return (
+        f"<h2>Capacity</h2><p class='{'ok' if found else 'bad'}'>{esc(cap.get('summary', ''))}"
+        f"</p><table><tr><th>level</th><th>verdict</th><th>why</th></tr>{rows}</table>"
     )
 
 
