@@ -291,12 +291,14 @@ MARKS: dict[str, tuple[str, str]] = {
     "m-read": ("#0969da", "read with events"),
     "m-burst": ("#d4a72c", "burst (4+ events in one read)"),
     "m-beat": ("#1b7c83", "heartbeat comment"),
-    "m-ok": ("#1a7f37", "● completed"),
-    "m-cut": ("#d1242f", "✕ cut mid-stream (truncated, reset, no terminator)"),
-    "m-http": ("#8250df", "✕ HTTP error or refusal"),
-    "m-connect": ("#6e7781", "✕ could not connect"),
-    "m-timeout": ("#bc4c00", "✕ the probe gave up (--timeout)"),
+    "m-ok": ("#1a7f37", "completed"),
+    "m-cut": ("#d1242f", "cut mid-stream (truncated, reset, no terminator)"),
+    "m-http": ("#8250df", "HTTP error or refusal"),
+    "m-connect": ("#6e7781", "could not connect"),
+    "m-timeout": ("#bc4c00", "the probe gave up (--timeout)"),
 }
+#: How the legend draws each mark: the end of a stream is a dot or a cross, the rest bars.
+_GLYPH = {"m-ok": "●", "m-cut": "✕", "m-http": "✕", "m-connect": "✕", "m-timeout": "✕"}
 _END_MARK = {"ok": "m-ok", "http_error": "m-http", "connect_error": "m-connect"}
 _END_MARK |= {"client_timeout": "m-timeout"}
 
@@ -513,7 +515,13 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 200) -> str:
         out.append("</g>")
     out.append("</svg>")
     legend = "".join(
-        f"<span class='lg' data-mark='{cls}'><i style='background:{color}'></i>{esc(text)}</span>"
+        f"<span class='lg' data-mark='{cls}'>"
+        + (
+            f"<b style='color:{color}'>{_GLYPH[cls]}</b> "
+            if cls in _GLYPH
+            else f"<i style='background:{color}'></i>"
+        )
+        + f"{esc(text)}</span>"
         for cls, (color, text) in MARKS.items()
         if cls in used
     )
