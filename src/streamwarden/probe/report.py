@@ -20,6 +20,7 @@ from rich.text import Text
 from streamwarden.findings import Finding
 from streamwarden.probe.compare import RunComparison, changed
 from streamwarden.probe.diagnose import headline
+from streamwarden.probe.metrics import stream_metrics
 from streamwarden.probe.slo import evaluate, request_checks
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run
 
@@ -461,7 +462,13 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 200) -> str:
         tip = (
             f"{step_labels.get(r.step, r.step)} #{i}: {r.outcome}, status {r.status}, "
             f"ttfb {_ms(r.ttfb_ms)} ms, ttft {_ms(r.ttft_ms)} ms, end {_ms(r.end_ms)} ms, "
-            f"{len(r.reads)} reads, {r.events} events" + (f" — {r.error}" if r.error else "")
+            f"{len(r.reads)} reads, {r.events} events"
+            + (
+                f", TPOT {_ms(m.tpot_ms)} ms"
+                if (m := stream_metrics(r)).tpot_ms is not None
+                else ""
+            )
+            + (f" — {r.error}" if r.error else "")
         )
         out.append(
             f'<g class="row" data-ok="{1 if r.succeeded else 0}" data-step="{r.step}">'
