@@ -22,7 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

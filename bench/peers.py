@@ -55,7 +55,7 @@ from common import (
     write_json,
 )
 
-from streamwarden.lab.procs import free_port
+from streamwarden.procs import free_port
 
 NOFILE = 65536
 WORKLOADS: dict[str, dict[str, Any]] = {

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamwarden.lab.procs import free_port, wait_for_port
 from streamwarden.probe.timeline import percentile
+from streamwarden.procs import free_port, wait_for_port
 
 BENCH = Path(__file__).resolve().parent
 PY = sys.executable

@@ -18,10 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streamwarden.lab.procs import free_port, start_nginx
 from streamwarden.probe import ProbeConfig, Thresholds, diagnose, run_probe, write_html, write_json
 from streamwarden.probe.report import print_summary
 from streamwarden.probe.target import SSEServer
+from streamwarden.procs import free_port, start_nginx
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import HOST, PY, git_rev, machine, start_server, write_json
 
-from streamwarden.lab.procs import free_port
+from streamwarden.procs import free_port
 
 CLIENTS = ("httpx", "aiohttp", "http1")
 BODY = json.dumps(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 
 
 @dataclass

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from rawclient import RawStream
 from streamwarden import Comment, Event, Outcome, StreamPolicy, StreamStats, encode, stream_response
-from streamwarden.lab.procs import ServerThread, find_binary, free_port, start_nginx
+from streamwarden.procs import ServerThread, find_binary, free_port, start_nginx
 
 CONTENT: list[Event | str] = [
     "hello",

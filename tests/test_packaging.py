@@ -24,20 +24,26 @@ CORE = {
     "streamwarden.guard",
     "streamwarden.sse",
     "streamwarden.findings",
+    "streamwarden.defaults",
     "streamwarden.middleware",
     "streamwarden.gctuning",
     "streamwarden.upstreams",
     "streamwarden.upstreams.base",
     "streamwarden.upstreams.sim",
+    "streamwarden.doctor.canary",  # mounted in a user's app: starlette and anyio only
 }
 #: The part a module belongs to -> the extra that installs what it imports.
 PART_EXTRAS = {
+    "streamwarden.locust": "locust",
+    "streamwarden.procs": "gateway",  # ServerThread runs uvicorn; the launcher needs nothing
+    "streamwarden.metrics": "metrics",
     "streamwarden.upstreams": "gateway",  # the HTTP clients of real upstreams
     "streamwarden.protocols": "gateway",
     "streamwarden.gateway": "gateway",
     "streamwarden.probe.target": "lab",  # a demo server: it speaks the gateway's protocols
     "streamwarden.probe": "probe",
     "streamwarden.lint": "lint",
+    "streamwarden.doctor": "probe",
     "streamwarden.lab": "lab",
 }
 #: Imports each tool's dependencies lazily and says which extra is missing (tested below).

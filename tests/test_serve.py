@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from rawclient import RawStream
-from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from streamwarden import defaults
 from streamwarden.sse import Event, encode, encode_comment
 
 __all__ = [
@@ -74,10 +75,10 @@ class StreamPolicy:
       reading); the guard's other streams are unaffected.
     """
 
-    heartbeat: float | None = 15.0
+    heartbeat: float | None = defaults.HEARTBEAT
     first_token_timeout: float | None = 120.0
     idle_timeout: float | None = 60.0
-    max_duration: float | None = 900.0
+    max_duration: float | None = defaults.MAX_DURATION
     send_timeout: float | None = 30.0
     #: Bounded wait for the source's `aclose()`; a source that hangs while closing must not
     #: hold the request forever.

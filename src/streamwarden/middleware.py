@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from streamwarden.gateway.metrics import GatewayMetrics
+    from streamwarden.metrics import GatewayMetrics
 
 __all__ = ["StreamGuardMiddleware"]
 
@@ -210,7 +210,7 @@ class StreamGuardMiddleware:
     - `opt_out_header`: a request carrying this header with the value `off` is not guarded;
       None turns the opt-out off.
     - `metrics=True`: the gateway's Prometheus metrics, served at `metrics_path` (needs
-      `prometheus-client`).
+      the `metrics` extra: `pip install 'streamwarden[metrics]'`).
     """
 
     def __init__(
@@ -239,7 +239,13 @@ class StreamGuardMiddleware:
         self.metrics_path = metrics_path
         if metrics:
             # Imported here: the core install (starlette + anyio) has no prometheus-client.
-            from streamwarden.gateway.metrics import GatewayMetrics
+            try:
+                from streamwarden.metrics import GatewayMetrics
+            except ImportError:
+                raise RuntimeError(
+                    "StreamGuardMiddleware(metrics=True) needs prometheus-client: "
+                    "pip install 'streamwarden[metrics]'"
+                ) from None
 
             self.metrics = GatewayMetrics()
 
@@ -274,7 +280,7 @@ class StreamGuardMiddleware:
         await _GuardedRequest(self, scope, receive, send).run()
 
     async def _serve_metrics(self, send: Send) -> None:
-        from streamwarden.gateway.metrics import CONTENT_TYPE_LATEST
+        from streamwarden.metrics import CONTENT_TYPE_LATEST
 
         assert self.metrics is not None
         body = self.metrics.render()

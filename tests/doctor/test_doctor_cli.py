@@ -10,7 +10,7 @@ from starlette.routing import Mount
 
 from streamwarden.cli import main
 from streamwarden.doctor.canary import canary_app
-from streamwarden.lab.procs import ServerThread, free_port
+from streamwarden.procs import ServerThread, free_port
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from gwutil import OPENAI_BODY, run_gateway
 from rawclient import RawStream
-from streamwarden.lab.procs import free_port
+from streamwarden.procs import free_port
 
 
 def stream_body(**sim: object) -> dict[str, object]:

@@ -16,7 +16,7 @@ import pytest
 
 from gwutil import run_gateway
 from streamwarden.gateway.relay import RawRelay
-from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
+from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 from streamwarden.upstreams.base import UpstreamError
 
 FAKE = Path(__file__).resolve().parents[2] / "bench" / "apps" / "fake_openai.py"

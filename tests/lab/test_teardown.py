@@ -16,7 +16,7 @@ import pytest
 from procscan import live_session_members, processes_referring_to
 
 from streamwarden.lab import Launcher, get_scenarios, run_lab, stacks
-from streamwarden.lab.procs import ManagedProcess, find_binary, start_process
+from streamwarden.procs import ManagedProcess, find_binary, start_process
 
 pytestmark = pytest.mark.timeout(120)
 

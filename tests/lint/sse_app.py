@@ -18,9 +18,20 @@ COUNT = 10
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await _stream(send, scope, accel=False)
+
+
+async def accel_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The same stream from an app that sends `X-Accel-Buffering: no` (as sse-starlette does)."""
+    await _stream(send, scope, accel=True)
+
+
+async def _stream(send: Any, scope: dict[str, Any], accel: bool) -> None:
     if scope["type"] != "http":
         return
     headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+    if accel:
+        headers.append((b"x-accel-buffering", b"no"))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     for i in range(COUNT):
         body = f"data: event {i}\n\n".encode()

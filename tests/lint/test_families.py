@@ -60,7 +60,7 @@ def test_commands_found_where_servers_start_not_where_they_install() -> None:
 def test_async_workers_are_not_sync() -> None:
     out = rules(
         "Procfile",
-        "web: gunicorn -k gevent --graceful-timeout 700 --keep-alive 75 a:b\n",
+        "web: gunicorn -k gevent --graceful-timeout 1000 --keep-alive 75 a:b\n",
         Kind.COMMANDS,
     )
     assert out == set()

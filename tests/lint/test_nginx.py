@@ -29,9 +29,14 @@ def test_innermost_setting_wins(tmp_path: Path) -> None:
     assert d is not None and d.args == ("off",)
 
 
-def test_default_buffering_is_reported_at_proxy_pass(tmp_path: Path) -> None:
-    text = "server {\n location / {\n  proxy_http_version 1.1;\n  proxy_pass http://a;\n }\n}\n"
-    assert lint(text, tmp_path) == {(4, "nginx/proxy-buffering")}
+def test_default_buffering_and_http10_are_one_finding_at_proxy_pass(tmp_path: Path) -> None:
+    text = "server {\n location / {\n  proxy_pass http://a;\n }\n}\n"
+    assert lint(text, tmp_path) == {(3, "nginx/proxy-buffering")}
+    # HTTP/1.1 lets the app answer in chunks: buffering then holds nothing back (measured).
+    chunked = text.replace("  proxy_pass", "  proxy_http_version 1.1;\n  proxy_pass")
+    assert lint(chunked, tmp_path) == set()
+    # The app's X-Accel-Buffering: no turns buffering off per response.
+    assert lint(text, tmp_path, Limits(app_sends_accel_buffering=True)) == set()
 
 
 def test_one_finding_per_inherited_directive(tmp_path: Path) -> None:
@@ -51,12 +56,16 @@ def test_max_gap_moves_the_threshold(tmp_path: Path) -> None:
 
 
 def test_nginx_version_decides_the_http_version_default(tmp_path: Path) -> None:
-    text = "server {\n proxy_buffering off;\n location / {\n  proxy_pass http://a;\n }\n}\n"
-    assert lint(text, tmp_path) == {(4, "nginx/http-version")}
+    text = "server {\n location / {\n  proxy_pass http://a;\n }\n}\n"
+    assert lint(text, tmp_path) == {(3, "nginx/proxy-buffering")}
     assert lint(text, tmp_path, Limits(nginx_version=(1, 29, 7))) == set()
-    assert lint(text, tmp_path, Limits(nginx_version=(1, 29, 6))) == {(4, "nginx/http-version")}
-    explicit = text.replace("proxy_buffering off;", "proxy_buffering off; proxy_http_version 1.0;")
-    assert lint(explicit, tmp_path, Limits(nginx_version=(1, 30))) == {(2, "nginx/http-version")}
+    assert lint(text, tmp_path, Limits(nginx_version=(1, 29, 6))) == {(3, "nginx/proxy-buffering")}
+    # An explicit HTTP/1.0 is the cause the author wrote: the finding is named after it.
+    explicit = text.replace("server {", "server { proxy_http_version 1.0;")
+    assert lint(explicit, tmp_path, Limits(nginx_version=(1, 30))) == {(1, "nginx/http-version")}
+    # Buffering off: HTTP/1.0 alone holds nothing back.
+    off = text.replace("server {", "server { proxy_buffering off;")
+    assert lint(off, tmp_path) == set()
 
 
 def test_headers_repeated_in_full_are_not_hidden(tmp_path: Path) -> None:
@@ -78,11 +87,15 @@ def test_gzip_off_default_types_or_off_in_location_are_fine(tmp_path: Path) -> N
     assert lint(star.replace("gzip on;", "gzip off;"), tmp_path) == set()
 
 
-def test_ignored_header_only_matters_while_buffering(tmp_path: Path) -> None:
-    text = "http {\n proxy_http_version 1.1;\n proxy_ignore_headers x-accel-buffering;\n"
+def test_ignored_header_only_matters_while_buffering_over_http10(tmp_path: Path) -> None:
+    text = "http {\n proxy_http_version 1.0;\n proxy_ignore_headers x-accel-buffering;\n"
     text += " server { location / { proxy_pass http://a; } }\n}\n"
     assert lint(text, tmp_path) == {(3, "nginx/ignores-accel-buffering")}
-    assert lint(text.replace("1.1;", "1.1; proxy_buffering off;"), tmp_path) == set()
+    # Even an app that sends the header cannot help: nginx ignores it.
+    limits = Limits(app_sends_accel_buffering=True)
+    assert lint(text, tmp_path, limits) == {(3, "nginx/ignores-accel-buffering")}
+    assert lint(text.replace("1.0;", "1.0; proxy_buffering off;"), tmp_path) == set()
+    assert lint(text.replace("1.0;", "1.1;"), tmp_path) == set()
 
 
 def test_if_blocks_and_nested_locations_inherit(tmp_path: Path) -> None:
@@ -100,7 +113,7 @@ def test_include_loop_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_missing_include_is_reported_not_fatal(tmp_path: Path) -> None:
-    text = "http {\n include /nonexistent/proxy_params;\n" + GOOD + "}\n"
+    text = "http {\n include /nonexistent/streaming.conf;\n" + GOOD + "}\n"
     assert lint(text, tmp_path) == {(2, "nginx/missing-include")}
 
 

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from rawclient import RawStream
 from streamwarden import Comment, Event, Outcome, StreamGuardMiddleware, StreamPolicy
-from streamwarden.lab.procs import ServerThread
+from streamwarden.procs import ServerThread
 
 QUIET = StreamPolicy(heartbeat=10.0)
 POLICIES = {

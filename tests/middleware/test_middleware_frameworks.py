@@ -20,7 +20,7 @@ from mwutil import Generators
 
 from rawclient import RawStream
 from streamwarden import Comment, Event, Outcome, StreamGuardMiddleware, StreamPolicy
-from streamwarden.lab.procs import ServerThread
+from streamwarden.procs import ServerThread
 
 POLICY = StreamPolicy(heartbeat=0.1, idle_timeout=0.6)
 

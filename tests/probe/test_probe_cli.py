@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from streamwarden.cli import app
-from streamwarden.lab.procs import free_port
-from streamwarden.probe.load import ProbeConfig, ProbeError, validate
+from streamwarden.probe.config import ProbeConfig, ProbeError, validate
 from streamwarden.probe.target import SSEServer
+from streamwarden.procs import free_port
 
 runner = CliRunner()
 FAST = ["--concurrency", "1,2", "--step-duration", "0.1", "--timeout", "5"]

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from streamwarden.probe import ProbeConfig, ProbeError, Run, diagnose, run_probe
-from streamwarden.probe.load import parse_target
+from streamwarden.probe.config import parse_target
 from streamwarden.probe.target import SSEServer
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -187,7 +187,7 @@ def test_loopback_only_unless_allowed() -> None:
 
 
 def test_unreachable_target() -> None:
-    from streamwarden.lab.procs import free_port
+    from streamwarden.procs import free_port
 
     with pytest.raises(ProbeError, match="cannot connect"):
         probe(f"http://127.0.0.1:{free_port()}/", concurrency=(1,))

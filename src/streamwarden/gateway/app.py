@@ -27,7 +27,6 @@ from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, read_json
 from streamwarden.gateway.drain import Drain
-from streamwarden.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
     ClientLeft,
@@ -38,6 +37,7 @@ from streamwarden.gateway.waits import (
     while_connected,
 )
 from streamwarden.guard import ErrorFormatter, Outcome, StreamStats, stream_response
+from streamwarden.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from streamwarden.protocols import anthropic as anthropic_protocol
 from streamwarden.protocols import openai as openai_protocol
 from streamwarden.sse import Event

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from streamwarden.defaults import MAX_DURATION
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.guard import StreamPolicy
 from streamwarden.upstreams.sim import SimCaps, SimParams
@@ -75,7 +76,7 @@ def serve(
     ] = 60.0,
     max_duration: Annotated[
         float, typer.Option(help="Longest a request may last, in seconds (0: off).")
-    ] = 900.0,
+    ] = MAX_DURATION,
     send_timeout: Annotated[
         float, typer.Option(help="Seconds a client may stop reading before it is dropped (0: off).")
     ] = 30.0,

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from streamwarden.findings import Finding
-from streamwarden.lab.procs import find_binary
 from streamwarden.lab.scenarios import SCALE, Scenario
 from streamwarden.lab.stacks import Launcher, MissingBinary
 from streamwarden.lab.verdict import compare, evidence_line
 from streamwarden.probe.diagnose import Thresholds, diagnose
-from streamwarden.probe.load import run_probe
+from streamwarden.probe.schedule import run_probe
 from streamwarden.probe.timeline import Run
+from streamwarden.procs import find_binary
 
 __all__ = [
     "INSTALL_HINTS",

@@ -25,7 +25,7 @@ from streamwarden.lab import stacks
 from streamwarden.lab.stacks import Launcher
 from streamwarden.lint import snippets
 from streamwarden.lint.snippets import SnippetOptions
-from streamwarden.probe.load import ProbeConfig
+from streamwarden.probe.config import ProbeConfig
 from streamwarden.probe.timeline import Run
 
 __all__ = [

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from streamwarden.lab.procs import (
+from streamwarden.procs import (
     ManagedProcess,
     find_binary,
     free_port,

@@ -1,12 +1,13 @@
 """streamwarden.lint: static checks of proxy, server and load-balancer configs for streams."""
 
-from streamwarden.lint.catalog import RULES
+from streamwarden.lint.catalog import INFOS, RULES
 from streamwarden.lint.detect import Kind
 from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
 from streamwarden.lint.linter import Result, lint_paths, lint_text
 from streamwarden.lint.snippets import SnippetOptions
 
 __all__ = [
+    "INFOS",
     "RULES",
     "ConfigError",
     "Finding",

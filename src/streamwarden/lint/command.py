@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from streamwarden.defaults import HEARTBEAT, IDLE_TIMEOUT, MAX_DURATION
 from streamwarden.lint import report, snippets
-from streamwarden.lint.catalog import RULES
+from streamwarden.lint.catalog import INFOS
 from streamwarden.lint.detect import Kind
 from streamwarden.lint.findings import Limits
 from streamwarden.lint.linter import lint_paths
@@ -58,7 +59,7 @@ def lint(
             help="Longest silence between bytes, in seconds (your heartbeat interval). "
             "Idle timeouts must be at least twice this.",
         ),
-    ] = 15.0,
+    ] = HEARTBEAT,
     max_duration: Annotated[
         float,
         typer.Option(
@@ -66,7 +67,7 @@ def lint(
             min=0.001,
             help="Longest stream, in seconds. Total timeouts must be at least this.",
         ),
-    ] = 600.0,
+    ] = MAX_DURATION,
     nginx_version: Annotated[
         str | None,
         typer.Option(
@@ -77,24 +78,85 @@ def lint(
     ] = None,
     kind: Annotated[
         Kind | None,
-        typer.Option("--kind", help="Treat every file as this kind instead of detecting it."),
+        typer.Option(
+            "--kind",
+            help="Treat every file as this kind instead of detecting it; a file that clearly "
+            "is another kind is an error.",
+        ),
+    ] = None,
+    root: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--root",
+            help="ABS=PATH: read absolute paths under ABS (includes like /etc/nginx/conf.d/*.conf)"
+            " from PATH in the linted tree. Repeatable.",
+        ),
+    ] = None,
+    stream_path: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stream-path",
+            help="URL prefix that streams (repeatable). Buffering and timeout rules then look "
+            "only at routes under these; without it, routes that clearly do not stream "
+            "(return, caches, health checks, static files) are skipped.",
+        ),
+    ] = None,
+    app_sends_accel_buffering: Annotated[
+        bool,
+        typer.Option(
+            "--app-sends-accel-buffering",
+            help="The app answers streams with `X-Accel-Buffering: no` (sse-starlette and "
+            "many SSE libraries do), which turns nginx buffering off per response.",
+        ),
+    ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Glob of files or directories to skip (repeatable)."),
     ] = None,
 ) -> None:
     """Check proxy, server and load-balancer configs for settings that break streams.
 
-    Exit code: 0 clean or warnings only, 1 an error finding, 2 a file that cannot be read.
+    PATH may be `-` to read standard input (`helm template . | streamwarden lint -`).
+    Exit code: 0 clean or warnings only, 1 an error finding, 2 a file that cannot be read or
+    no config found at all.
     """
-    limits = Limits(max_gap, max_duration, _version(nginx_version))
-    result = lint_paths(paths, limits, kind)
+    limits = Limits(
+        max_gap,
+        max_duration,
+        _version(nginx_version),
+        tuple(stream_path or ()),
+        app_sends_accel_buffering,
+    )
+    result = lint_paths(paths, limits, kind, _roots(root or []), list(exclude or []))
     for error in result.errors:
         typer.echo(report.error_line(error), err=True)
+    if not result.files and not result.errors:
+        typer.echo(
+            f"streamwarden lint: 0 files checked in {' '.join(paths)} — nothing there looks "
+            "like a config this linter knows; check the path, name the files, or pass --kind",
+            err=True,
+        )
+        raise typer.Exit(2)
     if format is Format.JSON:
         typer.echo(report.to_json(result.findings))
     elif format is Format.SARIF:
-        typer.echo(report.to_sarif(result.findings, _package_version(), RULES))
+        typer.echo(report.to_sarif(result.findings, _package_version(), INFOS))
     elif result.files or not result.errors:
-        report.to_text(result.findings, result.files, Console(highlight=False))
+        report.to_text(result, Console(highlight=False))
     raise typer.Exit(result.exit_code)
+
+
+def _roots(values: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        absolute, sep, local = value.partition("=")
+        if not sep or not absolute.startswith("/") or not local:
+            raise typer.BadParameter(
+                f"not ABS=PATH: {value!r} (write it like /etc/nginx=./deploy/nginx)",
+                param_hint="--root",
+            )
+        out.append((absolute, local))
+    return out
 
 
 def config(
@@ -107,10 +169,10 @@ def config(
     ] = "8080",
     read_timeout: Annotated[
         int, typer.Option("--read-timeout", min=1, help="Idle timeout in seconds.")
-    ] = 300,
+    ] = IDLE_TIMEOUT,
     max_duration: Annotated[
         int, typer.Option("--max-duration", min=1, help="Longest stream in seconds.")
-    ] = 600,
+    ] = int(MAX_DURATION),
 ) -> None:
     """Print a config snippet that streams correctly and passes `streamwarden lint`."""
     options = snippets.SnippetOptions(

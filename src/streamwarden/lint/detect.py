@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import enum
+import fnmatch
 import os
 import re
+from collections.abc import Iterator
+
+from streamwarden.lint.gunicorn import settings_assigned
 
 
 class Kind(enum.StrEnum):
@@ -12,36 +16,57 @@ class Kind(enum.StrEnum):
     GUNICORN = "gunicorn"  # gunicorn.conf.py
     COMMANDS = "commands"  # Procfile, Dockerfile, shell script: gunicorn/uvicorn command lines
     HAPROXY = "haproxy"
-    YAML = "yaml"  # Kubernetes ingress-nginx and Envoy
+    YAML = "yaml"  # Kubernetes (ingress-nginx, workloads, routes), Compose, Envoy, Traefik, CFN
     TERRAFORM = "terraform"
 
 
 _HAPROXY_SECTION = re.compile(r"^(defaults|frontend|backend|listen)\b", re.MULTILINE)
 _NGINX_HINT = re.compile(
-    r"^\s*(http|server|location|upstream|events)\b[^;{]*\{|^\s*proxy_pass\s|^# configuration file ",
+    r"^\s*(http|server|location|upstream|events)\b[^;{:]*\{|^\s*proxy_pass\s|"
+    r"^# configuration file ",
+    re.MULTILINE,
+)
+_YAML_HINT = re.compile(
+    r"^(apiVersion|kind|services|Resources|AWSTemplateFormatVersion|entryPoints|"
+    r"static_resources|http):\s|^---\s*$",
     re.MULTILINE,
 )
 _SERVER_CMD = re.compile(r"\b(gunicorn|uvicorn)\b")
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".terraform", ".tox"}
+_GUNICORN_NAME = re.compile(r"gunicorn.*\.py$")
+# Settings that, assigned together at module level, only a gunicorn config assigns.
+_GUNICORN_SETTINGS = {"bind", "workers", "worker_class", "graceful_timeout", "keepalive"}
+_GUNICORN_SETTINGS |= {"worker_connections", "threads", "preload_app", "accesslog", "errorlog"}
+SKIP_DIRS = {".git", "node_modules", "__pycache__", ".terraform", ".tox", "site-packages"}
+SKIP_DIRS |= {"build", "dist", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+
+
+def looks_like_yaml(text: str) -> bool:
+    return bool(_YAML_HINT.search(text)) and not _NGINX_HINT.search(text.split("\n---", 1)[0])
 
 
 def detect(path: str, text: str) -> Kind | None:
     name = os.path.basename(path)
-    lower = name.lower()
+    lower = name.lower().removesuffix(".template")
     if lower.endswith(".tf"):
         return Kind.TERRAFORM
     if lower.endswith((".yaml", ".yml")):
         return Kind.YAML
     if lower.endswith(".py"):
-        is_conf = "gunicorn" in lower or re.search(r"^(worker_class|bind)\s*=", text, re.M)
-        return Kind.GUNICORN if is_conf else None
+        assigned = settings_assigned(text)
+        by_name = _GUNICORN_NAME.search(lower) and (assigned or not text.strip())
+        return Kind.GUNICORN if by_name or len(assigned & _GUNICORN_SETTINGS) >= 2 else None
     if lower == "procfile" or lower.startswith(("dockerfile", "containerfile")):
         return Kind.COMMANDS
     if lower.endswith((".dockerfile", ".sh", ".bash")):
         return Kind.COMMANDS
+    # YAML first: a Helm `.tpl` or an extension-less manifest is never nginx.
+    if (lower.endswith((".tpl", ".json")) or "." not in lower) and looks_like_yaml(text):
+        return Kind.YAML
     if "haproxy" in lower or (lower.endswith(".cfg") and _HAPROXY_SECTION.search(text)):
         return Kind.HAPROXY
-    if lower.endswith(".conf") or "nginx" in lower or _NGINX_HINT.search(text):
+    if looks_like_yaml(text) and not lower.endswith(".conf"):
+        return Kind.YAML
+    if lower.endswith(".conf") or ".conf." in lower or "nginx" in lower or _NGINX_HINT.search(text):
         if _HAPROXY_SECTION.search(text) and not _NGINX_HINT.search(text):
             return Kind.HAPROXY
         return Kind.NGINX
@@ -50,17 +75,82 @@ def detect(path: str, text: str) -> Kind | None:
     return None
 
 
-def expand(paths: list[str]) -> tuple[list[str], list[str]]:
+def _ignored(rel: str, patterns: list[str]) -> bool:
+    base = rel.rsplit("/", 1)[-1]
+    out = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pat = pattern[1:] if negate else pattern
+        pat = pat.rstrip("/")
+        anchored = pat.startswith("/")
+        pat = pat.lstrip("/")
+        hit = fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat + "/*")
+        if not anchored and not hit:
+            hit = fnmatch.fnmatch(base, pat) or any(
+                fnmatch.fnmatch(part, pat) for part in rel.split("/")[:-1]
+            )
+        if hit:
+            out = not negate
+    return out
+
+
+def _gitignore(root: str) -> list[str]:
+    try:
+        with open(os.path.join(root, ".gitignore"), encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _is_venv(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
+
+
+def walk(root: str, excludes: list[str]) -> Iterator[str]:
+    """Files under `root`, leaving out what .gitignore and --exclude name, virtualenvs,
+    site-packages, build output and node_modules."""
+    ignore = _gitignore(root) + list(excludes)
+    for here, dirs, names in os.walk(root):
+        rel_here = os.path.relpath(here, root)
+        keep = []
+        for d in sorted(dirs):
+            rel = os.path.normpath(os.path.join(rel_here, d)).replace(os.sep, "/")
+            if d in SKIP_DIRS or d.startswith(".") or _is_venv(os.path.join(here, d)):
+                continue
+            if _ignored(rel, ignore):
+                continue
+            keep.append(d)
+        dirs[:] = keep
+        for n in sorted(names):
+            rel = os.path.normpath(os.path.join(rel_here, n)).replace(os.sep, "/")
+            if not _ignored(rel, ignore):
+                yield os.path.join(here, n)
+
+
+def expand(paths: list[str], excludes: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(files named or found under directories, paths that do not exist)."""
     files: list[str] = []
     missing: list[str] = []
     for path in paths:
-        if os.path.isdir(path):
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
-                files.extend(os.path.join(root, n) for n in sorted(names))
+        if path == "-":
+            files.append(path)
+        elif os.path.isdir(path):
+            files.extend(walk(path, excludes or []))
         elif os.path.exists(path):
             files.append(path)
         else:
             missing.append(path)
     return files, missing
+
+
+def nginx_prefix(paths: list[str]) -> str | None:
+    """nginx's prefix for a linted directory: the one holding its main nginx.conf."""
+    for path in paths:
+        if not os.path.isdir(path):
+            continue
+        for here, dirs, names in os.walk(path):
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")]
+            if "nginx.conf" in names or "nginx.conf.template" in names:
+                return os.path.abspath(here)
+    return None

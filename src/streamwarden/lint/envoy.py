@@ -1,75 +1,203 @@
-"""Envoy: route timeouts. A route's `timeout` counts the whole response, 15 s by default, and
-ends a stream that is still sending; `0s` disables it. `idle_timeout` on a route counts silence.
+"""Envoy: route timeouts, stream timeouts on the HTTP connection manager, and ext_proc body
+modes. A route's `timeout` counts the whole response, 15 s by default, and ends a stream that
+is still sending; `0s` disables it. `idle_timeout` and `stream_idle_timeout` count silence.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import yaml
 
 from streamwarden.lint import yamlnodes as y
 from streamwarden.lint.durations import envoy_seconds, show
 from streamwarden.lint.findings import Finding, Limits, Severity
+from streamwarden.lint.registry import Registry
 
 DEFAULT_ROUTE_TIMEOUT = 15.0
+DEFAULT_STREAM_IDLE = 300.0
+TIMEOUTS = "https://www.envoyproxy.io/docs/envoy/latest/faq/configuration/timeouts"
+EXT_PROC = (
+    "https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/filters/http/ext_proc/v3/"
+    "processing_mode.proto"
+)
 _TARGETS = {"cluster", "cluster_header", "weighted_clusters", "cluster_specifier_plugin"}
 
 
 def looks_like_envoy(docs: list[yaml.Node]) -> bool:
     keys = {"static_resources", "virtual_hosts", "route_config", "dynamic_resources"}
+    keys |= {"processing_mode", "stream_idle_timeout"}
     return any(any(k in keys for k, _, _ in y.items(m)) for d in docs for m in y.walk(d))
 
 
-def check(docs: list[yaml.Node], file: str, limits: Limits) -> list[Finding]:
-    out: list[Finding] = []
-    for doc in docs:
+def _seconds(node: yaml.Node | None) -> float | None:
+    return envoy_seconds(y.to_python(node)) if node is not None else None
+
+
+Check = Callable[[y.YamlFile, Limits], list[Finding]]
+rules: Registry[Check] = Registry("envoy")
+
+
+def _routes(file: y.YamlFile) -> list[tuple[yaml.Node, yaml.Node, str]]:
+    out = []
+    for doc in file.docs:
         for mapping in y.walk(doc):
             route = y.get(mapping, "route")
             if not any(y.get(route, t) is not None for t in _TARGETS):
                 continue
+            assert route is not None
             name = y.scalar(y.get(mapping, "name"))
             match = y.get(mapping, "match")
             prefix = y.scalar(y.get(match, "prefix")) or y.scalar(y.get(match, "path"))
-            what = f"route {name or prefix or '?'}"
-            timeout_key = y.key_node(route, "timeout")
-            timeout = y.get(route, "timeout")
-            seconds = (
-                envoy_seconds(y.to_python(timeout))
-                if timeout is not None
-                else DEFAULT_ROUTE_TIMEOUT
+            out.append((mapping, route, f"route {name or prefix or '?'}"))
+    return out
+
+
+@rules.rule(
+    "route-timeout",
+    "Envoy's route timeout (15 s default) ends the whole stream",
+    Severity.ERROR,
+    f"A route's `timeout` spans the whole response and defaults to 15 s ({TIMEOUTS}); `0s` "
+    "turns it off.",
+)
+def route_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for mapping, route, what in _routes(file):
+        timeout = y.get(route, "timeout")
+        seconds = _seconds(timeout) if timeout is not None else DEFAULT_ROUTE_TIMEOUT
+        if seconds is None or seconds == 0 or seconds >= limits.max_duration:
+            continue
+        key = y.key_node(route, "timeout") or y.key_node(mapping, "route") or mapping
+        out.append(
+            rules.info("route-timeout").finding(
+                f"{what}: the route timeout is {show(seconds)}"
+                f"{'' if timeout is not None else ' (the default)'} and counts the whole "
+                "response: Envoy ends any stream still running at that point, heartbeats or "
+                f"not (--max-duration is {show(limits.max_duration)}).",
+                "Set `timeout: 0s` on the route (no total limit) or at least "
+                f"`timeout: {int(limits.max_duration)}s`, and bound silence with "
+                f"`idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                file.path,
+                y.line(key),
             )
-            if seconds is not None and seconds != 0 and seconds < limits.max_duration:
-                line = (
-                    y.line(timeout_key)
-                    if timeout_key
-                    else y.line(y.key_node(mapping, "route") or mapping)
+        )
+    return out
+
+
+@rules.rule(
+    "idle-timeout",
+    "Envoy's route idle_timeout cuts a stream during a pause",
+    Severity.ERROR,
+    f"A route's `idle_timeout` ends a stream silent that long ({TIMEOUTS}).",
+)
+def idle_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for mapping, route, what in _routes(file):
+        idle = _seconds(y.get(route, "idle_timeout"))
+        if not idle or idle >= limits.idle_threshold:
+            continue
+        out.append(
+            rules.info("idle-timeout").finding(
+                f"{what}: idle_timeout {show(idle)} ends a stream that is silent that long, "
+                f"less than twice the longest expected gap ({show(limits.max_gap)}).",
+                f"Set `idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                file.path,
+                y.line(y.key_node(route, "idle_timeout") or mapping),
+            )
+        )
+    return out
+
+
+@rules.rule(
+    "stream-idle-timeout",
+    "the connection manager's stream_idle_timeout cuts a stream during a pause",
+    Severity.ERROR,
+    "`stream_idle_timeout` on the HTTP connection manager (5 min by default) resets a stream "
+    f"with no activity for that long ({TIMEOUTS}).",
+)
+def stream_idle_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for doc in file.docs:
+        for mapping in y.walk(doc):
+            node = y.get(mapping, "stream_idle_timeout")
+            seconds = _seconds(node)
+            if node is None or not seconds or seconds >= limits.idle_threshold:
+                continue
+            out.append(
+                rules.info("stream-idle-timeout").finding(
+                    f"stream_idle_timeout {show(seconds)} resets a stream silent that long, less "
+                    f"than twice the longest expected gap ({show(limits.max_gap)}).",
+                    f"Set `stream_idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                    file.path,
+                    y.line(node),
                 )
-                out.append(
-                    Finding(
-                        "envoy/route-timeout",
-                        Severity.ERROR,
-                        f"{what}: the route timeout is {show(seconds)}"
-                        f"{'' if timeout is not None else ' (the default)'} and counts the whole "
-                        "response: Envoy ends any stream still running at that point, "
-                        f"heartbeats or not (--max-duration is {show(limits.max_duration)}).",
-                        "Set `timeout: 0s` on the route (no total limit) or at least "
-                        f"`timeout: {int(limits.max_duration)}s`, and bound silence with "
-                        f"`idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
-                        file=file,
-                        line=line,
-                    )
+            )
+    return out
+
+
+@rules.rule(
+    "max-stream-duration",
+    "max_stream_duration ends the whole stream",
+    Severity.ERROR,
+    "`common_http_protocol_options.max_stream_duration` (connection manager) and a route's "
+    f"`max_stream_duration.max_stream_duration` end a stream after that long ({TIMEOUTS}); "
+    "unset means no limit.",
+)
+def max_stream_duration(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for doc in file.docs:
+        for mapping in y.walk(doc):
+            node = y.get(mapping, "max_stream_duration")
+            if isinstance(node, yaml.MappingNode):  # the route form nests it
+                node = y.get(node, "max_stream_duration")
+            seconds = _seconds(node)
+            if node is None or not seconds or seconds >= limits.max_duration:
+                continue
+            out.append(
+                rules.info("max-stream-duration").finding(
+                    f"max_stream_duration {show(seconds)} ends any stream still running then, "
+                    f"heartbeats or not (--max-duration is {show(limits.max_duration)}).",
+                    f"Remove it or set it above the longest stream "
+                    f"(`{int(limits.max_duration) + 60}s`).",
+                    file.path,
+                    y.line(node),
                 )
-            idle = y.get(route, "idle_timeout")
-            idle_s = envoy_seconds(y.to_python(idle)) if idle is not None else None
-            if idle is not None and idle_s and idle_s < limits.idle_threshold:
-                out.append(
-                    Finding(
-                        "envoy/idle-timeout",
-                        Severity.ERROR,
-                        f"{what}: idle_timeout {show(idle_s)} ends a stream that is silent that "
-                        f"long, less than twice the longest expected gap ({show(limits.max_gap)}).",
-                        f"Set `idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
-                        file=file,
-                        line=y.line(y.key_node(route, "idle_timeout") or mapping),
-                    )
+            )
+    return out
+
+
+@rules.rule(
+    "ext-proc-buffered",
+    "an ext_proc filter buffers the whole response body",
+    Severity.WARNING,
+    "`response_body_mode: BUFFERED` sends the whole body to the processor before the client "
+    "sees a byte; BUFFERED_PARTIAL holds it up to the buffer limit; STREAMED and FULL_DUPLEX_"
+    f"STREAMED pass chunks on ({EXT_PROC}).",
+)
+def ext_proc_buffered(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for doc in file.docs:
+        for mapping in y.walk(doc):
+            node = y.get(y.get(mapping, "processing_mode"), "response_body_mode")
+            mode = y.scalar(node)
+            if node is None or mode not in {"BUFFERED", "BUFFERED_PARTIAL"}:
+                continue
+            out.append(
+                rules.info("ext-proc-buffered").finding(
+                    f"ext_proc `response_body_mode: {mode}`: Envoy holds the response for the "
+                    "external processor, so a stream reaches the client "
+                    + ("only when it ends." if mode == "BUFFERED" else "in buffer-sized bursts."),
+                    "Use `response_body_mode: STREAMED` (or FULL_DUPLEX_STREAMED) for streaming "
+                    "routes, or `NONE` where the processor does not need the body.",
+                    file.path,
+                    y.line(node),
                 )
+            )
+    return out
+
+
+def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for _, rule in rules.checks:
+        out += rule(file, limits)
     return out

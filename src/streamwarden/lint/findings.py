@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamwarden.defaults import HEARTBEAT, MAX_DURATION
 from streamwarden.findings import Finding, Severity
 
 __all__ = ["ConfigError", "Finding", "Limits", "Severity"]
@@ -17,12 +18,17 @@ class Limits:
     `max_gap` is the longest silence expected between two bytes (the heartbeat interval); an
     idle timeout is safe from twice that. `max_duration` is the longest stream; a total timeout
     must be at least that. `nginx_version` picks version-dependent defaults (None: assume an
-    nginx older than 1.29.7, as every distribution shipped in 2025).
+    nginx older than 1.29.7, as every distribution shipped in 2025). `stream_paths` names the
+    URL prefixes that stream (empty: guess from each route). `app_sends_accel_buffering` says
+    the app answers streams with `X-Accel-Buffering: no`, which turns nginx buffering off per
+    response.
     """
 
-    max_gap: float = 15.0
-    max_duration: float = 600.0
+    max_gap: float = HEARTBEAT
+    max_duration: float = MAX_DURATION
     nginx_version: tuple[int, ...] | None = None
+    stream_paths: tuple[str, ...] = ()
+    app_sends_accel_buffering: bool = False
 
     @property
     def idle_threshold(self) -> float:

@@ -1,21 +1,48 @@
-"""gunicorn: `gunicorn.conf.py` files and gunicorn command lines.
+"""gunicorn: `gunicorn.conf.py` files and gunicorn command lines, one check per rule.
 
 The config file is read with `ast`, never executed: only literal assignments count, and a
-setting computed at run time (`workers = cpu_count() * 2`) is treated as unknown.
+setting computed at run time (`workers = cpu_count() * 2`) or taken from the environment
+without a default (`--timeout $TIMEOUT`) is unknown, and no rule judges it.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from streamwarden.lint.cmdline import Command, options
 from streamwarden.lint.durations import number, show
 from streamwarden.lint.findings import Finding, Limits, Severity
+from streamwarden.lint.registry import Registry
+from streamwarden.lint.shellvalues import expand
 
-SETTINGS = ("worker_class", "workers", "threads", "timeout", "graceful_timeout", "keepalive")
-DEFAULTS = {"worker_class": "sync", "threads": "1", "timeout": "30", "graceful_timeout": "30"}
-DEFAULTS["keepalive"] = "2"
+DOCS = "https://docs.gunicorn.org/en/stable/settings.html"
+DEFAULTS = {
+    "worker_class": "sync",
+    "threads": "1",
+    "timeout": "30",
+    "graceful_timeout": "30",
+    "keepalive": "2",
+    "worker_connections": "1000",
+}
+# Every gunicorn setting name a config file may assign (gunicorn 23), to catch misspellings.
+KNOWN = frozenset(
+    """accesslog access_log_format backlog bind ca_certs capture_output cert_reqs certfile
+    chdir check_config child_exit ciphers config daemon default_proc_name disable_redirect_access_to_syslog
+    do_handshake_on_connect dogstatsd_tags enable_stdio_inheritance errorlog forwarded_allow_ips
+    graceful_timeout group header_map initgroups keepalive keyfile limit_request_field_size
+    limit_request_fields limit_request_line logconfig logconfig_dict logconfig_json logger_class
+    loglevel max_requests max_requests_jitter nworkers_changed on_exit on_reload on_starting
+    paste pidfile post_fork post_request post_worker_init pre_exec pre_fork pre_request
+    preload_app print_config proc_name proxy_allow_ips proxy_protocol pythonpath raw_env
+    raw_paste_global_conf reload reload_engine reload_extra_files reuse_port secure_scheme_headers
+    sendfile spew ssl_context ssl_version statsd_host statsd_prefix strip_header_spaces
+    suppress_ragged_eofs syslog syslog_addr syslog_facility syslog_prefix threads timeout
+    tmp_upload_dir umask user when_ready wsgi_app worker_abort worker_class worker_connections
+    worker_exit worker_int worker_tmp_dir workers""".split()
+)
 ALIASES = {
     "-k": "worker_class",
     "--worker-class": "worker_class",
@@ -26,152 +53,317 @@ ALIASES = {
     "--timeout": "timeout",
     "--graceful-timeout": "graceful_timeout",
     "--keep-alive": "keepalive",
+    "--worker-connections": "worker_connections",
+    "-c": "config",
+    "--config": "config",
 }
 # Load balancers keep idle connections this long by default (ALB 60 s); the app must outlast it.
 LB_IDLE = 60.0
 DEPRECATED_UVICORN = "uvicorn.workers.UvicornWorker"
 SYNC = {"sync", "gunicorn.workers.sync.SyncWorker"}
 THREADED = {"gthread", "gunicorn.workers.gthread.ThreadWorker"}
+GREEN = {"gevent", "eventlet", "gunicorn.workers.ggevent.GeventWorker"}
+FEW_CONNECTIONS = 100
 
 
 @dataclass(frozen=True, slots=True)
+class Value:
+    """One setting as written: its text (None: unknown), and where."""
+
+    text: str | None
+    file: str
+    line: int
+
+
+@dataclass(slots=True)
 class Settings:
-    """Settings as written, each with the line it is on (None: not set, the default applies)."""
+    """The settings of one gunicorn process: from its command line, its config file, or both."""
 
-    values: dict[str, tuple[str, int]]
+    values: dict[str, Value]
+    file: str
     line: int  # where to report defaults: the command line, or line 1 of a config file
+    misspelled: list[tuple[str, str, int]] = field(default_factory=list)  # (name, guess, line)
+    unreadable: bool = False  # a config file that could not be read: every unset value unknown
 
-    def get(self, name: str) -> tuple[str, int | None]:
+    def get(self, name: str) -> tuple[str | None, Value | None]:
+        """(text, where it was set); the default when unset, None when unknown."""
         if name in self.values:
-            value, line = self.values[name]
-            return value, line
-        return DEFAULTS.get(name, ""), None
+            value = self.values[name]
+            return value.text, value
+        if self.unreadable:
+            return None, None
+        return DEFAULTS.get(name), None
+
+    def seconds(self, name: str) -> tuple[float | None, Value | None]:
+        text, where = self.get(name)
+        return (number(text) if text is not None else None), where
+
+    def worker(self) -> str | None:
+        worker, _ = self.get("worker_class")
+        threads, _ = self.seconds("threads")
+        # gunicorn switches sync to gthread by itself when threads > 1.
+        if worker in SYNC and threads is not None and threads > 1:
+            return "gthread"
+        if worker in SYNC and threads is None and "threads" in self.values:
+            return None  # sync or gthread: the thread count decides, and it is unknown
+        return worker
+
+    def merged_under(self, base: Settings) -> Settings:
+        """These settings (a command line) over `base` (its config file): the command wins."""
+        values = {**base.values, **self.values}
+        return Settings(values, self.file, self.line, base.misspelled, base.unreadable)
+
+    def where(self, value: Value | None) -> tuple[str, int]:
+        return (value.file, value.line) if value else (self.file, self.line)
 
 
-def from_conf_py(source: str) -> Settings:
-    """Literal top-level assignments of a gunicorn.conf.py."""
+def from_conf_py(source: str, file: str = "gunicorn.conf.py") -> Settings:
+    """Literal top-level assignments of a gunicorn.conf.py; computed ones are unknown."""
     tree = ast.parse(source)
-    values: dict[str, tuple[str, int]] = {}
+    values: dict[str, Value] = {}
+    misspelled: list[tuple[str, str, int]] = []
     for node in tree.body:
-        if isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and target.id in SETTINGS and node.value:
-                    try:
-                        value = ast.literal_eval(node.value)
-                    except ValueError:
-                        continue  # computed at run time: unknown
-                    values[target.id] = (str(value), node.lineno)
-    return Settings(values, 1)
+        if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id not in KNOWN:
+                guess = difflib.get_close_matches(target.id, KNOWN, n=1, cutoff=0.85)
+                if guess:
+                    misspelled.append((target.id, guess[0], node.lineno))
+                continue
+            try:
+                text: str | None = str(ast.literal_eval(node.value))
+            except ValueError:
+                text = None  # computed at run time: unknown
+            values[target.id] = Value(text, file, node.lineno)
+    return Settings(values, file, 1, misspelled)
 
 
-def from_command(cmd: Command) -> Settings:
+def settings_assigned(source: str) -> set[str]:
+    """The gunicorn setting names a Python file assigns at module level (for detection)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        names |= {t.id for t in targets if isinstance(t, ast.Name) and t.id in KNOWN}
+    return names
+
+
+def from_command(cmd: Command, file: str) -> Settings:
     opts = options(cmd.argv, ALIASES)
-    return Settings({k: (v, cmd.line) for k, v in opts.items()}, cmd.line)
+    values = {k: Value(expand(v), file, cmd.line) for k, v in opts.items()}
+    return Settings(values, file, cmd.line)
 
 
-def check(settings: Settings, file: str, limits: Limits) -> list[Finding]:
-    out: list[Finding] = []
-    worker, worker_line = settings.get("worker_class")
-    threads = number(settings.get("threads")[0]) or 1
-    workers = settings.get("workers")[0]
-    # gunicorn switches sync to gthread by itself when threads > 1.
-    if worker in SYNC and threads > 1:
-        worker = "gthread"
-    capacity = f"{workers} worker(s)" if workers else "the worker count"
-    at = worker_line or settings.line
+def config_file(settings: Settings) -> str | None:
+    """The config file a command line names (`-c FILE`); None when it names none."""
+    value = settings.values.get("config")
+    return value.text if value else None
 
+
+# -- rules -------------------------------------------------------------------------------------
+
+Check = Callable[[Settings, Limits], list[Finding]]
+rules: Registry[Check] = Registry("gunicorn")
+
+
+@rules.rule(
+    "sync-worker",
+    "a sync or threaded worker holds one stream per process or thread",
+    Severity.ERROR,
+    "gunicorn's sync worker serves one request per process; gthread one per thread "
+    f"({DOCS}#worker-class). A stream keeps its worker or thread for its whole life.",
+)
+def sync_worker(s: Settings, limits: Limits) -> list[Finding]:
+    worker = s.worker()
+    _, set_at = s.get("worker_class")
+    workers, _ = s.get("workers")
+    capacity = f"{workers} worker(s)" if workers and number(workers) else "the worker count"
+    file, line = s.where(set_at)
     if worker in SYNC:
-        out.append(
-            Finding(
-                "gunicorn/sync-worker",
-                Severity.ERROR,
-                f"gunicorn uses the sync worker{'' if worker_line else ' (the default)'}: each "
-                "open stream holds a whole worker process for its 15-90 s life, so at "
+        return [
+            rules.info("sync-worker").finding(
+                f"gunicorn uses the sync worker{'' if set_at else ' (the default)'}: each open "
+                "stream holds a whole worker process for its life, so at "
                 f"{capacity} streams at once the next request waits a stream length or fails.",
                 "Use an async worker: `-k uvicorn_worker.UvicornWorker` for ASGI apps "
                 "(or `-k gevent` for WSGI apps).",
-                file=file,
-                line=at,
+                file,
+                line,
             )
-        )
-    elif worker in THREADED:
-        total = f"{workers} x {threads:g} threads" if workers else f"{threads:g} threads per worker"
-        out.append(
-            Finding(
-                "gunicorn/sync-worker",
-                Severity.WARNING,
+        ]
+    if worker in THREADED:
+        threads, _ = s.get("threads")
+        per = f"{threads} thread(s) per worker" if threads else "the thread count"
+        return [
+            rules.info("sync-worker").finding(
                 f"gunicorn uses gthread: each open stream holds a thread for its whole life, so "
-                f"concurrency stops at {total} streams and the next request queues.",
+                f"concurrency stops at {capacity} x {per} streams and the next request queues.",
                 "Use `-k uvicorn_worker.UvicornWorker` (ASGI) or `-k gevent` (WSGI), or raise "
                 "--threads to the number of concurrent streams you expect.",
-                file=file,
-                line=at,
-            )
-        )
-    if worker == DEPRECATED_UVICORN:
-        out.append(
-            Finding(
-                "gunicorn/deprecated-uvicorn-worker",
+                file,
+                line,
                 Severity.WARNING,
-                "`uvicorn.workers.UvicornWorker` is deprecated and will be removed from uvicorn.",
-                "`pip install uvicorn-worker` and use `-k uvicorn_worker.UvicornWorker`.",
-                file=file,
-                line=at,
             )
-        )
+        ]
+    return []
 
-    # The arbiter kills a worker that stays busy past `timeout`; only the sync worker stays
-    # busy for a whole request (gthread and async workers keep notifying the arbiter).
-    timeout, timeout_line = settings.get("timeout")
-    seconds = number(timeout)
-    if worker in SYNC and seconds and seconds < limits.max_duration:
-        out.append(
-            Finding(
-                "gunicorn/timeout",
-                Severity.ERROR,
-                f"timeout is {show(seconds)}{'' if timeout_line else ' (default)'}: the sync "
-                "worker serving a stream is busy all along, and gunicorn kills it after "
-                f"{show(seconds)}, cutting any stream longer than that (--max-duration is "
-                f"{show(limits.max_duration)}).",
-                "Switch to an async worker; with sync, set "
-                f"`--timeout {int(limits.max_duration) + 30}`.",
-                file=file,
-                line=timeout_line or settings.line,
-            )
-        )
 
-    graceful, graceful_line = settings.get("graceful_timeout")
-    seconds = number(graceful)
-    if seconds is not None and seconds < limits.max_duration:
-        out.append(
-            Finding(
-                "gunicorn/graceful-timeout",
-                Severity.WARNING,
-                f"graceful_timeout is {show(seconds)}{'' if graceful_line else ' (default)'}: "
-                f"on every deploy or reload, streams still running after {show(seconds)} are "
-                f"killed mid-answer (--max-duration is {show(limits.max_duration)}).",
-                f"Set `--graceful-timeout {int(limits.max_duration) + 30}` (and a matching "
-                "terminationGracePeriodSeconds), or end streams cleanly on SIGTERM.",
-                file=file,
-                line=graceful_line or settings.line,
-            )
+@rules.rule(
+    "deprecated-uvicorn-worker",
+    "uvicorn.workers.UvicornWorker is deprecated",
+    Severity.WARNING,
+    "uvicorn deprecated its gunicorn worker in 0.30 in favour of the `uvicorn-worker` package "
+    "(https://www.uvicorn.org/deployment/#gunicorn).",
+)
+def deprecated_uvicorn_worker(s: Settings, limits: Limits) -> list[Finding]:
+    worker, set_at = s.get("worker_class")
+    if worker != DEPRECATED_UVICORN:
+        return []
+    file, line = s.where(set_at)
+    return [
+        rules.info("deprecated-uvicorn-worker").finding(
+            "`uvicorn.workers.UvicornWorker` is deprecated and will be removed from uvicorn.",
+            "`pip install uvicorn-worker` and use `-k uvicorn_worker.UvicornWorker`.",
+            file,
+            line,
         )
+    ]
 
-    keepalive, keepalive_line = settings.get("keepalive")
-    seconds = number(keepalive)
-    if worker not in SYNC and seconds is not None and seconds <= LB_IDLE:
-        out.append(
-            Finding(
-                "gunicorn/keepalive",
-                Severity.WARNING,
-                f"keepalive is {show(seconds)}{'' if keepalive_line else ' (default)'}, shorter "
-                f"than a load balancer's idle timeout (ALB: {show(LB_IDLE)}): gunicorn closes "
-                "idle connections the balancer still reuses, and the next request on one gets "
-                "a 502.",
-                f"Set `--keep-alive {int(LB_IDLE) + 15}` (above the balancer's idle timeout).",
-                file=file,
-                line=keepalive_line or settings.line,
-            )
+
+@rules.rule(
+    "timeout",
+    "the sync worker is killed after timeout, mid-stream",
+    Severity.ERROR,
+    "The arbiter kills a worker that has not notified it for `timeout` seconds (30 by default, "
+    f"{DOCS}#timeout); only the sync worker stays silent for a whole request.",
+)
+def timeout(s: Settings, limits: Limits) -> list[Finding]:
+    seconds, set_at = s.seconds("timeout")
+    if s.worker() not in SYNC or not seconds or seconds >= limits.max_duration:
+        return []
+    file, line = s.where(set_at)
+    return [
+        rules.info("timeout").finding(
+            f"timeout is {show(seconds)}{'' if set_at else ' (default)'}: the sync worker "
+            "serving a stream is busy all along, and gunicorn kills it after "
+            f"{show(seconds)}, cutting any stream longer than that (--max-duration is "
+            f"{show(limits.max_duration)}).",
+            "Switch to an async worker; with sync, set "
+            f"`--timeout {int(limits.max_duration) + 30}`.",
+            file,
+            line,
         )
+    ]
+
+
+@rules.rule(
+    "graceful-timeout",
+    "deploys cut streams after graceful_timeout",
+    Severity.WARNING,
+    "On SIGTERM or reload, workers get `graceful_timeout` seconds (30 by default, "
+    f"{DOCS}#graceful-timeout) to finish; streams still open then are killed.",
+)
+def graceful_timeout(s: Settings, limits: Limits) -> list[Finding]:
+    seconds, set_at = s.seconds("graceful_timeout")
+    if seconds is None or seconds >= limits.max_duration:
+        return []
+    file, line = s.where(set_at)
+    return [
+        rules.info("graceful-timeout").finding(
+            f"graceful_timeout is {show(seconds)}{'' if set_at else ' (default)'}: on every "
+            f"deploy or reload, streams still running after {show(seconds)} are killed "
+            f"mid-answer (--max-duration is {show(limits.max_duration)}).",
+            f"Set `--graceful-timeout {int(limits.max_duration) + 30}` (and a matching "
+            "terminationGracePeriodSeconds), or end streams cleanly on SIGTERM.",
+            file,
+            line,
+        )
+    ]
+
+
+@rules.rule(
+    "worker-connections",
+    "an async worker accepts few connections, and each stream holds one",
+    Severity.WARNING,
+    "gevent and eventlet workers serve at most `worker_connections` clients at once (1000 by "
+    f"default, {DOCS}#worker-connections); a stream holds its connection for its whole life.",
+)
+def worker_connections(s: Settings, limits: Limits) -> list[Finding]:
+    count, set_at = s.seconds("worker_connections")
+    if s.worker() not in GREEN or count is None or count >= FEW_CONNECTIONS or set_at is None:
+        return []
+    file, line = s.where(set_at)
+    return [
+        rules.info("worker-connections").finding(
+            f"worker_connections is {count:g}: each worker serves at most {count:g} clients at "
+            "once, and every open stream holds one, so the next stream waits for a whole "
+            "answer to end.",
+            "Raise `--worker-connections` to the streams one worker should hold (the default "
+            "is 1000).",
+            file,
+            line,
+        )
+    ]
+
+
+@rules.rule(
+    "keepalive",
+    "keep-alive shorter than a load balancer's idle timeout (502s behind one)",
+    Severity.INFO,
+    "gunicorn closes idle keep-alive connections after `keepalive` seconds (2 by default, "
+    f"{DOCS}#keepalive). A balancer that reuses idle connections longer (ALB: 60 s) sends the "
+    "next request into a closing socket and answers 502. nginx without upstream `keepalive` "
+    "opens a connection per request and is not affected, hence info.",
+)
+def keepalive(s: Settings, limits: Limits) -> list[Finding]:
+    seconds, set_at = s.seconds("keepalive")
+    worker = s.worker()
+    if worker is None or worker in SYNC or seconds is None or seconds > LB_IDLE:
+        return []
+    file, line = s.where(set_at)
+    return [
+        rules.info("keepalive").finding(
+            f"keepalive is {show(seconds)}{'' if set_at else ' (default)'}, shorter than a "
+            f"load balancer's idle timeout (ALB: {show(LB_IDLE)}): behind a balancer that "
+            "reuses idle connections, the next request on one gets a 502.",
+            f"Behind such a balancer, set `--keep-alive {int(LB_IDLE) + 15}`.",
+            file,
+            line,
+        )
+    ]
+
+
+@rules.rule(
+    "unknown-setting",
+    "a config file assigns a name gunicorn does not know (a misspelling it ignores)",
+    Severity.WARNING,
+    "gunicorn reads only the setting names it knows from a config file and ignores the rest "
+    f"without a word ({DOCS}); `keep_alive = 75` leaves keepalive at 2 s.",
+)
+def unknown_setting(s: Settings, limits: Limits) -> list[Finding]:
+    return [
+        rules.info("unknown-setting").finding(
+            f"`{name}` is not a gunicorn setting, so gunicorn ignores it and `{guess}` keeps "
+            "its default.",
+            f"Rename it to `{guess}`.",
+            s.file,
+            line,
+        )
+        for name, guess, line in s.misspelled
+    ]
+
+
+def check(settings: Settings, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for _, rule in rules.checks:
+        out += rule(settings, limits)
     return out

@@ -6,10 +6,12 @@ named with `defaults from NAME`), unless it sets its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from streamwarden.lint.durations import haproxy_seconds, show
 from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
+from streamwarden.lint.registry import Registry
 
 SECTIONS = {"global", "defaults", "frontend", "backend", "listen", "resolvers", "peers"}
 SECTIONS |= {"userlist", "program", "http-errors", "ring", "cache", "mailers"}
@@ -67,38 +69,74 @@ def parse(text: str, file: str) -> list[Section]:
     return sections
 
 
+DOCS = "https://docs.haproxy.org/2.8/configuration.html#4.2-timeout%20server"
+Check = Callable[[list[Section], str, Limits], list[Finding]]
+rules: Registry[Check] = Registry("haproxy")
+
+
+def _idle(
+    sections: list[Section],
+    which: str,
+    kinds: set[str],
+    who: str,
+    rule: str,
+    file: str,
+    limits: Limits,
+) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[int] = set()
+    for section in sections:
+        if section.kind not in kinds:
+            continue
+        got = section.timeout(which)
+        if got is None or got[1] in seen:
+            continue  # unset means no timeout (HAProxy warns at startup, streams live)
+        seconds, line = got
+        if seconds >= limits.idle_threshold:
+            continue
+        seen.add(line)
+        want = max(300, int(limits.idle_threshold * 2))
+        out.append(
+            rules.info(rule).finding(
+                f"{section.kind} {section.name}: `timeout {which} {show(seconds)}` closes a "
+                f"stream once the {who} side has been quiet that long, less than twice the "
+                f"longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
+                "the answer.",
+                f"Set `timeout {which} {want}s` (anything >= {show(limits.idle_threshold)}; "
+                "heartbeats keep the stream alive).",
+                file,
+                line,
+            )
+        )
+    return out
+
+
+@rules.rule(
+    "timeout-server",
+    "HAProxy timeout server cuts a stream during a pause",
+    Severity.ERROR,
+    f"`timeout server` is the inactivity allowed on the server side ({DOCS}); a section "
+    "inherits it from its defaults section.",
+)
+def timeout_server(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
+    return _idle(sections, "server", {"backend", "listen"}, "app", "timeout-server", file, limits)
+
+
+@rules.rule(
+    "timeout-client",
+    "HAProxy timeout client cuts a stream during a pause",
+    Severity.WARNING,
+    "`timeout client` is the inactivity allowed on the client side "
+    "(https://docs.haproxy.org/2.8/configuration.html#4.2-timeout%20client).",
+)
+def timeout_client(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
+    return _idle(
+        sections, "client", {"frontend", "listen"}, "client", "timeout-client", file, limits
+    )
+
+
 def check(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
-    seen: set[tuple[str, int]] = set()
-    wants = {
-        # timeout name: (rule, sections it applies to, severity, the side that goes quiet)
-        "server": ("haproxy/timeout-server", {"backend", "listen"}, Severity.ERROR, "app"),
-        "client": ("haproxy/timeout-client", {"frontend", "listen"}, Severity.WARNING, "client"),
-    }
-    for section in sections:
-        for which, (rule, kinds, severity, who) in wants.items():
-            if section.kind not in kinds:
-                continue
-            got = section.timeout(which)
-            if got is None or (rule, got[1]) in seen:
-                continue  # unset means no timeout (HAProxy warns at startup, streams live)
-            seconds, line = got
-            if seconds >= limits.idle_threshold:
-                continue
-            seen.add((rule, line))
-            want = max(300, int(limits.idle_threshold * 2))
-            out.append(
-                Finding(
-                    rule,
-                    severity,
-                    f"{section.kind} {section.name}: `timeout {which} {show(seconds)}` closes a "
-                    f"stream once the {who} side has been quiet that long, less than twice the "
-                    f"longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
-                    "the answer.",
-                    f"Set `timeout {which} {want}s` (anything >= {show(limits.idle_threshold)}; "
-                    "heartbeats keep the stream alive).",
-                    file=file,
-                    line=line,
-                )
-            )
+    for _, rule in rules.checks:
+        out += rule(sections, file, limits)
     return out

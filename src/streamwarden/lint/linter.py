@@ -3,13 +3,51 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from streamwarden.lint import envoy, gunicorn, haproxy, ingress, nginx, terraform, uvicorn
+from streamwarden.lint import (
+    apigateway,
+    envoy,
+    gunicorn,
+    haproxy,
+    ingress,
+    nginx,
+    routetimeouts,
+    templates,
+    terraform,
+    traefik,
+    uvicorn,
+    workloads,
+)
 from streamwarden.lint import yamlnodes as y
 from streamwarden.lint.cmdline import find_commands
-from streamwarden.lint.detect import Kind, detect, expand
-from streamwarden.lint.findings import ConfigError, Finding, Limits
+from streamwarden.lint.detect import Kind, detect, expand, looks_like_yaml, nginx_prefix
+from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
+from streamwarden.lint.registry import Registry
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+Reader = Callable[[str], str | None]  # a path -> its text, None when it cannot be read
+
+helm: Registry[Callable[..., object]] = Registry("helm")
+UNREAD = helm.note(
+    "unread-values",
+    "a Helm template's values could not be read, so the settings they fill were not checked",
+    Severity.INFO,
+    "Without `helm` on PATH a template is read by stripping its `{{ … }}` actions; what a "
+    "`toYaml .Values…` or `include` would insert is unknown and no rule judges it. "
+    "`helm template . | streamwarden lint -` lints the rendered chart.",
+)
+UNREAD_CONFIG = gunicorn.rules.note(
+    "unread-config",
+    "the config file a gunicorn command names could not be read",
+    Severity.INFO,
+    "gunicorn reads `-c FILE`, or ./gunicorn.conf.py when none is named "
+    "(https://docs.gunicorn.org/en/stable/settings.html#config); settings in a file the "
+    "linter cannot read are unknown.",
+)
 
 
 @dataclass(slots=True)
@@ -17,61 +55,166 @@ class Result:
     findings: list[Finding] = field(default_factory=list)
     errors: list[ConfigError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # files that were checked
+    streaming: list[str] = field(default_factory=list)  # nginx routes treated as streaming
+    skipped: list[str] = field(default_factory=list)  # nginx routes skipped, with why
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
+        if self.errors or not self.files:
             return 2
         return 1 if any(f.severity == "error" for f in self.findings) else 0
 
 
-def lint_text(path: str, text: str, kind: Kind, limits: Limits) -> list[Finding]:
+def _read_disk(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
+    rendered = templates.render(path) if templates.is_template(text) else None
+    injected: dict[int, str] = {}
+    if rendered is not None:
+        text = rendered
+    elif templates.is_template(text):
+        stripped = templates.strip(text)
+        text, injected = stripped.text, stripped.injected
+    file = y.YamlFile(path, y.documents(text, path), injected)
+    out = ingress.check(file, limits) + workloads.check(file, limits)
+    out += routetimeouts.check(file, limits) + apigateway.check_cloudformation(file, limits)
+    if envoy.looks_like_envoy(file.docs):
+        out += envoy.check(file, limits)
+    if traefik.looks_like_traefik(file.docs):
+        out += traefik.check(file, limits)
+    if file.unread:
+        what = "; ".join(f"{w} (line {n})" for n, w in file.unread)
+        out.append(
+            UNREAD.finding(
+                f"Read as a Helm template with its {{{{ … }}}} actions stripped (helm is not "
+                f"installed or this is not in a chart): could not read {what}, so no rule "
+                "judged those settings.",
+                "Lint the rendered chart: `helm template CHART | streamwarden lint -`.",
+                path,
+                file.unread[0][0],
+            )
+        )
+    return out
+
+
+def _gunicorn_commands(
+    path: str, text: str, limits: Limits, read: Reader, merged: set[str]
+) -> list[Finding]:
+    out: list[Finding] = []
+    here = os.path.dirname(os.path.abspath(path)) if path != STDIN_NAME else os.getcwd()
+    for cmd in find_commands(text):
+        if cmd.program != "gunicorn":
+            out += uvicorn.check(cmd, path, limits)
+            continue
+        settings = gunicorn.from_command(cmd, path)
+        named = gunicorn.config_file(settings)
+        # gunicorn reads -c FILE, or ./gunicorn.conf.py from where it starts when none is named.
+        conf = os.path.join(here, named or "gunicorn.conf.py")
+        body = read(conf)
+        if body is not None:
+            try:
+                base = gunicorn.from_conf_py(body, os.path.relpath(conf))
+                settings = settings.merged_under(base)
+                merged.add(os.path.abspath(conf))
+            except SyntaxError:
+                settings.unreadable = True
+        elif named:
+            settings.unreadable = True
+            out.append(
+                UNREAD_CONFIG.finding(
+                    f"gunicorn reads `{named}`, which is not in the linted files: the settings "
+                    "in it are unknown, so only the command line was checked.",
+                    "Lint the file too (name it, or lint the directory that holds it).",
+                    path,
+                    cmd.line,
+                )
+            )
+        out += gunicorn.check(settings, limits)
+    return out
+
+
+def lint_text(
+    path: str,
+    text: str,
+    kind: Kind,
+    limits: Limits,
+    read: Reader = _read_disk,
+    merged: set[str] | None = None,
+) -> list[Finding]:
     """Check one file's text. Raises ConfigError when it cannot be parsed."""
     if kind is Kind.NGINX:
         return nginx.check(nginx.load(path, text), limits)
     if kind is Kind.GUNICORN:
         try:
-            settings = gunicorn.from_conf_py(text)
+            settings = gunicorn.from_conf_py(text, path)
         except SyntaxError as exc:
             raise ConfigError(path, f"cannot parse Python: {exc.msg}", exc.lineno) from None
-        return gunicorn.check(settings, path, limits)
+        return gunicorn.check(settings, limits)
     if kind is Kind.COMMANDS:
-        out: list[Finding] = []
-        for cmd in find_commands(text):
-            if cmd.program == "gunicorn":
-                out += gunicorn.check(gunicorn.from_command(cmd), path, limits)
-            else:
-                out += uvicorn.check(cmd, path, limits)
-        return out
+        return _gunicorn_commands(path, text, limits, read, set() if merged is None else merged)
     if kind is Kind.HAPROXY:
         return haproxy.check(haproxy.parse(text, path), path, limits)
     if kind is Kind.TERRAFORM:
         return terraform.check(terraform.parse(text, path), path, limits)
-    docs = y.documents(text, path)
-    out = ingress.check(docs, path, limits)
-    if envoy.looks_like_envoy(docs):
-        out += envoy.check(docs, path, limits)
-    return out
+    return _yaml(path, text, limits)
 
 
-def lint_paths(paths: list[str], limits: Limits | None = None, kind: Kind | None = None) -> Result:
-    """Lint files and directories. Directories are walked; unknown files in them are skipped."""
+def _mismatch(path: str, text: str, kind: Kind) -> ConfigError | None:
+    found = detect(path, text) if path != STDIN_NAME else _by_content(text)
+    if found is None or found is kind:
+        return None
+    return ConfigError(
+        path,
+        f"this looks like {found.value}, not {kind.value} — drop --kind or pass --kind "
+        f"{found.value}",
+    )
+
+
+def _by_content(text: str) -> Kind | None:
+    if looks_like_yaml(text) or templates.is_template(text):
+        return Kind.YAML
+    return detect("stdin", text)
+
+
+def lint_paths(
+    paths: list[str],
+    limits: Limits | None = None,
+    kind: Kind | None = None,
+    roots: list[tuple[str, str]] | None = None,
+    excludes: list[str] | None = None,
+) -> Result:
+    """Lint files and directories (`-`: standard input). Directories are walked; unknown
+    files in them are skipped."""
     limits = limits or Limits()
     result = Result()
-    files, missing = expand(paths)
+    files, missing = expand(paths, excludes)
     result.errors += [ConfigError(p, "no such file or directory") for p in missing]
     named = {os.path.normpath(p) for p in paths}
+    prefix = nginx_prefix(paths)
     texts: dict[str, tuple[str, Kind]] = {}
     for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        except OSError as exc:
-            result.errors.append(ConfigError(path, exc.strerror or str(exc)))
+        if path == STDIN:
+            text: str | None = sys.stdin.read()
+            path = STDIN_NAME
+        else:
+            text = _read_disk(path)
+        if text is None:
+            result.errors.append(ConfigError(path, "cannot read the file"))
             continue
-        found = kind or detect(path, text)
+        if kind is not None:
+            wrong = _mismatch(path, text, kind)
+            if wrong is not None:
+                result.errors.append(wrong)
+                continue
+        found = kind or (_by_content(text) if path == STDIN_NAME else detect(path, text))
         if found is None:
-            if os.path.normpath(path) in named:
+            if os.path.normpath(path) in named or path == STDIN_NAME:
                 result.errors.append(
                     ConfigError(path, "not a config this linter knows (try --kind)")
                 )
@@ -84,26 +227,57 @@ def lint_paths(paths: list[str], limits: Limits | None = None, kind: Kind | None
     for path, (text, found) in texts.items():
         if found is Kind.NGINX:
             try:
-                loaded[path] = nginx.load(path, text)
+                loaded[path] = nginx.load(path, text, roots or (), prefix)
             except ConfigError as exc:
                 result.errors.append(exc)
                 continue
             included |= loaded[path].files
 
+    merged: set[str] = set()
+    later: list[tuple[str, str, Kind]] = []
     for path, (text, found) in texts.items():
         if found is Kind.NGINX:
             if path not in loaded or os.path.abspath(path) in included:
                 continue
             result.findings += nginx.check(loaded[path], limits)
+            for route in nginx.routes(loaded[path], limits):
+                where = os.path.basename(route.proxy_pass.file)
+                at = f"{route.label} ({where}:{route.proxy_pass.line})"
+                if route.skipped is None:
+                    result.streaming.append(at)
+                else:
+                    result.skipped.append(f"{at}: {route.skipped}")
             result.files.append(path)
             continue
-        try:
-            result.findings += lint_text(path, text, found, limits)
-            result.files.append(path)
-        except ConfigError as exc:
-            result.errors.append(exc)
-        except (ValueError, RecursionError) as exc:
-            # A parser surprised by odd input still gets the one-line treatment.
-            result.errors.append(ConfigError(path, f"cannot parse: {exc}"))
-    result.findings.sort(key=lambda f: (f.file, f.line, f.id))
+        if found is Kind.GUNICORN:
+            later.append((path, text, found))  # after the commands that may read it
+            continue
+        _one(result, path, text, found, limits, merged)
+    for path, text, found in later:
+        if os.path.abspath(path) in merged and os.path.normpath(path) not in named:
+            result.files.append(path)  # checked through the command that reads it
+            continue
+        _one(result, path, text, found, limits, merged)
+
+    seen: set[tuple[str, str | None, int | None]] = set()
+    unique = []
+    for f in result.findings:
+        key = (f.id, f.file, f.line)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    result.findings = sorted(unique, key=lambda f: (f.file or "", f.line or 0, f.id))
     return result
+
+
+def _one(
+    result: Result, path: str, text: str, found: Kind, limits: Limits, merged: set[str]
+) -> None:
+    try:
+        result.findings += lint_text(path, text, found, limits, merged=merged)
+        result.files.append(path)
+    except ConfigError as exc:
+        result.errors.append(exc)
+    except (ValueError, RecursionError) as exc:
+        # A parser surprised by odd input still gets the one-line treatment.
+        result.errors.append(ConfigError(path, f"cannot parse: {exc}"))

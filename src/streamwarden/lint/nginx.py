@@ -1,7 +1,9 @@
-"""nginx: load a config (following includes and `nginx -T` dumps), then check every proxied
-location against the settings it really gets after inheritance.
+"""nginx: load a config (following includes and `nginx -T` dumps), then give each proxied route
+that streams one verdict from all its settings together.
 
-Loading is the only I/O. The rules are pure functions over `Directive` trees.
+Loading is the only I/O. The rules are pure functions over `Directive` trees. A setting that
+cannot be read here (an include that is not in the linted files, a `${VAR}` template
+placeholder) is *unknown*, never the default: no rule fires on it, and one info finding names it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,50 @@ import crossplane  # the ngxparse distribution installs the `crossplane` module
 
 from streamwarden.lint.durations import nginx_seconds, show
 from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
+from streamwarden.lint.registry import Registry
 
+DOCS = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html"
 # nginx proxies with HTTP/1.0 unless told otherwise, before 1.29.7.
 HTTP11_DEFAULT_FROM = (1, 29, 7)
 DEFAULT_READ_TIMEOUT = 60.0
 _SCOPES = {"http", "server", "location", "if", "limit_except"}
 _DUMP_MARKER = re.compile(r"^# configuration file (.+?):\s*$", re.MULTILINE)
+# A line that is nothing but `${VAR}`: envsubst puts whole directives there.
+_LINE_PLACEHOLDER = re.compile(r"^(\s*)(\$\{[A-Za-z_][A-Za-z0-9_]*\})\s*$", re.MULTILINE)
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+UNKNOWN = "__unknown__"  # a directive standing for settings nobody can read here
+# Files every nginx package or certbot ships, whose content is known to set none of the
+# settings the rules read (types, fastcgi/uwsgi/scgi parameters, proxy headers, TLS options).
+STOCK = {
+    "mime.types",
+    "fastcgi_params",
+    "fastcgi.conf",
+    "uwsgi_params",
+    "scgi_params",
+    "proxy_params",
+    "koi-utf",
+    "koi-win",
+    "win-utf",
+    "options-ssl-nginx.conf",
+}
+# Directives the rules read: a template placeholder in one makes the setting unknown.
+READ = {
+    "proxy_buffering",
+    "proxy_http_version",
+    "proxy_read_timeout",
+    "proxy_ignore_headers",
+    "gzip",
+    "gzip_types",
+    "proxy_cache",
+    "proxy_cache_valid",
+}
+_HEALTH = re.compile(r"(^|/)(health|healthz|readyz|livez|ready|alive|ping|status|metrics)\b", re.I)
+_STATIC = re.compile(
+    r"(^|/)(static|assets|_next/static|favicon\.ico|robots\.txt|\.well-known)|"
+    r"\\?\.\(?(css|js|png|jpe?g|gif|svg|ico|woff2?)\b",
+    re.I,
+)
+_WEBSOCKET = re.compile(r"(^|/)(socket\.io|ws|websocket)(/|$)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +76,22 @@ class Directive:
 
 
 @dataclass(frozen=True, slots=True)
+class Unknown:
+    """Something that could hold settings and could not be read: what, and where."""
+
+    what: str  # "include", "placeholder"
+    text: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class Loaded:
     """A parsed config with includes inlined, and the files it pulled in."""
 
     root: tuple[Directive, ...]
     files: frozenset[str]
-    missing_includes: tuple[Directive, ...] = field(default=())
+    unknowns: tuple[Unknown, ...] = field(default=())
 
 
 # -- loading (I/O edge) ------------------------------------------------------------------------
@@ -50,9 +100,17 @@ class Loaded:
 class _Source:
     """Where included files come from: the disk, or the sections of an `nginx -T` dump."""
 
-    def __init__(self, files: dict[str, str] | None, base: str) -> None:
+    def __init__(
+        self,
+        files: dict[str, str] | None,
+        base: str,
+        roots: Sequence[tuple[str, str]] = (),
+        prefix: str | None = None,
+    ) -> None:
         self.files = files
         self.base = base
+        self.roots = roots
+        self.prefix = prefix
 
     def read(self, name: str) -> str:
         if self.files is not None:
@@ -66,23 +124,37 @@ class _Source:
             if not os.path.isabs(pattern):
                 pattern = os.path.join(self.base, pattern)
             return sorted(n for n in self.files if fnmatch.fnmatch(n, pattern))
-        candidates = [pattern] if os.path.isabs(pattern) else self._relative(pattern)
-        for candidate in candidates:
-            found = sorted(glob.glob(candidate)) if glob.has_magic(candidate) else []
-            if found:
-                return found
-            if os.path.isfile(candidate):
-                return [candidate]
+        candidates = self._mapped(pattern) if os.path.isabs(pattern) else self._relative(pattern)
+        # The official nginx image renders `X.template` into `X` with envsubst at start-up.
+        for suffix in ("", ".template"):
+            for candidate in candidates:
+                candidate += suffix
+                found = sorted(glob.glob(candidate)) if glob.has_magic(candidate) else []
+                if found:
+                    return found
+                if os.path.isfile(candidate):
+                    return [candidate]
         return []
 
+    def _mapped(self, pattern: str) -> list[str]:
+        # --root /etc/nginx=PATH: the linted tree stands in for the server's file system.
+        for absolute, local in self.roots:
+            absolute = absolute.rstrip("/")
+            if pattern == absolute or pattern.startswith(absolute + "/"):
+                return [local.rstrip("/") + pattern[len(absolute) :]]
+        return [pattern]
+
     def _relative(self, pattern: str) -> list[str]:
-        # nginx resolves relative includes from its prefix (the main config's directory).
-        # A linted copy may sit lower (conf.d/site.conf), so also try the parent directories.
-        base = self.base
+        # nginx resolves relative includes from its prefix (the main config's directory). A
+        # linted copy may sit lower (conf.d/site.conf), so try its directory and parents, then
+        # the prefix of the linted tree.
         out = []
+        base = self.base
         for _ in range(3):
             out.append(os.path.join(base, pattern))
             base = os.path.dirname(base)
+        if self.prefix:
+            out.append(os.path.join(self.prefix, pattern))
         return out
 
 
@@ -99,10 +171,25 @@ def split_dump(text: str) -> dict[str, tuple[str, int]] | None:
     return files
 
 
-def load(path: str, text: str) -> Loaded:
+def _stock(pattern: str) -> bool:
+    return os.path.basename(pattern) in STOCK or "/modules-enabled/" in pattern
+
+
+def _mark_placeholder_lines(text: str) -> str:
+    return _LINE_PLACEHOLDER.sub(lambda m: f'{m.group(1)}{UNKNOWN} "{m.group(2)}";', text)
+
+
+def load(
+    path: str,
+    text: str,
+    roots: Sequence[tuple[str, str]] = (),
+    prefix: str | None = None,
+) -> Loaded:
     """Parse `text` (read from `path`) and inline every include it names.
 
-    Findings in an `nginx -T` dump point at the dump's own lines, under the dump's name.
+    `roots` maps absolute paths onto the linted tree; `prefix` is the directory relative
+    includes start from (nginx's prefix). Findings in an `nginx -T` dump point at the dump's
+    own lines, under the dump's name.
     """
     dump = split_dump(text)
     offsets: dict[str, int] = {}
@@ -112,11 +199,11 @@ def load(path: str, text: str) -> Loaded:
         offsets = {n: o for n, (_, o) in dump.items()}
         root_name = names[0]
     else:
-        source = _Source(None, os.path.dirname(os.path.abspath(path)))
+        source = _Source(None, os.path.dirname(os.path.abspath(path)), roots, prefix)
         root_name = path
 
     files: set[str] = set()
-    missing: list[Directive] = []
+    unknowns: list[Unknown] = []
 
     def where(name: str, line: int) -> tuple[str, int]:
         if dump is not None:
@@ -131,6 +218,7 @@ def load(path: str, text: str) -> Loaded:
             body = source.read(name) if (dump is not None or name != path) else text
         except OSError as exc:
             raise ConfigError(where(name, 0)[0], exc.strerror or str(exc)) from None
+        body = _mark_placeholder_lines(body)
         payload = crossplane.parse_string(body, name, single=True, check_ctx=False)
         for error in payload["errors"]:
             problem = re.sub(r" in \S+:\d+$", "", str(error["error"]))
@@ -145,8 +233,11 @@ def load(path: str, text: str) -> Loaded:
             d = Directive(stmt["directive"], tuple(stmt["args"]), *where(name, stmt["line"]))
             if d.name == "include" and d.args:
                 targets = source.resolve(d.args[0])
-                if not targets and not glob.has_magic(d.args[0]):
-                    missing.append(d)
+                if not targets and _stock(d.args[0]):
+                    continue
+                if not targets:
+                    unknowns.append(Unknown("include", d.args[0], d.file, d.line))
+                    out.append(Directive(UNKNOWN, d.args, d.file, d.line))
                 for target in targets:
                     key = os.path.abspath(target) if dump is None else target
                     if key in stack:
@@ -154,6 +245,10 @@ def load(path: str, text: str) -> Loaded:
                     files.add(key)
                     out.extend(convert(parse(target), target, (*stack, key)))
                 continue
+            if d.name == UNKNOWN:
+                unknowns.append(Unknown("placeholder", d.args[0], d.file, d.line))
+            elif d.name in READ and any(_PLACEHOLDER.search(a) for a in d.args):
+                unknowns.append(Unknown("placeholder", " ".join(d.args), d.file, d.line))
             if "block" in stmt:
                 block = tuple(convert(stmt["block"], name, stack))
                 d = Directive(d.name, d.args, d.file, d.line, block)
@@ -162,12 +257,27 @@ def load(path: str, text: str) -> Loaded:
 
     root_key = os.path.abspath(root_name) if dump is None else root_name
     root = tuple(convert(parse(root_name), root_name, (root_key,)))
-    return Loaded(root, frozenset(files), tuple(missing))
+    return Loaded(root, frozenset(files), tuple(unknowns))
 
 
 # -- model -------------------------------------------------------------------------------------
 
 Chain = Sequence[Directive]  # enclosing blocks, outermost first; the last one holds proxy_pass
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A directive's value on a route: set (`d`), default (`d` None), or unknown (`unknown`)."""
+
+    d: Directive | None
+    unknown: Directive | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.unknown is None
+
+    def first(self, default: str) -> str:
+        return self.d.args[0].lower() if self.d and self.d.args else default
 
 
 def proxied(root: Sequence[Directive]) -> Iterator[tuple[Directive, Chain]]:
@@ -188,13 +298,25 @@ def own(block: Directive, name: str) -> list[Directive]:
     return [d for d in block.block or () if d.name == name]
 
 
-def effective(chain: Chain, name: str) -> Directive | None:
-    """The directive that applies: the innermost block that sets it wins (nginx's merge)."""
+def lookup(chain: Chain, name: str) -> Setting:
+    """The value that applies: the innermost block that sets it wins (nginx's merge). A block
+    with an unreadable include or placeholder may set it too: then the value is unknown."""
     for block in reversed(chain):
         found = own(block, name)
         if found:
-            return found[-1]
-    return None
+            d = found[-1]
+            if any(_PLACEHOLDER.search(a) or a.startswith("$") for a in d.args):
+                return Setting(None, d)
+            return Setting(d)
+        hidden = own(block, UNKNOWN)
+        if hidden:
+            return Setting(None, hidden[0])
+    return Setting(None)
+
+
+def effective(chain: Chain, name: str) -> Directive | None:
+    """The directive that applies, ignoring what could not be read (for reporting)."""
+    return lookup(chain, name).d
 
 
 def label(chain: Chain) -> str:
@@ -208,6 +330,67 @@ def label(chain: Chain) -> str:
     return " > ".join(parts) or "this block"
 
 
+def _location_path(chain: Chain) -> tuple[str, bool]:
+    """(the innermost location's path or regex, whether it is a regex)."""
+    for block in reversed(chain):
+        if block.name == "location" and block.args:
+            args = block.args
+            if args[0] in {"~", "~*"} and len(args) > 1:
+                return args[1], True
+            if args[0] in {"=", "^~"} and len(args) > 1:
+                return args[1], False
+            return args[0], False
+    return "/", False
+
+
+def _matches(path: str, regex: bool, prefix: str) -> bool:
+    if regex:
+        try:
+            return re.search(path, prefix) is not None
+        except re.error:
+            return False
+    return path.startswith(prefix) or prefix.startswith(path.rstrip("/") or "/")
+
+
+def why_not_streaming(chain: Chain, limits: Limits) -> str | None:
+    """None when the route may carry streams; else why it is skipped."""
+    path, regex = _location_path(chain)
+    if limits.stream_paths:
+        if any(_matches(path, regex, p) for p in limits.stream_paths):
+            return None
+        return "not under --stream-path"
+    inner = chain[-1]
+    if own(inner, "return"):
+        return "answers with `return`"
+    cache = lookup(chain, "proxy_cache")
+    if cache.known and cache.first("off") != "off" and lookup(chain, "proxy_cache_valid").d:
+        return "cached (proxy_cache with proxy_cache_valid)"
+    if _HEALTH.search(path):
+        return "a health or status path"
+    if _STATIC.search(path):
+        return "static files"
+    if _WEBSOCKET.search(path):
+        return "WebSocket (upgraded connections are not buffered)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    proxy_pass: Directive
+    chain: Chain
+    skipped: str | None  # why it is not treated as streaming; None: it is
+
+    @property
+    def label(self) -> str:
+        return label(self.chain)
+
+
+def routes(loaded: Loaded, limits: Limits) -> list[Route]:
+    return [
+        Route(pp, chain, why_not_streaming(chain, limits)) for pp, chain in proxied(loaded.root)
+    ]
+
+
 def _version_default_http(limits: Limits) -> str:
     if limits.nginx_version is not None and limits.nginx_version >= HTTP11_DEFAULT_FROM:
         return "1.1"
@@ -215,20 +398,10 @@ def _version_default_http(limits: Limits) -> str:
 
 
 def _ignores_accel(chain: Chain) -> Directive | None:
-    d = effective(chain, "proxy_ignore_headers")
+    d = lookup(chain, "proxy_ignore_headers").d
     if d is not None and any(a.lower() == "x-accel-buffering" for a in d.args):
         return d
     return None
-
-
-def _buffering_on(chain: Chain) -> tuple[bool, Directive | None]:
-    d = effective(chain, "proxy_buffering")
-    return (d is None or (bool(d.args) and d.args[0].lower() == "on")), d
-
-
-# -- rules -------------------------------------------------------------------------------------
-
-Rule = Callable[[Directive, Chain, Limits], list[Finding]]
 
 
 def _quote(arg: str) -> str:
@@ -244,135 +417,175 @@ def _setting(d: Directive | None, default: str) -> str:
     return f"`{_written(d)}` (line {d.line})" if d else default
 
 
-def rule_proxy_buffering(pp: Directive, chain: Chain, limits: Limits) -> list[Finding]:
-    on, d = _buffering_on(chain)
-    if not on or _ignores_accel(chain) is not None:
+# -- rules -------------------------------------------------------------------------------------
+
+Check = Callable[[Route, Limits], list[Finding]]
+rules: Registry[Check] = Registry("nginx")
+MEASURED = (
+    "Measured on nginx 1.22 (tests/lint/test_verdicts_nginx.py: real nginx, a real SSE app): with "
+    "proxy_buffering on and HTTP/1.0 to the app (both nginx defaults before 1.29.7) a "
+    "close-delimited stream arrives in one burst when it ends; with `proxy_http_version 1.1` "
+    "the app answers in chunks and each event passes as it comes, buffering or not; "
+    "`X-Accel-Buffering: no` from the app turns buffering off per response unless "
+    f"`proxy_ignore_headers` lists it ({DOCS}#proxy_buffering)."
+)
+
+
+def _bursts(route: Route, limits: Limits) -> tuple[Setting, Setting] | None:
+    """(buffering, http version) when a stream through this route is held back; else None."""
+    buffering = lookup(route.chain, "proxy_buffering")
+    version = lookup(route.chain, "proxy_http_version")
+    if not (buffering.known and version.known):
+        return None
+    if buffering.first("on") != "on" or version.first(_version_default_http(limits)) != "1.0":
+        return None
+    return buffering, version
+
+
+@rules.rule(
+    "proxy-buffering",
+    "nginx holds the stream back: buffering on and HTTP/1.0 to the app",
+    Severity.WARNING,
+    MEASURED,
+)
+def proxy_buffering(route: Route, limits: Limits) -> list[Finding]:
+    found = _bursts(route, limits)
+    if found is None or _ignores_accel(route.chain) is not None:
         return []  # with X-Accel-Buffering ignored, nginx/ignores-accel-buffering reports it
-    where = label(chain)
-    at = d or pp
+    if limits.app_sends_accel_buffering:
+        return []
+    buffering, version = found
+    # One finding for the one cause; it is named after the setting the author wrote.
+    rule = "http-version" if version.d and not buffering.d else "proxy-buffering"
+    at = (version.d if rule == "http-version" else buffering.d) or route.proxy_pass
+    why_version = _setting(
+        version.d,
+        "HTTP/1.0 to the app (nginx's default before 1.29.7; pass --nginx-version if newer)",
+    )
     return [
-        Finding(
-            "nginx/proxy-buffering",
-            Severity.WARNING,
-            f"{where}: {_setting(d, 'proxy_buffering is on by default')}: nginx reads the "
-            "app's response into 4-8 KB buffers; a stream without chunked encoding (HTTP/1.0, "
-            "nginx's default) reaches the client only as buffers fill, in bursts, and a short "
-            "answer all at the end. Only `X-Accel-Buffering: no` from the app avoids it.",
-            f"Set `proxy_buffering off;` in {where} "
-            "(or send `X-Accel-Buffering: no` from the app).",
-            file=at.file,
-            line=at.line,
+        rules.info(rule).finding(
+            f"{route.label}: {_setting(buffering.d, 'proxy_buffering is on by default')} and "
+            f"{why_version}: the app cannot answer in chunks, so nginx holds its events in "
+            "4-8 KB buffers and the client gets them in bursts, a short answer all at the end "
+            "(measured on nginx 1.22). `X-Accel-Buffering: no` from the app would avoid it "
+            "(then pass --app-sends-accel-buffering).",
+            f'Add `proxy_http_version 1.1;` and `proxy_set_header Connection "";`, or '
+            f"`proxy_buffering off;`, to {route.label}.",
+            at.file,
+            at.line,
         )
     ]
 
 
-def rule_ignores_accel_buffering(pp: Directive, chain: Chain, limits: Limits) -> list[Finding]:
-    ignore = _ignores_accel(chain)
-    on, d = _buffering_on(chain)
-    if ignore is None or not on:
+rules.note(
+    "http-version",
+    "nginx holds the stream back: HTTP/1.0 to the app while buffering",
+    Severity.WARNING,
+    MEASURED,
+)
+
+
+@rules.rule(
+    "ignores-accel-buffering",
+    "nginx ignores the app's X-Accel-Buffering: no",
+    Severity.ERROR,
+    MEASURED,
+)
+def ignores_accel_buffering(route: Route, limits: Limits) -> list[Finding]:
+    ignore = _ignores_accel(route.chain)
+    if ignore is None or _bursts(route, limits) is None:
         return []
     kept = [a for a in ignore.args if a.lower() != "x-accel-buffering"]
     fix = f"`proxy_ignore_headers {' '.join(kept)};`" if kept else "delete the directive"
+    buffering = lookup(route.chain, "proxy_buffering").d
     return [
-        Finding(
-            "nginx/ignores-accel-buffering",
-            Severity.ERROR,
-            f"{label(chain)}: proxy_ignore_headers lists X-Accel-Buffering while proxy_buffering "
-            f"is on ({_setting(d, 'the default')}): nginx ignores the app's "
-            "`X-Accel-Buffering: no` and buffers the stream anyway; a stream that is not "
-            "chunked then reaches the client in 4-8 KB bursts, a short answer all at the end.",
-            f"Remove X-Accel-Buffering from it ({fix}), or set `proxy_buffering off;` "
-            f"in {label(chain)}.",
-            file=ignore.file,
-            line=ignore.line,
+        rules.info("ignores-accel-buffering").finding(
+            f"{route.label}: proxy_ignore_headers lists X-Accel-Buffering while proxy_buffering "
+            f"is on ({_setting(buffering, 'the default')}) over HTTP/1.0: nginx ignores the "
+            "app's `X-Accel-Buffering: no` and buffers the stream anyway, so it reaches the "
+            "client in 4-8 KB bursts, a short answer all at the end.",
+            f"Remove X-Accel-Buffering from it ({fix}), or set `proxy_http_version 1.1;` or "
+            f"`proxy_buffering off;` in {route.label}.",
+            ignore.file,
+            ignore.line,
         )
     ]
 
 
-def rule_read_timeout(pp: Directive, chain: Chain, limits: Limits) -> list[Finding]:
-    d = effective(chain, "proxy_read_timeout")
+@rules.rule(
+    "read-timeout",
+    "nginx proxy_read_timeout cuts a stream during a pause",
+    Severity.ERROR,
+    f"`proxy_read_timeout` (60 s by default, {DOCS}#proxy_read_timeout) counts the "
+    "silence between two reads from the app, not the whole response.",
+)
+def read_timeout(route: Route, limits: Limits) -> list[Finding]:
+    setting = lookup(route.chain, "proxy_read_timeout")
+    if not setting.known:
+        return []
+    d = setting.d
     seconds = nginx_seconds(d.args[0]) if d and d.args else DEFAULT_READ_TIMEOUT
     if seconds is None or seconds >= limits.idle_threshold:
         return []
-    at = d or pp
+    at = d or route.proxy_pass
     want = max(300, int(limits.idle_threshold * 2))
     return [
-        Finding(
-            "nginx/read-timeout",
-            Severity.ERROR,
-            f"{label(chain)}: {_setting(d, 'the default proxy_read_timeout of 60 s')} closes "
+        rules.info("read-timeout").finding(
+            f"{route.label}: {_setting(d, 'the default proxy_read_timeout of 60 s')} closes "
             f"the stream after {show(seconds)} without a byte from the app, less than twice "
             f"the longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
             "the answer mid-stream ('upstream timed out').",
-            f"Set `proxy_read_timeout {want}s;` in {label(chain)} (heartbeats every "
+            f"Set `proxy_read_timeout {want}s;` in {route.label} (heartbeats every "
             f"{show(limits.max_gap)} keep the stream alive; anything >= "
             f"{show(limits.idle_threshold)} works).",
-            file=at.file,
-            line=at.line,
+            at.file,
+            at.line,
         )
     ]
 
 
-def rule_http_version(pp: Directive, chain: Chain, limits: Limits) -> list[Finding]:
-    d = effective(chain, "proxy_http_version")
-    default = _version_default_http(limits)
-    version = d.args[0] if d and d.args else default
-    if version != "1.0":
-        return []
-    at = d or pp
-    why = (
-        _setting(d, "")
-        if d
-        else "nginx older than 1.29.7 proxies with HTTP/1.0 by default "
-        "(pass --nginx-version if yours is newer)"
-    )
-    return [
-        Finding(
-            "nginx/http-version",
-            Severity.WARNING,
-            f"{label(chain)}: {why}: the app cannot use chunked encoding and ends each stream "
-            "by closing the connection; with proxy_buffering on, nginx then holds events until "
-            "a 4-8 KB buffer fills or the stream ends (measured on 1.22), and upstream "
-            "keep-alive is off.",
-            'Add `proxy_http_version 1.1;` and `proxy_set_header Connection "";` '
-            f"to {label(chain)}.",
-            file=at.file,
-            line=at.line,
-        )
-    ]
-
-
-def rule_gzip_event_stream(pp: Directive, chain: Chain, limits: Limits) -> list[Finding]:
-    gzip = effective(chain, "gzip")
-    if gzip is None or not gzip.args or gzip.args[0].lower() != "on":
-        return []
-    types = effective(chain, "gzip_types")
-    if types is None:
+@rules.rule(
+    "gzip-event-stream",
+    "nginx gzips text/event-stream",
+    Severity.WARNING,
+    "Measured on nginx 1.22: with gzip on and text/event-stream in gzip_types each "
+    "event is flushed through zlib, so compression gains nothing, and a proxy or "
+    "client that decompresses before parsing can hold events back "
+    "(https://nginx.org/en/docs/http/ngx_http_gzip_module.html#gzip_types).",
+)
+def gzip_event_stream(route: Route, limits: Limits) -> list[Finding]:
+    gzip = lookup(route.chain, "gzip")
+    types = lookup(route.chain, "gzip_types")
+    if not (gzip.known and types.known) or gzip.first("off") != "on" or types.d is None:
         return []  # the default gzip_types is text/html only
-    hits = [t for t in types.args if t == "*" or t.lower() == "text/event-stream"]
+    hits = [t for t in types.d.args if t == "*" or t.lower() == "text/event-stream"]
     if not hits:
         return []
     return [
-        Finding(
-            "nginx/gzip-event-stream",
-            Severity.WARNING,
-            f"{label(chain)}: gzip is on (line {gzip.line}) and gzip_types matches "
-            f"text/event-stream (`{hits[0]}`): nginx compresses the stream. Each event is "
-            "flushed through zlib (measured on 1.22), so it gains nothing, and a proxy or "
-            "client that decompresses before parsing can hold events back; SSE responses "
-            "should stay uncompressed (`Cache-Control: no-transform`).",
+        rules.info("gzip-event-stream").finding(
+            f"{route.label}: gzip is on (line {gzip.d.line if gzip.d else '?'}) and gzip_types "
+            f"matches text/event-stream (`{hits[0]}`): nginx compresses the stream. Each event "
+            "is flushed through zlib (measured on 1.22), so it gains nothing, and a proxy or "
+            "client that decompresses before parsing can hold events back.",
             f"Remove `{hits[0]}` from gzip_types"
             + (" (list the types to compress instead)" if hits[0] == "*" else "")
-            + f", or set `gzip off;` in {label(chain)}.",
-            file=types.file,
-            line=types.line,
+            + f", or set `gzip off;` in {route.label}.",
+            types.d.file,
+            types.d.line,
         )
     ]
 
 
-def rule_proxy_headers_hidden(pp: Directive, chain: Chain, limits: Limits) -> list[Finding]:
-    """proxy_set_header is inherited only by a block that sets none itself."""
-    setters = [b for b in chain if own(b, "proxy_set_header")]
+@rules.rule(
+    "proxy-headers-hidden",
+    "a block's own proxy_set_header drops the inherited ones",
+    Severity.WARNING,
+    "`proxy_set_header` is inherited only by a block that sets none itself "
+    f'({DOCS}#proxy_set_header); without `Connection ""` nginx sends '
+    "`Connection: close` to the app.",
+)
+def proxy_headers_hidden(route: Route, limits: Limits) -> list[Finding]:
+    setters = [b for b in route.chain if own(b, "proxy_set_header")]
     if len(setters) < 2:
         return []
     inner, outer = setters[-1], setters[-2]
@@ -389,51 +602,78 @@ def rule_proxy_headers_hidden(pp: Directive, chain: Chain, limits: Limits) -> li
             "new upstream connection."
         )
     return [
-        Finding(
-            "nginx/proxy-headers-hidden",
-            Severity.WARNING,
-            f"{label(chain)}: this block sets its own proxy_set_header, so none of the "
+        rules.info("proxy-headers-hidden").finding(
+            f"{route.label}: this block sets its own proxy_set_header, so none of the "
             f"{len(lost)} set at line {lost[0].line} are inherited: {names} never reach the "
             f"app from here.{extra}",
             f"Repeat {' '.join(f'`{_written(d)};`' for d in lost)} here "
             "(or keep all proxy_set_header lines in one included file).",
-            file=first.file,
-            line=first.line,
+            first.file,
+            first.line,
         )
     ]
 
 
-RULES: tuple[Rule, ...] = (
-    rule_proxy_buffering,
-    rule_ignores_accel_buffering,
-    rule_read_timeout,
-    rule_http_version,
-    rule_gzip_event_stream,
-    rule_proxy_headers_hidden,
+MISSING_INCLUDE = rules.note(
+    "missing-include",
+    "an include names a file that was not found",
+    Severity.INFO,
+    "An include the linter cannot read may set anything: the settings it could hold are "
+    "unknown for that block and no rule judges them. Lint the tree that holds it (with "
+    "`--root /etc/nginx=PATH` for absolute paths) or `nginx -T` output.",
+)
+PLACEHOLDER = rules.note(
+    "template-placeholder",
+    "a ${VAR} template placeholder hides a setting",
+    Severity.INFO,
+    "envsubst templates (the official nginx image renders /etc/nginx/templates/*.template) "
+    "fill `${VAR}` at start-up; its value is unknown here, and no rule judges it.",
 )
 
 
+def _unknown_findings(loaded: Loaded) -> list[Finding]:
+    out: list[Finding] = []
+    named: set[tuple[str, str]] = set()
+    for u in loaded.unknowns:
+        if u.what == "include":
+            out.append(
+                MISSING_INCLUDE.finding(
+                    f"`include {u.text}` names nothing in the linted files, so the settings "
+                    "it may hold are unknown in that block, and no rule judged them.",
+                    "Lint the tree that holds it (`--root /etc/nginx=PATH` maps absolute "
+                    "paths), or lint `nginx -T` output instead.",
+                    u.file,
+                    u.line,
+                )
+            )
+            continue
+        for var in _PLACEHOLDER.findall(u.text):
+            if (u.file, var) in named:
+                continue
+            named.add((u.file, var))
+            out.append(
+                PLACEHOLDER.finding(
+                    f"`{var}` is a template placeholder (line {u.line}): what it stands for is "
+                    "unknown here, so no rule judged the settings it fills.",
+                    "Lint the rendered config (after envsubst), or `nginx -T` output.",
+                    u.file,
+                    u.line,
+                )
+            )
+    return out
+
+
 def check(loaded: Loaded, limits: Limits) -> list[Finding]:
-    """Run every rule on every proxied location; one finding per rule and line."""
+    """One verdict per streaming route: each rule once per cause, then what was unreadable."""
     seen: set[tuple[str, str | None, int | None]] = set()
     out: list[Finding] = []
-    for pp, chain in proxied(loaded.root):
-        for rule in RULES:
-            for finding in rule(pp, chain, limits):
+    for route in routes(loaded, limits):
+        if route.skipped is not None:
+            continue
+        for _, rule in rules.checks:
+            for finding in rule(route, limits):
                 key = (finding.id, finding.file, finding.line)
                 if key not in seen:
                     seen.add(key)
                     out.append(finding)
-    for inc in loaded.missing_includes:
-        out.append(
-            Finding(
-                "nginx/missing-include",
-                Severity.INFO,
-                f"`include {inc.args[0]}` names a file that is not here, so the settings in it "
-                "were not checked.",
-                "Lint the directory that holds it too, or lint `nginx -T` output instead.",
-                file=inc.file,
-                line=inc.line,
-            )
-        )
-    return out
+    return out + _unknown_findings(loaded)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from streamwarden.lint.findings import ConfigError, Finding, Severity
+from streamwarden.lint.linter import Result
+from streamwarden.lint.registry import RuleInfo
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _COLOURS = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -33,7 +35,8 @@ def finding_json(f: Finding) -> dict[str, Any]:
     }
 
 
-def to_text(findings: Sequence[Finding], files: Sequence[str], console: Console) -> None:
+def to_text(result: Result, console: Console) -> None:
+    findings, files = result.findings, result.files
     by_file: dict[str, list[Finding]] = {}
     for finding in findings:
         by_file.setdefault(finding.file or "", []).append(finding)
@@ -50,6 +53,12 @@ def to_text(findings: Sequence[Finding], files: Sequence[str], console: Console)
         console.print()
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items() if n)
+    if result.streaming:
+        listed = "; ".join(result.streaming)
+        console.print(f"nginx routes treated as streaming: {escape(listed)}", soft_wrap=True)
+    if result.skipped:
+        listed = "; ".join(result.skipped)
+        console.print(f"[dim]nginx routes skipped: {escape(listed)}[/dim]", soft_wrap=True)
     checked = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
     console.print(f"{checked}: {summary or 'no findings'}")
 
@@ -59,7 +68,7 @@ def _uri(path: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def to_sarif(findings: Sequence[Finding], version: str, rule_docs: dict[str, str]) -> str:
+def to_sarif(findings: Sequence[Finding], version: str, rule_docs: Mapping[str, RuleInfo]) -> str:
     rule_ids = sorted({f.id for f in findings})
     index = {rule: i for i, rule in enumerate(rule_ids)}
     first = {f.id: f for f in reversed(findings)}
@@ -67,7 +76,8 @@ def to_sarif(findings: Sequence[Finding], version: str, rule_docs: dict[str, str
         {
             "id": rule,
             "name": rule.replace("/", "-"),
-            "shortDescription": {"text": rule_docs.get(rule, rule)},
+            "shortDescription": {"text": rule_docs[rule].title if rule in rule_docs else rule},
+            "fullDescription": {"text": rule_docs[rule].docs if rule in rule_docs else rule},
             "help": {"text": first[rule].fix},
             "defaultConfiguration": {"level": _SARIF_LEVEL[first[rule].severity]},
         }

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamwarden.defaults import IDLE_TIMEOUT, MAX_DURATION
+
 
 @dataclass(frozen=True, slots=True)
 class SnippetOptions:
     upstream: str = "127.0.0.1:8000"
     listen: str = "8080"
     server_name: str = "_"
-    read_timeout: int = 300  # idle: heartbeats keep streams under it
-    max_duration: int = 600  # total: the longest stream
+    read_timeout: int = IDLE_TIMEOUT  # idle: heartbeats keep streams under it
+    max_duration: int = int(MAX_DURATION)  # total: the longest stream
     workers: int = 4
 
 

@@ -1,10 +1,16 @@
-"""uvicorn command lines."""
+"""uvicorn command lines, one check per rule."""
 
 from __future__ import annotations
 
-from streamwarden.lint.cmdline import Command, options
-from streamwarden.lint.findings import Finding, Limits, Severity
+from collections.abc import Callable
 
+from streamwarden.lint.cmdline import Command, options
+from streamwarden.lint.durations import number, show
+from streamwarden.lint.findings import Finding, Limits, Severity
+from streamwarden.lint.registry import Registry
+from streamwarden.lint.shellvalues import expand
+
+DOCS = "https://www.uvicorn.org/settings/#timeouts"
 ALIASES = {
     "--timeout-keep-alive": "keepalive",
     "--timeout-graceful-shutdown": "graceful",
@@ -13,40 +19,78 @@ ALIASES = {
 DEFAULT_KEEPALIVE = 5.0
 LB_IDLE = 60.0
 
+Check = Callable[[Command, str, Limits], list[Finding]]
+rules: Registry[Check] = Registry("uvicorn")
+
+
+def _option(cmd: Command, name: str) -> tuple[bool, float | None]:
+    """(whether the option is given, its seconds; None when unknown or not a number)."""
+    opts = options(cmd.argv, ALIASES)
+    if name not in opts:
+        return False, None
+    text = expand(opts[name])
+    return True, number(text) if text is not None else None
+
+
+def drain_seconds(cmd: Command) -> float | None:
+    """How long uvicorn waits for open streams on SIGTERM; None: forever or unknown."""
+    return _option(cmd, "graceful")[1]
+
+
+@rules.rule(
+    "keepalive",
+    "keep-alive shorter than a load balancer's idle timeout (502s behind one)",
+    Severity.INFO,
+    f"uvicorn closes idle keep-alive connections after 5 s by default ({DOCS}); a balancer "
+    "that reuses idle connections longer (ALB: 60 s) gets a 502 on the next request. nginx "
+    "without upstream `keepalive` is not affected, hence info.",
+)
+def keepalive(cmd: Command, file: str, limits: Limits) -> list[Finding]:
+    given, seconds = _option(cmd, "keepalive")
+    if given and seconds is None:
+        return []  # unknown
+    seconds = DEFAULT_KEEPALIVE if seconds is None else seconds
+    if seconds > LB_IDLE:
+        return []
+    return [
+        rules.info("keepalive").finding(
+            f"--timeout-keep-alive is {show(seconds)}{'' if given else ' (default)'}, shorter "
+            f"than a load balancer's idle timeout (ALB: {show(LB_IDLE)}): behind a balancer "
+            "that reuses idle connections, the next request on one gets a 502.",
+            f"Behind such a balancer, add `--timeout-keep-alive {int(LB_IDLE) + 15}`.",
+            file,
+            cmd.line,
+        )
+    ]
+
+
+@rules.rule(
+    "graceful-shutdown",
+    "no bound on draining streams at shutdown",
+    Severity.INFO,
+    f"Without --timeout-graceful-shutdown uvicorn waits for open connections forever on "
+    f"SIGTERM ({DOCS}); the orchestrator's SIGKILL (Kubernetes: 30 s) then cuts them with no "
+    "final event.",
+)
+def graceful_shutdown(cmd: Command, file: str, limits: Limits) -> list[Finding]:
+    given, _ = _option(cmd, "graceful")
+    if given:
+        return []
+    return [
+        rules.info("graceful-shutdown").finding(
+            "No --timeout-graceful-shutdown: on SIGTERM uvicorn waits for open streams "
+            "forever, until the orchestrator's SIGKILL (Kubernetes: 30 s) cuts them with no "
+            "final event.",
+            f"Add `--timeout-graceful-shutdown {int(limits.max_duration)}` and give the "
+            "orchestrator a longer grace period, or end streams on shutdown.",
+            file,
+            cmd.line,
+        )
+    ]
+
 
 def check(cmd: Command, file: str, limits: Limits) -> list[Finding]:
-    opts = options(cmd.argv, ALIASES)
     out: list[Finding] = []
-    try:
-        keepalive = float(opts.get("keepalive", DEFAULT_KEEPALIVE))
-    except ValueError:
-        keepalive = DEFAULT_KEEPALIVE
-    if keepalive <= LB_IDLE:
-        default = "" if "keepalive" in opts else " (default)"
-        out.append(
-            Finding(
-                "uvicorn/keepalive",
-                Severity.WARNING,
-                f"--timeout-keep-alive is {keepalive:g} s{default}, shorter than a load "
-                f"balancer's idle timeout (ALB: {LB_IDLE:g} s): uvicorn closes idle connections "
-                "the balancer still reuses, and the next request on one gets a 502.",
-                f"Add `--timeout-keep-alive {int(LB_IDLE) + 15}`.",
-                file=file,
-                line=cmd.line,
-            )
-        )
-    if "graceful" not in opts:
-        out.append(
-            Finding(
-                "uvicorn/graceful-shutdown",
-                Severity.INFO,
-                "No --timeout-graceful-shutdown: on SIGTERM uvicorn waits for open streams "
-                "forever, until the orchestrator's SIGKILL (Kubernetes: 30 s) cuts them with no "
-                "final event.",
-                f"Add `--timeout-graceful-shutdown {int(limits.max_duration)}` and give the "
-                "orchestrator a longer grace period, or end streams on shutdown.",
-                file=file,
-                line=cmd.line,
-            )
-        )
+    for _, rule in rules.checks:
+        out += rule(cmd, file, limits)
     return out

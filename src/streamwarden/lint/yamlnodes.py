@@ -64,3 +64,59 @@ def walk(node: yaml.Node) -> Iterator[yaml.Node]:
 
 def to_python(node: yaml.Node) -> object:
     return yaml.SafeLoader(yaml.dump(None)).construct_document(node)
+
+
+class YamlFile:
+    """The documents of one YAML file, and what in them could not be read (template values).
+
+    `injected` holds the lines where a removed template action would have inserted content;
+    families report what they skip through `unread`, and the linter turns that into one info
+    finding per file.
+    """
+
+    def __init__(self, path: str, docs: list[yaml.Node], injected: dict[int, str]) -> None:
+        self.path = path
+        self.docs = docs
+        self.injected = injected
+        self.unread: list[tuple[int, str]] = []
+        self.templated = bool(injected) or any(_has_placeholder(d) for d in docs)
+
+    def unknown(self, parent: yaml.Node | None, key: str) -> bool:
+        """Whether `parent[key]` comes (partly) from a template and cannot be read here."""
+        if not isinstance(parent, yaml.MappingNode):
+            return False
+        pairs = [(k, v) for k, v in parent.value if isinstance(k, yaml.ScalarNode)]
+        for i, (k, v) in enumerate(pairs):
+            if k.value != key:
+                continue
+            if isinstance(v, yaml.ScalarNode) and _has_placeholder(v):
+                return True  # the whole value is (partly) a template action
+            start = line(k)
+            end = line(pairs[i + 1][0]) if i + 1 < len(pairs) else int(parent.end_mark.line) + 2
+            return any(start <= n < end for n in self.injected)
+        # The key is absent; a removed action inside this mapping may have held it.
+        first = line(parent)
+        last = int(parent.end_mark.line) + 1
+        return any(first <= n <= last for n in self.injected)
+
+    def note(self, at: int, what: str) -> None:
+        self.unread.append((at, what))
+
+
+def _has_placeholder(node: yaml.Node) -> bool:
+    if isinstance(node, yaml.ScalarNode):
+        return "__helm__" in str(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return any(_has_placeholder(v) for _, v in node.value)
+    if isinstance(node, yaml.SequenceNode):
+        return any(_has_placeholder(v) for v in node.value)
+    return False
+
+
+def kind_of(doc: yaml.Node) -> str:
+    return scalar(get(doc, "kind")) or ""
+
+
+def name_of(doc: yaml.Node) -> str:
+    value = scalar(get(get(doc, "metadata"), "name")) or "?"
+    return value.replace("__helm__", "{{…}}")

@@ -9,11 +9,12 @@ results = evaluate_slos([parse_slo("ttft_p99<2s")], run)
 from streamwarden.findings import Finding, Severity
 from streamwarden.probe.capacity import find_capacity
 from streamwarden.probe.compare import RunComparison, compare_runs
+from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import RULES, Rule, Thresholds, diagnose, headline
-from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
 from streamwarden.probe.metrics import StreamMetrics, step_metrics, stream_metrics
 from streamwarden.probe.report import print_summary, render_html, write_html, write_json
 from streamwarden.probe.saved import SavedRun, load_runs
+from streamwarden.probe.schedule import Progress, run_probe
 from streamwarden.probe.slo import SLO, SLOError, SLOResult
 from streamwarden.probe.slo import evaluate as evaluate_slos
 from streamwarden.probe.slo import parse as parse_slo

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamwarden.findings import Finding
+from streamwarden.probe.config import ProbeConfig
 from streamwarden.probe.diagnose import Thresholds, diagnose, headline
-from streamwarden.probe.load import ProbeConfig, Progress, run_probe
+from streamwarden.probe.schedule import Progress, run_probe
 from streamwarden.probe.slo import SLO, evaluate
 from streamwarden.probe.timeline import Run, Step
 

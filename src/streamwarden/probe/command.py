@@ -10,8 +10,10 @@ import asyncio
 import dataclasses
 import json
 import math
+import os
+import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,11 +25,13 @@ from rich.text import Text
 from streamwarden.gctuning import fewer_collections
 from streamwarden.probe.capacity import find_capacity as search_capacity
 from streamwarden.probe.compare import compare_runs
+from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import Thresholds, diagnose
 from streamwarden.probe.formats import FORMATS
-from streamwarden.probe.load import ProbeConfig, ProbeError, Progress, run_probe
+from streamwarden.probe.merge import merge_runs
 from streamwarden.probe.report import print_comparison, print_summary, write_html, write_json
 from streamwarden.probe.saved import SavedRun, load_runs
+from streamwarden.probe.schedule import Progress, Stop, run_probe
 from streamwarden.probe.slo import SLO, SLOError, evaluate, parse_all
 from streamwarden.probe.timeline import Run
 from streamwarden.probe.workload import TEMPLATE, WorkloadError, load_bodies
@@ -105,6 +109,19 @@ def _thresholds(max_silence: float | None, time_scale: float) -> Thresholds:
     return th
 
 
+def _check_output(path: Path | None, option: str) -> None:
+    """Fail before the run, not after it: a report that cannot be written loses the run."""
+    if path is None:
+        return
+    where = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise _usage(f"{option} {str(path)!r} is a directory — give a file name")
+    if not where.is_dir():
+        raise _usage(f"{option}: directory {str(where)!r} does not exist — create it first")
+    if not os.access(where, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise _usage(f"{option}: cannot write {str(path)!r} — pick a path you can write to")
+
+
 def _parse_slos(texts: list[str] | None) -> list[SLO]:
     try:
         return parse_all(texts or [])
@@ -119,13 +136,16 @@ def _finish(
     html_path: Path | None,
     fail_on: str,
     slos: list[SLO] | None = None,
+    *,
+    summary: bool = True,
 ) -> None:
     failing = _check_fail_on(fail_on)
     if slos:
         run.slos = slos
         run.config["slo"] = [slo.text for slo in slos]
     run.diagnosis = diagnose(run, thresholds)
-    print_summary(run, Console(highlight=False))
+    if summary:
+        print_summary(run, Console(highlight=False))
     try:
         if json_path is not None:
             write_json(run, json_path)
@@ -248,11 +268,38 @@ def probe(
         bool,
         typer.Option("--allow-remote", help="Allow a target outside loopback (a host you own)"),
     ] = False,
+    http2: Annotated[
+        bool, typer.Option("--http2", help="HTTP/2 over TLS (ALPN h2): streams share a connection")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="TLS: skip certificate checks (test servers)")
+    ] = False,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="TLS: trust this CA bundle (PEM) instead")
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="builtin (one asyncio process) | locust (master + workers)"),
+    ] = "builtin",
+    workers: Annotated[
+        int, typer.Option("--workers", help="--engine locust: local worker processes")
+    ] = 2,
+    no_early_stop: Annotated[
+        bool,
+        typer.Option(
+            "--no-early-stop",
+            help="Run every step even when its first 20 requests all fail with the same 4xx",
+        ),
+    ] = False,
 ) -> None:
     """Load-test a streaming endpoint, record every read of every stream, and diagnose it."""
     if format not in FORMATS:
         raise _usage(f"--format takes {', '.join(FORMATS)}, not {format!r}")
     _check_fail_on(fail_on)  # before the run, not after it
+    if engine not in ("builtin", "locust"):
+        raise _usage(f"--engine takes builtin or locust, not {engine!r}")
+    _check_output(json_path, "--json")
+    _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
     slos = _parse_slos(slo)
     one_body = _parse_body(body)
@@ -272,15 +319,33 @@ def probe(
         ramp=ramp,
         allow_remote=allow_remote,
         seed=seed,
+        early_stop=not no_early_stop,
+        http2=http2,
+        insecure=insecure,
+        ca=None if ca is None else str(ca),
     )
     if find_capacity:
         _capacity(config, slos, thresholds, json_path, html_path, fail_on)
         return
+    stop = Stop()
     with fewer_collections():
         try:
-            run = _run_with_progress(config)
+            if engine == "locust":
+                run = _run_locust(config, workers)
+            else:
+                run = _run_with_progress(config, stop)
         except ProbeError as exc:
             raise _usage(str(exc)) from None
+        if stop.signal is not None:
+            # Ctrl-C or SIGTERM: what was recorded is diagnosed and written, marked incomplete.
+            _finish(run, thresholds, json_path, html_path, "never")
+            typer.echo(f"streamwarden probe: {run.incomplete}; the run is incomplete", err=True)
+            raise typer.Exit(128 + stop.signal)
+        if run.incomplete is not None:
+            # An early stop: the one line says it all; the partial reports are still written.
+            typer.echo(f"streamwarden probe: {run.incomplete}", err=True)
+            _finish(run, thresholds, json_path, html_path, "never", summary=False)
+            raise typer.Exit(2)
         _finish(run, thresholds, json_path, html_path, fail_on, slos)
 
 
@@ -314,6 +379,14 @@ def _capacity(
         raise typer.Exit(1)
 
 
+def _run_locust(config: ProbeConfig, workers: int) -> Run:
+    try:
+        from streamwarden.locust.engine import run_locust
+    except ImportError as exc:
+        raise ProbeError(f"--engine locust needs Locust ({exc}) — pip install locust") from None
+    return run_locust(config, workers)
+
+
 def _run(coro: Coroutine[Any, Any, Run]) -> Run:
     # uvloop, when installed (uvicorn[standard] brings it), cuts the probe's CPU per event.
     try:
@@ -323,9 +396,36 @@ def _run(coro: Coroutine[Any, Any, Run]) -> Run:
     return uvloop.run(coro)
 
 
-def _run_with_progress(config: ProbeConfig) -> Run:
+_SIGNALS = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+
+
+def _interrupt(stop: Stop, signum: int, name: str) -> None:
+    stop.request(f"interrupted by {name}")
+    stop.signal = stop.signal or signum
+
+
+async def _probe_until_signalled(
+    config: ProbeConfig, stop: Stop, progress: Callable[[Progress], None] | None = None
+) -> Run:
+    """The run, with Ctrl-C and SIGTERM asking it to stop (a second one cuts the grace)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum, name in _SIGNALS.items():
+        try:
+            loop.add_signal_handler(signum, _interrupt, stop, signum, name)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no signals here: the default behaviour stays
+        installed.append(signum)
+    try:
+        return await run_probe(config, progress, stop)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _run_with_progress(config: ProbeConfig, stop: Stop) -> Run:
     if not sys.stderr.isatty():
-        return _run(run_probe(config))
+        return _run(_probe_until_signalled(config, stop))
     latest: list[Progress | None] = [None]
 
     def update(progress: Progress) -> None:
@@ -338,14 +438,15 @@ def _run_with_progress(config: ProbeConfig) -> Run:
         refresh_per_second=4,
         transient=True,
     ):
-        return _run(run_probe(config, update))
+        return _run(_probe_until_signalled(config, stop, update))
 
 
 def analyze(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="A run saved with `probe --json` (or a lab result from `lab --json`)",
+            help="Runs saved with `probe --json`, merged as one load when several (or one lab "
+            "result from `lab --json`)",
             show_default=False,
         ),
     ],
@@ -371,18 +472,22 @@ def analyze(
         typer.Option("--tolerance", metavar="PCT", help="--compare: percent a metric may worsen"),
     ] = 10.0,
 ) -> None:
-    """Re-run the diagnosis and the report on a saved run, or compare two runs."""
+    """Re-run the diagnosis and the report on saved runs (several: merged, as one load), or
+    compare two runs."""
     _check_fail_on(fail_on)
+    _check_output(json_path, "--json")
+    _check_output(html_path, "--html")
     thresholds = _thresholds(max_silence, time_scale)
     slos = _parse_slos(slo)
     if compare:
         _compare(paths, tolerance, thresholds, json_path)
         return
-    if len(paths) != 1:
-        raise _usage("analyze takes one saved run (or --compare BEFORE AFTER)")
-    saved = _load(paths[0])
-    if saved[0].label is None:
-        run = saved[0].run
+    saved = [_load(path) for path in paths]
+    if any(item[0].label is None for item in saved) or len(saved) > 1:
+        if any(item[0].label is not None for item in saved):
+            raise _usage("several files are merged as one run: give probe runs, not a lab result")
+        # Runs from several machines (or engines) are merged, as one load.
+        run = merge_runs([item[0].run for item in saved])
         _finish(run, thresholds, json_path, html_path, fail_on, slos or run.slos)
         return
     # A lab result: one diagnosis per scenario run, at the lab's time scale.
@@ -392,7 +497,7 @@ def analyze(
         )
     console = Console(highlight=False)
     failed = False
-    for item in saved:
+    for item in saved[0]:
         scale = item.scale if item.scale is not None and time_scale == 1.0 else time_scale
         th = _thresholds(max_silence, scale)
         item.run.slos = slos or item.run.slos

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamwarden.findings import Finding, Severity
+from streamwarden.probe.h2rules import h2_flow_control_stall, h2_stream_cap
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run, percentile
 
 __all__ = ["RULES", "Rule", "Thresholds", "diagnose", "group_causes", "headline", "secs"]
@@ -697,6 +698,18 @@ def _client_saturated_headline(ev: Mapping[str, Any], scale: float) -> str:
 
 # -- the registry ---------------------------------------------------------------------------
 
+
+def _h2_stream_cap_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return (
+        f"{_n(ev, 'max_concurrent_streams')} streams per connection; "
+        f"{_n(ev, 'streams_queued')} requests waited for a slot"
+    )
+
+
+def _h2_flow_control_stall_headline(ev: Mapping[str, Any], scale: float) -> str:
+    return f"{_n(ev, 'flow_stalls')} flow-control stalls, up to {_n(ev, 'flow_stall_max_ms')} ms"
+
+
 Check = Callable[[Run, Thresholds], list[Finding]]
 Headline = Callable[[Mapping[str, Any], float], str]
 
@@ -788,6 +801,19 @@ RULES: dict[str, Rule] = {
             "The probe itself was the bottleneck",
             client_saturated,
             _client_saturated_headline,
+        ),
+        # HTTP/2 connection rules (probe/h2rules.py).
+        Rule(
+            "h2_stream_cap",
+            "The server's HTTP/2 stream cap held streams back",
+            h2_stream_cap,
+            _h2_stream_cap_headline,
+        ),
+        Rule(
+            "h2_flow_control_stall",
+            "Request bodies stalled on HTTP/2 flow control",
+            h2_flow_control_stall,
+            _h2_flow_control_stall_headline,
         ),
     )
 }

@@ -16,20 +16,25 @@ from the first events.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from streamwarden.sse import _BOM as _BOM_TEXT
 from streamwarden.sse import Comment, Event, SSEDecoder
 
 __all__ = ["FORMATS", "StreamReader", "detect_from_url"]
 
 FORMATS = ("auto", "openai", "anthropic", "sse", "raw")
 
-_ONE_EVENT = (1, 0)
+# The fast path's shape of a content event per format: how its block starts, and how many
+# newlines the block holds with its blank-line separator. An openai stream's shape is
+# learnt from its first token (`_token_start`).
+_FAST_SHAPES = {
+    "sse": (b"data:", 2),
+    "anthropic": (b"event: content_block_delta\ndata:", 3),
+}
 
-# The decoder's byte-order mark (a private name of the sibling module, on purpose: one
-# definition), as the bytes the fast path compares against.
-_BOM = _BOM_TEXT.encode()
+# The start of a JSON object up to its first key, e.g. `{"id"` or `{ "choices"`.
+_FIRST_KEY = re.compile(r'\{\s*"[a-z_]+"')
 
 _ANTHROPIC_TYPES = frozenset(
     {
@@ -55,13 +60,25 @@ def detect_from_url(path: str) -> str:
 
 
 class StreamReader:
-    """Per-response state. `feed` returns `(events, heartbeats)` for one read."""
+    """Per-response state. `feed` returns `(events, heartbeats)` for one read.
+
+    Every read goes to the WHATWG decoder (`SSEDecoder`) but one kind, the fast path: a
+    read of whole blocks that are each a content event in the format's plainest shape
+    (`data: {...}` for openai once its first token is in, `data: ...` for sse, `event:
+    content_block_delta` + `data: ...` for anthropic) or, for the one-line formats, a
+    comment; taken only when the decoder holds nothing (its last read ended on a blank
+    line). Those reads are counted with C-level `bytes` scans: the decoder would see exactly
+    those events and comments, and its state stays as it was. A Python loop per event was
+    most of the probe's CPU on fast streams.
+    """
 
     __slots__ = (
+        "_clean",
         "_counting",
         "_decoder",
-        "_fast",
-        "_pending",
+        "_lines",
+        "_next",
+        "_start",
         "_url_hint",
         "body_complete_terminates",
         "content_events",
@@ -77,16 +94,10 @@ class StreamReader:
         """`url_hint` (from `detect_from_url`) is used by `auto` once the response is SSE."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-        self.format = fmt
         self._url_hint = url_hint
-        self._decoder: SSEDecoder | None = None
-        # LF-only streams (nearly all) take a bytes-level path; a CR or a BOM hands the
-        # rest of the stream to the full WHATWG decoder, at an event boundary.
-        self._fast = True
-        #: Set while every plain `data:` event is a content event: `sse`, or `openai` once
-        #: its first token is in. `feed`'s shortest path is for these only.
-        self._counting = fmt == "sse"
-        self._pending = b""
+        self._decoder = SSEDecoder()
+        #: The decoder has seen a read and holds nothing: its last read ended on `\n\n`.
+        self._clean = False
         self.events = 0
         self.content_events = 0
         self.error_events = 0
@@ -94,6 +105,16 @@ class StreamReader:
         self.terminated = False
         #: The server's own count of output tokens (`usage`), when the stream carried one.
         self.output_tokens: int | None = None
+        self._set_format(fmt)
+
+    def _set_format(self, fmt: str) -> None:
+        self.format = fmt
+        #: The fast path is open: `sse` and `anthropic` always, `openai` after a token.
+        self._counting = fmt in _FAST_SHAPES
+        #: How a fast-path content event starts, and how many newlines its block holds
+        #: with its separator.
+        self._start, self._lines = _FAST_SHAPES.get(fmt, (b"", 2))
+        self._next = b"\n\n" + self._start
         #: For formats without a terminator, a cleanly ended body is the end of the stream.
         self.body_complete_terminates = fmt in ("sse", "raw")
 
@@ -104,10 +125,9 @@ class StreamReader:
             # The Content-Type first: a JSON (non-streaming) answer on /chat/completions is
             # complete when its body is, not an openai stream missing its `[DONE]`.
             if not is_sse:
-                self.format = "raw"
-                self.body_complete_terminates = True
+                self._set_format("raw")
             elif self._url_hint in ("openai", "anthropic"):
-                self.format = self._url_hint
+                self._set_format(self._url_hint)
             # Otherwise decided for good once the first event shows which protocol this is.
 
     def feed(self, data: bytes, pieces: int = 1) -> tuple[int, int]:
@@ -120,104 +140,32 @@ class StreamReader:
             return n, 0
         if (
             self._counting
+            and self._clean
             and data[-2:] == b"\n\n"
-            and data.count(10) == 2
-            and data[:7] == b"data: {"
-            and data[7:14] != b'"error"'
             and 13 not in data
-            and not _has_usage(data)
-            and not self._pending
+            # The decoder reads the server's token count. Only a usage object: OpenAI sends
+            # `"usage": null` on every chunk when usage is asked for.
+            and b'"usage":{' not in data
+            and b'"usage": {' not in data
         ):
-            # The commonest read of a paced stream: one whole one-line `data: {...}` event,
-            # neither `[DONE]` nor an error. Slices and single-byte scans, as the general
-            # path below cost a third of the probe's own CPU per read.
-            self.events += 1
-            self.content_events += 1
-            return _ONE_EVENT
-        if not self._fast or b"\r" in data or (not self.events and data.startswith(_BOM)):
-            return self._slow(data)
-        if self._pending:
-            data = self._pending + data
-        end = data.rfind(b"\n\n")
-        if end == -1:
-            self._pending = data
-            return 0, 0
-        self._pending = data[end + 2 :]
-        counted = self._count(data, end)
-        if counted is None:
-            counted = self._blocks(data[:end].split(b"\n\n"))
-        events, heartbeats = counted
-        self.events += events
-        self.heartbeats += heartbeats
-        return events, heartbeats
+            # Every newline must belong to a block of the fast shape: a block start found
+            # for each `lines` newlines leaves none over, as each start but the first
+            # follows a blank line and the read ends on one. `bytes.count` matches left
+            # to right without overlap, as the decoder splits lines. `[DONE]` and errors
+            # never start as a token does: they are the decoder's to count.
+            newlines = data.count(10)
+            events = data.count(self._next) + data.startswith(self._start)
+            heartbeats = 0
+            if events * self._lines != newlines and self._lines == 2:
+                heartbeats = data.count(b"\n\n:") + (data[:1] == b":")
+            if (events + heartbeats) * self._lines == newlines:
+                self.events += events
+                self.content_events += events
+                self.heartbeats += heartbeats
+                return events, heartbeats
+        return self._decode(data)
 
-    def _count(self, data: bytes, end: int) -> tuple[int, int] | None:
-        """Count `data[:end]` with C-level scans when every block is one line, `data:` or
-        a comment, and nothing in it changes state but counts; None: look at each block.
-
-        Why: a fast stream packs dozens of events into one read, and a Python loop over
-        them was most of the probe's CPU (bench/probe_bench.py throughput, 4,000-event
-        streams). Separators and block starts are found with `bytes.count`, which matches
-        left to right without overlap exactly as `split` does, so the counts are the
-        blocks' own: no newline outside a separator means one-line blocks, and block
-        starts that are all `data:` or `:` leave no empty or unknown block.
-        """
-        if not self._counting:
-            return None  # anthropic, auto, or openai before its first token (needs JSON)
-        if self.format == "openai" and (
-            data.find(b"[DONE]", 0, end) != -1
-            or data.find(b'{"error"', 0, end) != -1
-            or _has_usage(data[:end])
-        ):
-            return None
-        separators = data.count(b"\n\n", 0, end)
-        if data.count(b"\n", 0, end) != 2 * separators:
-            return None
-        events = data.count(b"\n\ndata:", 0, end) + data.startswith(b"data:")
-        heartbeats = data.count(b"\n\n:", 0, end) + data.startswith(b":")
-        if events + heartbeats != separators + 1:
-            return None
-        # Every event is a content event here: `[DONE]` and errors took the other path.
-        self.content_events += events
-        return events, heartbeats
-
-    def _blocks(self, blocks: list[bytes]) -> tuple[int, int]:
-        events = 0
-        heartbeats = 0
-        for block in blocks:
-            if block[:6] == b"data: " and b"\n" not in block:
-                events += 1
-                self._event(block[6:], None)
-                continue
-            if block[:1] == b":" and b"\n" not in block:
-                heartbeats += 1
-                continue
-            lines: list[bytes] = []
-            kind: bytes | None = None
-            for line in block.split(b"\n"):
-                if not line:
-                    continue  # a blank line before this block: nothing to dispatch
-                if line[:1] == b":":
-                    heartbeats += 1
-                    continue
-                name, sep, value = line.partition(b":")
-                if sep and value[:1] == b" ":
-                    value = value[1:]
-                if name == b"data":
-                    lines.append(value)
-                elif name == b"event":
-                    kind = value
-            if lines:
-                events += 1
-                self._event(b"\n".join(lines), kind)
-        return events, heartbeats
-
-    def _slow(self, data: bytes) -> tuple[int, int]:
-        if self._decoder is None:  # the first read off the fast path: switch for good
-            self._fast = False
-            self._counting = False
-            self._decoder = SSEDecoder()
-            data, self._pending = self._pending + data, b""
+    def _decode(self, data: bytes) -> tuple[int, int]:
         events = 0
         heartbeats = 0
         for item in self._decoder.feed(data):
@@ -225,46 +173,57 @@ class StreamReader:
                 heartbeats += 1
             else:
                 events += 1
-                kind = None if item.event is None else item.event.encode()
-                self._event(item.data.encode(), kind)
+                self._event(item)
+        self._clean = data[-2:] == b"\n\n"
         self.events += events
         self.heartbeats += heartbeats
         return events, heartbeats
 
-    def _event(self, data: bytes, kind: bytes | None) -> None:
+    def _event(self, event: Event) -> None:
         fmt = self.format
         if fmt == "auto":
-            fmt = self._detect(Event(data.decode("utf-8", "replace"), _str(kind)))
+            fmt = self._detect(event)
+        data = event.data
+        kind = event.event
         if fmt == "openai":
-            if data == b"[DONE]":
+            if data == "[DONE]":
                 self.terminated = True
-            elif data.startswith(b'{"error"') or kind == b"error":
+            elif data.startswith('{"error"') or kind == "error":
                 self.error_events += 1
-            elif _has_usage(data) and not self._openai_usage(data):
+            elif ('"usage":{' in data or '"usage": {' in data) and not self._openai_usage(data):
                 pass  # a usage-only chunk (`stream_options.include_usage`) carries no token
             elif self.content_events:
                 # TTFT is known: counting is all that is left, and JSON parsing is costly.
                 self.content_events += 1
             elif _openai_has_content(data):
                 self.content_events += 1
-                self._counting = self._fast
+                self._open_token_path(data)
         elif fmt == "anthropic":
-            if kind == b"content_block_delta":
+            if kind == "content_block_delta":
                 self.content_events += 1
-            elif kind == b"message_stop":
+            elif kind == "message_stop":
                 self.terminated = True
-            elif kind == b"message_delta" and b'"usage"' in data:
+            elif kind == "message_delta" and '"usage"' in data:
                 usage = _json_object(data).get("usage")
                 if isinstance(usage, dict) and _is_count(usage.get("output_tokens")):
                     self.output_tokens = usage["output_tokens"]
-            elif kind == b"error":
+            elif kind == "error":
                 self.error_events += 1
-        elif kind == b"error":
+        elif kind == "error":
             self.error_events += 1
         else:
             self.content_events += 1
 
-    def _openai_usage(self, data: bytes) -> bool:
+    def _open_token_path(self, data: str) -> None:
+        """Open the fast path for blocks that start as this first token does, up to its
+        first key (`data: {"id"`): `[DONE]` and `{"error"` never match it."""
+        key = _FIRST_KEY.match(data)
+        if key is not None and key.group() != '{"error"':
+            self._start = b"data: " + key.group().encode()
+            self._next = b"\n\n" + self._start
+            self._counting = True
+
+    def _openai_usage(self, data: str) -> bool:
         """Keep a chunk's `usage.completion_tokens`; True when the chunk also has content."""
         obj = _json_object(data)
         usage = obj.get("usage")
@@ -274,36 +233,24 @@ class StreamReader:
 
     def _detect(self, event: Event) -> str:
         if event.event in _ANTHROPIC_TYPES and event.event != "error":
-            self.format = "anthropic"
+            self._set_format("anthropic")
         elif event.data == "[DONE]" or event.data.startswith('{"id"'):
-            self.format = "openai"
+            self._set_format("openai")
         else:
             try:
                 obj = json.loads(event.data)
             except ValueError:
                 obj = None
             if isinstance(obj, dict) and ("choices" in obj or "object" in obj):
-                self.format = "openai"
+                self._set_format("openai")
             elif isinstance(obj, dict) and obj.get("type") in _ANTHROPIC_TYPES:
-                self.format = "anthropic"
+                self._set_format("anthropic")
             else:
-                self.format = "sse"
-                self._counting = self._fast
-                self.body_complete_terminates = True
+                self._set_format("sse")
         return self.format
 
 
-def _str(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("utf-8", "replace")
-
-
-def _has_usage(data: bytes) -> bool:
-    """A usage object in the event: OpenAI sends `"usage": null` on every chunk when usage
-    is asked for, and those need no parsing; only the object carries the count."""
-    return b'"usage":{' in data or b'"usage": {' in data
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
+def _json_object(data: str) -> dict[str, Any]:
     try:
         obj = json.loads(data)
     except ValueError:
@@ -315,7 +262,7 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _openai_has_content(data: bytes) -> bool:
+def _openai_has_content(data: str) -> bool:
     try:
         obj: Any = json.loads(data)
     except ValueError:

@@ -95,6 +95,9 @@ def print_summary(run: Run, console: Console | None = None) -> None:
     console.print(
         Text.assemble(("streamwarden probe ", "bold"), run.target, (f"  ({'/'.join(fmt)})", "dim"))
     )
+    if run.incomplete:
+        console.print(Text(f"incomplete run: {run.incomplete}", style="bold yellow"))
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     checks = request_checks(run.slos)
     summaries = [step.summary(run.requests, checks) for step in run.steps]
     # Open loop: how late arrivals started, so that coordinated omission shows.
@@ -596,11 +599,15 @@ def render_html(run: Run) -> str:
         "streams</label> <label>step <select id='stepfilter'><option value=''>all</option>"
         f"{steps}</select></label></div>"
     )
+    banner = (
+        f"<p class='sub'><b>Incomplete run:</b> {esc(run.incomplete)}</p>" if run.incomplete else ""
+    )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>streamwarden probe — {esc(run.target)}</title><style>{REPORT_CSS}</style></head><body>"
         f"<h1>streamwarden probe</h1><div class='sub'>{esc(run.target)} · "
-        f"{esc(run.started_at or '')} · {len(run.requests)} requests</div>"
+        f"{esc(run.started_at or '')} · {len(run.requests)} requests"
+        f"{' · ' + esc(run.protocol) if run.protocol else ''}</div>{banner}"
         f"{_capacity_html(run)}{_slos_html(run)}<h2>Findings</h2>{findings}"
         f"<h2>Steps</h2><div class='tbl'><table><tr><th>step</th><th>reqs</th><th>ok</th>"
         "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>ITL p50/p99 ms</th>"

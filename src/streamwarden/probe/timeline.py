@@ -36,7 +36,8 @@ Read = tuple[float, int, int, int]
 _READ_JSON = "[%.3f,%d,%d,%d]"
 
 #: How a request ended. `unterminated`: the body ended cleanly but without the protocol's
-#: terminator (`[DONE]`, `message_stop`); `truncated`: the connection closed mid-body.
+#: terminator (`[DONE]`, `message_stop`); `truncated`: the connection closed mid-body;
+#: `stopped`: the probe itself ended the stream (Ctrl-C, SIGTERM, an early stop).
 OUTCOMES = (
     "ok",
     "http_error",
@@ -45,6 +46,7 @@ OUTCOMES = (
     "truncated",
     "unterminated",
     "client_timeout",
+    "stopped",
 )
 #: Outcomes in which a stream that had started was cut short.
 FAILED_OUTCOMES = frozenset({"reset", "truncated", "unterminated"})
@@ -346,6 +348,13 @@ class Run:
     #: timestamps taken by other processes on the same host.
     monotonic_origin_s: float | None = None
     diagnosis: list[Finding] = field(default_factory=list)
+    #: Why the run ended before its plan did (Ctrl-C, SIGTERM, an early stop); None: it ran.
+    incomplete: str | None = None
+    #: The HTTP version spoken: `http/1.1` or `h2` (ALPN).
+    protocol: str | None = None
+    #: What an HTTP/2 run saw of its connections: the server's stream cap, waits for a
+    #: stream slot, flow-control stalls (`probe/h2client.py`).
+    h2: dict[str, Any] | None = None
     #: The gates the run is judged by (`--slo`); goodput counts requests that meet them.
     slos: list[SLO] = field(default_factory=list)
     #: What `--find-capacity` found (`capacity.summarize`); None for an ordinary run.
@@ -372,6 +381,9 @@ class Run:
             "steps": [s.summary(self.requests, checks) for s in self.steps],
             "requests": [r.to_json(reads) for r in self.requests],
             "diagnosis": [f.to_json() for f in self.diagnosis],
+            "incomplete": self.incomplete,
+            "protocol": self.protocol,
+            "h2": self.h2,
         }
         if self.slos:
             out["slo"] = [result.to_json() for result in evaluate(self.slos, self)]
@@ -418,6 +430,9 @@ class Run:
             started_at=_opt_str(data.get("started_at"), "started_at"),
             monotonic_origin_s=_opt_float(data.get("monotonic_origin_s"), "monotonic_origin_s"),
             diagnosis=[finding_from_json(f) for f in _list(data.get("diagnosis", []), "diagnosis")],
+            incomplete=_opt_str(data.get("incomplete"), "incomplete"),
+            protocol=_opt_str(data.get("protocol"), "protocol"),
+            h2=None if data.get("h2") is None else _obj(data["h2"], "'h2'"),
             slos=parse_all(slo_texts),
             capacity=_obj(data["capacity"], "'capacity'") if data.get("capacity") else None,
         )

@@ -1,5 +1,5 @@
 bind = "0.0.0.0:8000"
 workers = 4
 worker_class = "uvicorn_worker.UvicornWorker"
-graceful_timeout = 630
+graceful_timeout = 930
 keepalive = 75

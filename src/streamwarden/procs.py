@@ -1,7 +1,8 @@
 """Real servers on loopback, started and always torn down.
 
-Used by the lab and by the tests: nginx, HAProxy and gunicorn run as child processes in
-their own session (so a kill reaches every worker), uvicorn apps run in a thread.
+Used by the lab, the Locust engine and the tests: nginx, HAProxy, gunicorn, Redis and Locust
+run as child processes in their own session (so a kill reaches every worker), uvicorn apps
+run in a thread. Needs nothing beyond the standard library but for `ServerThread` (uvicorn).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
+if TYPE_CHECKING:
+    import uvicorn
+
 
 __all__ = [
     "ManagedProcess",
@@ -250,7 +253,11 @@ class ServerThread:
         self.port = port or free_port(host)
         config.setdefault("log_level", "warning")
         config.setdefault("lifespan", "off")
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, **config))
+        import uvicorn  # only thread servers need it; the process launcher stands alone
+
+        self.server: uvicorn.Server = uvicorn.Server(
+            uvicorn.Config(app, host=self.host, port=self.port, **config)
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

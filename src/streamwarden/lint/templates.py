@@ -1,0 +1,80 @@
+"""Helm templates: render them with `helm template` when helm is installed, else strip the
+template syntax well enough to read what is literal, and say what could not be read.
+
+Stripping keeps line numbers: a line that is only template actions (`{{- if … }}`,
+`{{- toYaml . | nindent 4 }}`) becomes a comment, and an action inside a value becomes the
+placeholder `__helm__`. A mapping key whose content came from a removed `toYaml`/`include` line,
+or whose value is a placeholder, is *unknown*: its rules do not run on it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+PLACEHOLDER = "__helm__"
+_ACTION = re.compile(r"\{\{-?.*?-?\}\}")
+_ONLY_ACTIONS = re.compile(r"^\s*(\{\{-?.*?-?\}\}\s*)+$")
+_INJECTS = re.compile(r"\b(toYaml|include|tpl|toJson)\b")
+
+
+@dataclass(slots=True)
+class Stripped:
+    text: str
+    # line (1-based) -> what the removed action there would have inserted (toYaml .Values.x)
+    injected: dict[int, str] = field(default_factory=dict)
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text and "}}" in text
+
+
+def strip(text: str) -> Stripped:
+    out: list[str] = []
+    injected: dict[int, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _ONLY_ACTIONS.match(line):
+            if _INJECTS.search(line):
+                injected[number] = line.strip()
+            out.append("#" + " " * max(len(line) - 1, 0))
+            continue
+        if "{{" in line:
+            if _INJECTS.search(line) and re.search(r":\s*\{\{", line):
+                injected[number] = line.strip()
+            line = _ACTION.sub(PLACEHOLDER, line)
+        out.append(line)
+    return Stripped("\n".join(out) + "\n", injected)
+
+
+def chart_root(path: str) -> str | None:
+    """The chart directory (holding Chart.yaml) above a template, if any."""
+    here = os.path.dirname(os.path.abspath(path))
+    for _ in range(4):
+        if os.path.isfile(os.path.join(here, "Chart.yaml")):
+            return here
+        here = os.path.dirname(here)
+    return None
+
+
+def render(path: str, timeout: float = 30.0) -> str | None:
+    """`helm template CHART --show-only TEMPLATE` with the chart's default values; None when
+    helm is not installed, the file is not in a chart, or helm fails (then we strip)."""
+    helm = shutil.which("helm")
+    chart = chart_root(path)
+    if helm is None or chart is None:
+        return None
+    relative = os.path.relpath(os.path.abspath(path), chart)
+    try:
+        done = subprocess.run(
+            [helm, "template", chart, "--show-only", relative],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None

@@ -1,0 +1,190 @@
+"""Kubernetes workloads and Compose services: the gunicorn/uvicorn command lines in their
+`command`/`args`, the grace period against the server's drain, and a readiness probe.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import yaml
+
+from streamwarden.lint import gunicorn, uvicorn
+from streamwarden.lint import yamlnodes as y
+from streamwarden.lint.cmdline import Command, find_commands
+from streamwarden.lint.durations import nginx_seconds, plain_seconds, show
+from streamwarden.lint.findings import Finding, Limits, Severity
+from streamwarden.lint.registry import Registry
+
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+K8S_GRACE = 30.0  # terminationGracePeriodSeconds default
+COMPOSE_GRACE = 10.0  # stop_grace_period default
+K8S_DOCS = "https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination"
+COMPOSE_DOCS = "https://docs.docker.com/reference/compose-file/services/#stop_grace_period"
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """One container or Compose service that starts a Python server."""
+
+    what: str  # "Deployment api, container web" / "service api"
+    commands: list[Command]
+    grace: float
+    grace_line: int | None  # None: the default applies
+    has_readiness: bool
+    line: int
+    compose: bool
+
+
+def _argv(node: yaml.Node | None) -> list[str]:
+    if isinstance(node, yaml.SequenceNode):
+        return [str(v.value) for v in node.value if isinstance(v, yaml.ScalarNode)]
+    text = y.scalar(node)
+    if text is None:
+        return []
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def _commands(argv: list[str], line: int) -> list[Command]:
+    """The servers an argv starts, including through `sh -c "…"` scripts."""
+    if len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in {"sh", "bash"} and argv[1] == "-c":
+        script = argv[2]
+        found = find_commands(script)
+        return [Command(c.program, c.argv, line) for c in found]
+    if not argv:
+        return []
+    return [Command(c.program, c.argv, line) for c in find_commands(shlex.join(argv))]
+
+
+def _containers(file: y.YamlFile) -> list[Container]:
+    out: list[Container] = []
+    for doc in file.docs:
+        kind = y.kind_of(doc)
+        if kind in WORKLOADS:
+            pod = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
+            grace_node = y.get(pod, "terminationGracePeriodSeconds")
+            grace = plain_seconds(y.scalar(grace_node)) if grace_node is not None else None
+            containers = y.get(pod, "containers")
+            for c in containers.value if isinstance(containers, yaml.SequenceNode) else []:
+                argv = _argv(y.get(c, "command")) + _argv(y.get(c, "args"))
+                key = y.key_node(c, "command") or y.key_node(c, "args") or c
+                commands = _commands(argv, y.line(key))
+                if not commands:
+                    continue
+                out.append(
+                    Container(
+                        f"{kind} {y.name_of(doc)}, container {y.scalar(y.get(c, 'name'))}",
+                        commands,
+                        K8S_GRACE if grace is None else grace,
+                        y.line(grace_node) if grace_node is not None else None,
+                        y.get(c, "readinessProbe") is not None,
+                        y.line(key),
+                        False,
+                    )
+                )
+        services = y.get(doc, "services")
+        if kind == "" and isinstance(services, yaml.MappingNode):
+            for name, _, svc in y.items(services):
+                argv = _argv(y.get(svc, "entrypoint")) + _argv(y.get(svc, "command"))
+                key = y.key_node(svc, "command") or y.key_node(svc, "entrypoint") or svc
+                commands = _commands(argv, y.line(key))
+                if not commands:
+                    continue
+                grace_node = y.get(svc, "stop_grace_period")
+                grace = _compose_seconds(y.scalar(grace_node)) if grace_node is not None else None
+                out.append(
+                    Container(
+                        f"service {name}",
+                        commands,
+                        COMPOSE_GRACE if grace is None else grace,
+                        y.line(grace_node) if grace_node is not None else None,
+                        True,
+                        y.line(key),
+                        True,
+                    )
+                )
+    return out
+
+
+def _compose_seconds(text: str | None) -> float | None:
+    return nginx_seconds(text) if text else None
+
+
+def _drain(cmd: Command, file: str) -> tuple[float | None, str]:
+    """How long the server drains open streams on SIGTERM (None: forever or unknown)."""
+    if cmd.program == "gunicorn":
+        seconds, _ = gunicorn.from_command(cmd, file).seconds("graceful_timeout")
+        return seconds, "gunicorn's graceful_timeout"
+    return uvicorn.drain_seconds(cmd), "uvicorn's --timeout-graceful-shutdown"
+
+
+Check = Callable[[Container, str, Limits], list[Finding]]
+rules: Registry[Check] = Registry("k8s")
+
+
+@rules.rule(
+    "termination-grace",
+    "the orchestrator kills the server before its drain ends",
+    Severity.WARNING,
+    f"Kubernetes sends SIGKILL terminationGracePeriodSeconds after SIGTERM (30 s by default, "
+    f"{K8S_DOCS}); Compose after stop_grace_period (10 s, {COMPOSE_DOCS}). A server still "
+    "draining streams then loses them with no final event.",
+)
+def termination_grace(c: Container, file: str, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for cmd in c.commands:
+        drain, whose = _drain(cmd, file)
+        if drain is None or c.grace >= drain:
+            continue
+        setting = "stop_grace_period" if c.compose else "terminationGracePeriodSeconds"
+        default = " (default)" if c.grace_line is None else ""
+        out.append(
+            rules.info("termination-grace").finding(
+                f"{c.what}: {setting} is {show(c.grace)}{default}, shorter than {whose} "
+                f"({show(drain)}): on every rollout the server is killed while it still "
+                "drains open streams.",
+                f"Set {setting} to {int(drain) + 5} or more (above the drain).",
+                file,
+                c.grace_line or c.line,
+            )
+        )
+    return out
+
+
+@rules.rule(
+    "readiness-probe",
+    "a streaming server without a readiness probe keeps getting new streams while it stops",
+    Severity.INFO,
+    "Without a readiness probe a pod stays in the Service's endpoints until it is gone "
+    f"({K8S_DOCS}); a `/readyz` that fails once SIGTERM arrives takes it out first.",
+)
+def readiness_probe(c: Container, file: str, limits: Limits) -> list[Finding]:
+    if c.has_readiness:
+        return []
+    return [
+        rules.info("readiness-probe").finding(
+            f"{c.what} runs {c.commands[0].program} without a readinessProbe: during a rollout "
+            "the Service keeps routing new streams to a pod that is shutting down.",
+            "Add `readinessProbe: {httpGet: {path: /readyz, port: …}}` and fail /readyz once "
+            "the server starts draining.",
+            file,
+            c.line,
+        )
+    ]
+
+
+def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for container in _containers(file):
+        for cmd in container.commands:
+            if cmd.program == "gunicorn":
+                out += gunicorn.check(gunicorn.from_command(cmd, file.path), limits)
+            else:
+                out += uvicorn.check(cmd, file.path, limits)
+        for _, rule in rules.checks:
+            out += rule(container, file.path, limits)
+    return out

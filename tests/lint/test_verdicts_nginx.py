@@ -1,0 +1,66 @@
+"""The nginx burst verdicts, re-measured on real nginx: for each combination of buffering,
+HTTP version, `X-Accel-Buffering` and `proxy_ignore_headers`, the linter says "bursts" exactly
+when a real stream through real nginx (lab stacks) arrives in one burst."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamwarden.lab.stacks import HOST, Launcher, MissingBinary, nginx_in_front, uvicorn_app
+from streamwarden.lint import Kind, Limits, lint_text
+
+HERE = Path(__file__).parent
+BURST_RULES = {"nginx/proxy-buffering", "nginx/http-version", "nginx/ignores-accel-buffering"}
+CASES = [
+    # (directives in location /, app, the app sends X-Accel-Buffering: no)
+    ("", "sse_app:app", False),
+    ("proxy_http_version 1.1;", "sse_app:app", False),
+    ("proxy_buffering off;", "sse_app:app", False),
+    ("", "sse_app:accel_app", True),
+    ("proxy_ignore_headers X-Accel-Buffering;", "sse_app:accel_app", True),
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    with Launcher(tmp_path_factory.mktemp("verdicts")) as launcher:
+        path = launcher.env.get("PYTHONPATH", "")
+        launcher.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), path) if p)
+        yield launcher
+
+
+def arrivals(port: int) -> list[float]:
+    out: list[float] = []
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        start = time.monotonic()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        while chunk := sock.recv(65536):
+            out += [time.monotonic() - start] * chunk.count(b"data: event")
+    return out
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize(("directives", "app", "accel"), CASES)
+def test_linter_says_bursts_exactly_when_nginx_bursts(
+    lab: Launcher, directives: str, app: str, accel: bool
+) -> None:
+    try:
+        # h11 answers nginx's HTTP/1.0 close-delimited, as HTTP/1.0 requires.
+        upstream = uvicorn_app(lab, app, name=app.replace(":", "-"), http="h11")
+        port = nginx_in_front(lab, upstream, directives)
+    except MissingBinary as exc:
+        pytest.skip(f"{exc} is not installed")
+    got = arrivals(port)
+    assert len(got) == 10
+    # The app sends one event every 100 ms: spread out, or held back into one burst.
+    measured_bursts = got[-1] - got[0] < 0.3
+    conf = f"server {{ location / {{ proxy_pass http://{HOST}:{upstream}; {directives} }} }}"
+    limits = Limits(app_sends_accel_buffering=accel)
+    said = {f.id for f in lint_text("site.conf", conf, Kind.NGINX, limits)} & BURST_RULES
+    assert bool(said) == measured_bursts, (directives, app, got)
