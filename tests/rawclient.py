@@ -116,29 +116,29 @@ class RawStream:
                 if self._length <= 0:
                     self._done = True
             return out
-        out = bytearray()
+        body = bytearray()
         while True:
             if self._chunk_left > 0:  # inside a chunk's data
                 take = self._raw[: self._chunk_left]
-                out += take
+                body += take
                 self._raw = self._raw[len(take) :]
                 self._chunk_left -= len(take)
                 if self._chunk_left:
-                    return bytes(out)
+                    return bytes(body)
                 self._chunk_left = -1  # the CRLF after the data
             if self._chunk_left == -1:
                 if len(self._raw) < 2:
-                    return bytes(out)
+                    return bytes(body)
                 self._raw = self._raw[2:]
                 self._chunk_left = 0
             line, sep, rest = self._raw.partition(b"\r\n")
             if not sep:
-                return bytes(out)
+                return bytes(body)
             size = int(line.split(b";")[0], 16)
             self._raw = rest
             if size == 0:
                 self._done = True
-                return bytes(out)
+                return bytes(body)
             self._chunk_left = size
 
     def read_some(self) -> bytes | None:

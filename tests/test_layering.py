@@ -42,6 +42,7 @@ def _ours(imports: list[Import]) -> list[Import]:
 def test_the_table_is_read() -> None:
     parts, allowed = _layers()
     assert parts["streamwarden.guard"] == "core" and parts["streamwarden.lint"] == "lint"
+    assert parts["streamwarden"] == "package"
     assert allowed["lint"] == {"lint", "core"}
     assert "lab" not in allowed["probe"]
 

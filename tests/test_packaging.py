@@ -30,7 +30,8 @@ CORE = {
     "streamwarden.upstreams",
     "streamwarden.upstreams.base",
     "streamwarden.upstreams.sim",
-    "streamwarden.doctor.canary",  # mounted in a user's app: starlette and anyio only
+    "streamwarden.doctor",  # lazy: loads nothing until a name is used
+    "streamwarden.doctor.canary",  # mounted in apps that install only the core
 }
 #: The part a module belongs to -> the extra that installs what it imports.
 PART_EXTRAS = {
@@ -157,6 +158,7 @@ def _cli_without(blocked: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["lint", "nginx.conf"], "lint"),
         (["config", "nginx"], "lint"),
         (["lab"], "lab"),
+        (["doctor", "http://127.0.0.1:9/"], "probe"),
     ],
 )
 def test_the_core_install_names_the_missing_extra(args: list[str], extra: str) -> None:

@@ -22,9 +22,8 @@ from typing import Any
 
 import httptools
 
-_WORDS = (
-    "the stream keeps flowing while proxies wait for bytes and every token arrives on time"
-).split()
+from streamwarden.upstreams.sim import word
+
 _HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
     b"transfer-encoding: chunked\r\n\r\n"
@@ -63,6 +62,8 @@ class Stream:
         self.handle = loop.call_later(float(params["ttft"]), self.first)
 
     def event(self, delta: bytes, finish: bytes = b"null") -> bytes:
+        # `protocols.openai.chunk_json`'s output, spliced from bytes: this fake must out-run
+        # every gateway put in front of it, and json.dumps per token would not.
         return (
             b'data: {"id":"' + self.cid + b'","object":"chat.completion.chunk","created":'
             + self.created + b',"model":"sim-1","choices":[{"index":0,"delta":' + delta
@@ -80,8 +81,7 @@ class Stream:
         for _ in range(self.burst):
             if self.sent >= self.tokens:
                 break
-            word = _WORDS[self.sent % len(_WORDS)]
-            text = word if self.sent == 0 else " " + word
+            text = word(self.sent) if self.sent == 0 else " " + word(self.sent)
             parts.append(self.event(b'{"content":"' + text.encode() + b'"}'))
             self.sent += 1
         if parts:

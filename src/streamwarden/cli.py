@@ -38,7 +38,7 @@ COMMANDS = {
     "doctor": ("streamwarden.doctor.command", "doctor", "probe"),
 }
 
-_SUMMARY = "Hardened LLM streaming: guard, gateway, probe, lab and config linter."
+_SUMMARY = "Hardened LLM streaming: guard, gateway, probe, doctor, lab and config linter."
 
 
 def error_line(command: str | None, message: str, hint: str | None = None) -> str:
@@ -110,7 +110,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     )
 
     def root(version: bool = version_option) -> None:
-        """Hardened LLM streaming: guard, gateway, probe, lab and config linter."""
+        """Hardened LLM streaming: guard, gateway, probe, doctor, lab and config linter."""
 
     app.callback()(root)
     for name in COMMANDS:
@@ -150,10 +150,6 @@ def _group_class() -> type[Any]:
                 sys.exit(code)
             return code
 
-        def format_commands(self, ctx: Context, formatter: Any) -> None:
-            _label_placeholders(self, ctx)
-            super().format_commands(ctx, formatter)
-
         def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
             command = super().get_command(ctx, cmd_name)
             if command is not None:
@@ -191,7 +187,10 @@ def _run(
             raise
         command = _command_name(context) or _first_command(args)
         help_command = f"streamwarden {command} --help" if command else "streamwarden --help"
-        message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+        if "BadParameter" in kinds and getattr(exc, "param", None) is None:
+            message = str(exc)  # a command's own check: its message says it all
+        else:
+            message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
         message = message.replace("Value error, ", "")  # newer typer's wording of a ValueError
         if message[:1].isupper() and message[1:2].islower():
             message = message[0].lower() + message[1:]

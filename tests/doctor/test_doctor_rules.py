@@ -119,10 +119,8 @@ def test_trial_outcomes() -> None:
 
 def test_disconnect_delay_and_never() -> None:
     seen = Observation("x", PLAN, status=200, ttfb=0.02, left=0.5)
-    assert analysis.disconnect_delay(seen, {"disconnected_s": 0.52, "finished_s": None}) == (
-        pytest.approx(0.03),
-        False,
-    )
+    delay, never = analysis.disconnect_delay(seen, {"disconnected_s": 0.52, "finished_s": None})
+    assert delay == pytest.approx(0.03) and never is False
     assert analysis.disconnect_delay(seen, {"disconnected_s": None, "finished_s": 4.0}) == (
         None,
         True,

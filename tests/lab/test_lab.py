@@ -4,7 +4,9 @@ uvicorn processes on loopback, probed and diagnosed, then checked for leftovers.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from procscan import processes_referring_to
@@ -23,7 +25,7 @@ def _result(lab: LabResult, name: str) -> ScenarioResult:
     return result
 
 
-def _finding(result: ScenarioResult, finding_id: str) -> dict[str, object]:
+def _finding(result: ScenarioResult, finding_id: str) -> Mapping[str, Any]:
     found = next((f.evidence for f in result.findings if f.id == finding_id), None)
     assert found is not None, (
         f"{result.name}: no {finding_id!r} finding; diagnosed {result.diagnosed}: {result.evidence}"

@@ -88,5 +88,5 @@ def test_lab_report_escapes_with_the_probe_helper() -> None:
     from streamwarden.lab import report as lab_report
     from streamwarden.probe import report as probe_report
 
-    assert lab_report.esc is probe_report.esc
+    assert vars(lab_report)["esc"] is probe_report.esc
     assert not hasattr(lab_report, "_esc")

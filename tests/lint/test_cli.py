@@ -45,7 +45,7 @@ def test_text_is_grouped_by_file(cli: Cli) -> None:
     assert lines[-1] == "2 files checked: 1 error, 1 warning"
 
 
-def test_json_has_the_spec_shape(cli: Cli) -> None:
+def test_json_has_the_documented_shape(cli: Cli) -> None:
     ran = cli("lint", "--format", "json", str(NGINX / "ignore-accel.conf"))
     assert ran.exit_code == 1
     data = json.loads(ran.stdout)

@@ -20,10 +20,10 @@ UNITS = [
 ]
 
 
-def found(*paths: Path) -> set[tuple[str, int, str]]:
+def found(*paths: Path) -> set[tuple[str, int | None, str]]:
     result = lint_paths([str(p) for p in paths])
     assert result.errors == []
-    return {(str(Path(f.file).resolve()), f.line, f.id) for f in result.findings}
+    return {(str(Path(f.file or "").resolve()), f.line, f.id) for f in result.findings}
 
 
 @pytest.mark.parametrize("path", UNITS, ids=lambda p: str(p.relative_to(CORPUS)))

@@ -10,7 +10,9 @@ from streamwarden.lint.detect import detect
 from streamwarden.lint.durations import envoy_seconds, haproxy_seconds, nginx_seconds, number
 
 
-def rules(name: str, text: str, kind: Kind, limits: Limits | None = None) -> set[tuple[int, str]]:
+def rules(
+    name: str, text: str, kind: Kind, limits: Limits | None = None
+) -> set[tuple[int | None, str]]:
     return {(f.line, f.id) for f in lint_text(name, text, kind, limits or Limits())}
 
 

@@ -10,7 +10,7 @@ from streamwarden.lint import ConfigError, Limits
 from streamwarden.lint.nginx import check, effective, load, proxied
 
 
-def lint(text: str, tmp_path: Path, limits: Limits | None = None) -> set[tuple[int, str]]:
+def lint(text: str, tmp_path: Path, limits: Limits | None = None) -> set[tuple[int | None, str]]:
     path = tmp_path / "nginx.conf"
     path.write_text(text)
     return {(f.line, f.id) for f in check(load(str(path), text), limits or Limits())}

@@ -38,7 +38,9 @@ def judged(corpus: str) -> dict[Key, str]:
 
 def runs(base: Path) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
     files = sorted(p for p in base.rglob("*") if p.is_file() and p.name != "SOURCES")
-    out = [(f"alone: {p.relative_to(base)}", [str(p)], []) for p in files]
+    out: list[tuple[str, list[str], list[tuple[str, str]]]] = [
+        (f"alone: {p.relative_to(base)}", [str(p)], []) for p in files
+    ]
     if base == REAL:
         nginx = str(REAL / "dify" / "docker" / "nginx")
         out.append(
@@ -49,7 +51,7 @@ def runs(base: Path) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
             )
         )
         out.append(("tree: sample-app-aoai-chatGPT", [str(REAL / "sample-app-aoai-chatGPT")], []))
-    return out  # type: ignore[return-value]
+    return out
 
 
 def reported(base: Path) -> set[Key]:

@@ -103,7 +103,12 @@ def litestar_app(gens: Generators) -> Any:
 
         return ServerSentEvent(events())
 
-    guard = DefineMiddleware(StreamGuardMiddleware, policy=POLICY, on_close=gens.on_close)
+    # Each framework spells the ASGI types its own way; the callables are the same.
+    guard = DefineMiddleware(
+        StreamGuardMiddleware,  # type: ignore[arg-type]
+        policy=POLICY,
+        on_close=gens.on_close,
+    )
     return Litestar(route_handlers=[stream], middleware=[guard])
 
 
@@ -118,8 +123,11 @@ def quart_app(gens: Generators) -> Any:
         pause = float(request.args.get("pause", "0"))
         return _events(gens, key, pause), 200, {"Content-Type": "text/event-stream"}
 
-    app.asgi_app = StreamGuardMiddleware(  # type: ignore[method-assign]
-        app.asgi_app, policy=POLICY, on_close=gens.on_close
+    # Quart spells the ASGI types its own way; the callables are the same.
+    app.asgi_app = StreamGuardMiddleware(  # type: ignore[method-assign,assignment]
+        app.asgi_app,  # type: ignore[arg-type]
+        policy=POLICY,
+        on_close=gens.on_close,
     )
     return app
 

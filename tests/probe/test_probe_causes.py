@@ -3,13 +3,15 @@ written by each rule; numbers rounded for people, and no `None` shown."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from streamwarden.findings import Finding, Severity
 from streamwarden.probe.diagnose import RULES, Thresholds, group_causes, headline, secs
 
 
-def _f(fid: str, severity: Severity = Severity.ERROR, **ev: object) -> Finding:
+def _f(fid: str, severity: Severity = Severity.ERROR, **ev: Any) -> Finding:
     return Finding(fid, severity, f"{fid} summary", "fix", dict(ev))
 
 
@@ -54,7 +56,7 @@ def test_a_consequence_without_its_cause_stands_alone() -> None:
 
 
 def test_every_rule_has_a_title_docs_and_a_headline_that_shows_no_none() -> None:
-    evidence: dict[str, dict[str, object]] = {
+    evidence: dict[str, dict[str, Any]] = {
         "worker_exhaustion": {
             "capacity": 4,
             "knee_concurrency": 8,
@@ -76,6 +78,8 @@ def test_every_rule_has_a_title_docs_and_a_headline_that_shows_no_none() -> None
         "slow_first_token": {"ttft_p50_s": 6.0, "ttfb_p50_s": 0.1, "step": "c=4"},
         "server_errors": {"statuses": {"500": 1}},
         "client_saturated": {"steps": ["c=64"], "loop_lag_p99_ms": 80.0, "cpu_percent": 95.0},
+        "h2_stream_cap": {"max_concurrent_streams": 2, "streams_queued": 6},
+        "h2_flow_control_stall": {"flow_stalls": 3, "flow_stall_max_ms": 700.0},
     }
     assert set(RULES) == set(evidence)
     for rule in RULES.values():

@@ -20,7 +20,7 @@ runner = CliRunner()
 FAST = ["--concurrency", "1,2", "--step-duration", "0.1", "--timeout", "5"]
 
 
-def test_probe_healthy_writes_the_spec_json(sse_server: SSEServer, tmp_path: Path) -> None:
+def test_probe_healthy_writes_the_documented_json(sse_server: SSEServer, tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     url = sse_server.url + "/v1/chat/completions?n=5&interval=0.01"
     threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
@@ -58,7 +58,7 @@ def test_probe_posts_a_body_with_headers(sse_server: SSEServer, tmp_path: Path) 
         f"@{body}",
         "-H",
         "x-api-key: k",
-        "--format",
+        "--protocol",
         "anthropic",
     ]
     result = runner.invoke(app, args)
@@ -86,7 +86,8 @@ def test_usage_errors_exit_2_with_one_line() -> None:
         ["probe", "http://192.0.2.1/"],
         ["probe", "http://127.0.0.1:1/", "--body", "{nope"],
         ["probe", "http://127.0.0.1:1/", "--concurrency", "a,b"],
-        ["probe", "http://127.0.0.1:1/", "--format", "xml"],
+        ["probe", "http://127.0.0.1:1/", "--protocol", "xml"],
+        ["probe", "http://127.0.0.1:1/", "--format", "xml"],  # the old name still works
         ["analyze", "/nonexistent/run.json"],
     ]
     for args in cases:
@@ -165,7 +166,8 @@ def test_bad_fail_on_is_checked_first_by_probe_and_analyze(sse_server: SSEServer
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.strip().splitlines() == [
-            "streamwarden: --fail-on takes error, warning or never, not 'sometimes'"
+            f"streamwarden {args[0]}: --fail-on takes error, warning or never, not 'sometimes'"
+            f" — see `streamwarden {args[0]} --help`"
         ]
         assert result.stdout == ""  # nothing ran, nothing was read
 

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -19,9 +20,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
@@ -240,6 +242,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
+        self._queued_shown = 0
         self.admission = Admission(
             max_streams=settings.max_streams,
             queue=settings.queue,
@@ -259,15 +262,19 @@ class Gateway:
         self._models_lock = anyio.Lock()
 
     def _admission_changed(self) -> None:
+        # Called twice per stream; a gauge set takes a lock, so skip the one that rarely moves.
         self.metrics.active_streams.set(self.admission.active)
-        self.metrics.queue_depth.set(self.admission.queued)
+        queued = self.admission.queued
+        if queued != self._queued_shown:
+            self._queued_shown = queued
+            self.metrics.queue_depth.set(queued)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     # -- request flow ---------------------------------------------------------------------
     async def handle(self, request: Request, protocol: _Protocol) -> Response:
-        exchange = _Exchange(protocol, protocol.id_prefix + uuid.uuid4().hex[:24])
+        exchange = _Exchange(protocol, protocol.id_prefix + secrets.token_hex(12))
         try:
             return await self._serve(request, exchange)
         except _Refusal as refusal:
@@ -348,6 +355,9 @@ class Gateway:
         """A slot, waiting in the queue if there is one; a client that leaves the queue
         gives its place up at once."""
         try:
+            slot = self.admission.try_acquire(key)
+            if slot is not None:
+                return slot  # no wait, so nothing to watch
             return await while_connected(request.receive, lambda: self.admission.acquire(key))
         except Rejected as exc:
             raise _Refusal(
@@ -628,13 +638,17 @@ def create_app(
         finally:
             await gateway.aclose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
+    token = gateway.settings.canary_token
+    if token is not None:
+        # The doctor's canary rides the gateway's own route, middleware and ingress.
+        routes.append(Mount("/_streamwarden", app=canary_app(token)))
     if serve_metrics:
         routes.append(_metrics_route(gateway))
     app = Starlette(

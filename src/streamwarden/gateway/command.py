@@ -86,7 +86,8 @@ def serve(
         float, typer.Option(help="Seconds a queued request waits before 503.")
     ] = 10.0,
     api_key: Annotated[
-        list[str] | None, typer.Option(help="Accepted API key (repeatable). None: no auth.")
+        list[str] | None,
+        typer.Option(metavar="KEY", help="Accepted API key (repeatable). None: no auth."),
     ] = None,
     key_max_streams: Annotated[int, typer.Option(help="Streams per API key (0: unlimited).")] = 0,
     drain_timeout: Annotated[
@@ -106,7 +107,8 @@ def serve(
         int, typer.Option(help="Open connections at once (0: derived from the open-file limit).")
     ] = 0,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics on this port instead (same --host).")
+        int | None,
+        typer.Option(metavar="PORT", help="Serve /metrics on this port instead (same --host)."),
     ] = None,
     sim_ttft: Annotated[
         float, typer.Option(help="Simulated model: seconds to the first token.")
@@ -127,12 +129,16 @@ def serve(
     sim_controls: Annotated[
         str | None,
         typer.Option(
-            help="on|off: accept a request's 'sim' object (default: on for --upstream sim)."
+            metavar="on|off",
+            help="Accept a request's 'sim' object (default: on for --upstream sim only).",
         ),
     ] = None,
     canary_token: Annotated[
         str | None,
-        typer.Option(help="Accept 'sim' controls only with header X-Streamwarden-Canary: TOKEN."),
+        typer.Option(
+            metavar="TOKEN",
+            help="Accept 'sim' controls only with header X-Streamwarden-Canary: TOKEN.",
+        ),
     ] = None,
     access_log: Annotated[
         bool, typer.Option(help="One JSON line per finished request on stderr.")
@@ -155,7 +161,7 @@ def serve(
         listen = Listen(
             header_timeout=_limit(header_timeout, "header-timeout"),
             body_timeout=_limit(body_timeout, "body-timeout"),
-            max_connections=max_connections or None,
+            max_connections=max_connections if max_connections != 0 else None,
         )
         settings = GatewaySettings(
             policy=policy,

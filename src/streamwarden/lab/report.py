@@ -1,4 +1,4 @@
-"""The lab's report: a terminal table (rich), JSON in the SPEC's shape, and one HTML file.
+"""The lab's report: a terminal table (rich), JSON in the shape of docs/lab.md, and one HTML file.
 
 The HTML reuses the probe's own drawing (its per-stream read waterfall and finding cards),
 so a scenario's chart looks exactly like `streamwarden probe --html` on the same stack.

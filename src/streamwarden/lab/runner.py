@@ -209,13 +209,13 @@ def _attempt(scenario: Scenario, workdir: Path, find: BinaryLookup, result: Scen
 
 def _probe_stack(scenario: Scenario, lab: Launcher, result: ScenarioResult) -> None:
     base_url = scenario.start(lab)
-    th = thresholds()
+    lab_thresholds = thresholds()
     diagnosed: dict[str, tuple[Run, list[Finding]]] = {}
     for plan in scenario.probes:
         _warm_up(base_url, *plan.warmup())
     for plan in scenario.probes:
         run = asyncio.run(run_probe(plan.config(base_url)))
-        run.diagnosis = diagnose(run, th)
+        run.diagnosis = diagnose(run, lab_thresholds)
         diagnosed[plan.label] = (run, run.diagnosis)
         result.runs[plan.label] = run
     findings = [f for _, found in diagnosed.values() for f in found]

@@ -146,6 +146,24 @@ def lint(
     raise typer.Exit(result.exit_code)
 
 
+def _port(text: str) -> bool:
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _upstream(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not _port(port) or any(c.isspace() or c in ";{}'\"" for c in host):
+        raise typer.BadParameter(f"{value!r} is not HOST:PORT — write it like 127.0.0.1:8000")
+    return value
+
+
+def _listen(value: str) -> str:
+    address, _, port = value.rpartition(":")
+    if not _port(port) or any(c.isspace() or c in ";{}'\"" for c in address):
+        raise typer.BadParameter(f"{value!r} is not PORT or ADDRESS:PORT — e.g. 8080")
+    return value
+
+
 def _roots(values: list[str]) -> list[tuple[str, str]]:
     out = []
     for value in values:
@@ -162,10 +180,22 @@ def _roots(values: list[str]) -> list[tuple[str, str]]:
 def config(
     kind: Annotated[SnippetKind, typer.Argument(help="Which snippet to print.")],
     upstream: Annotated[
-        str, typer.Option("--upstream", help="host:port of the streaming app.")
+        str,
+        typer.Option(
+            "--upstream",
+            metavar="HOST:PORT",
+            callback=_upstream,
+            help="Where the streaming app listens.",
+        ),
     ] = "127.0.0.1:8000",
     listen: Annotated[
-        str, typer.Option("--listen", help="Port or address:port the proxy listens on.")
+        str,
+        typer.Option(
+            "--listen",
+            metavar="[ADDRESS:]PORT",
+            callback=_listen,
+            help="Where the proxy listens.",
+        ),
     ] = "8080",
     read_timeout: Annotated[
         int, typer.Option("--read-timeout", min=1, help="Idle timeout in seconds.")

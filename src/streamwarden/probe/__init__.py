@@ -11,10 +11,11 @@ from streamwarden.probe.capacity import find_capacity
 from streamwarden.probe.compare import RunComparison, compare_runs
 from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import RULES, Rule, Thresholds, diagnose, headline
+from streamwarden.probe.merge import merge_runs
 from streamwarden.probe.metrics import StreamMetrics, step_metrics, stream_metrics
 from streamwarden.probe.report import print_summary, render_html, write_html, write_json
 from streamwarden.probe.saved import SavedRun, load_runs
-from streamwarden.probe.schedule import Progress, run_probe
+from streamwarden.probe.schedule import Progress, Stop, run_probe
 from streamwarden.probe.slo import SLO, SLOError, SLOResult
 from streamwarden.probe.slo import evaluate as evaluate_slos
 from streamwarden.probe.slo import parse as parse_slo
@@ -38,6 +39,7 @@ __all__ = [
     "SavedRun",
     "Severity",
     "Step",
+    "Stop",
     "StreamMetrics",
     "Thresholds",
     "Workload",
@@ -48,6 +50,7 @@ __all__ = [
     "find_capacity",
     "headline",
     "load_runs",
+    "merge_runs",
     "parse_slo",
     "print_summary",
     "render_html",

@@ -41,9 +41,9 @@ __all__ = ["analyze", "probe"]
 _FAIL_ON = {"error": ("error",), "warning": ("error", "warning"), "never": ()}
 
 
-def _usage(message: str) -> typer.Exit:
-    typer.echo(f"streamwarden: {message}", err=True)
-    return typer.Exit(2)
+def _usage(message: str) -> typer.BadParameter:
+    # The CLI prints it as one line under the command's name, and exits 2.
+    return typer.BadParameter(message)
 
 
 def _parse_concurrency(text: str) -> tuple[int, ...]:
@@ -200,14 +200,23 @@ def probe(
         str,
         typer.Argument(help="Streaming endpoint, e.g. http://127.0.0.1:8000/v1/chat/completions"),
     ],
-    format: Annotated[
-        str, typer.Option("--format", help="openai | anthropic | sse | raw (default: detect)")
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            metavar="NAME",
+            help="Stream protocol: openai, anthropic, sse or raw; auto detects it",
+        ),
     ] = "auto",
+    format: Annotated[str | None, typer.Option("--format", hidden=True)] = None,  # old name
     method: Annotated[
         str | None,
         typer.Option("--method", help="HTTP method (default: POST with a body, else GET)"),
     ] = None,
-    body: Annotated[str | None, typer.Option("--body", help="Request body: JSON, or @file")] = None,
+    body: Annotated[
+        str | None,
+        typer.Option("--body", metavar="JSON|@PATH", help="Request body: JSON, or @file"),
+    ] = None,
     bodies: Annotated[
         Path | None,
         typer.Option(
@@ -218,11 +227,15 @@ def probe(
     ] = None,
     header: Annotated[
         list[str] | None,
-        typer.Option("-H", "--header", help="Extra header 'Name: value' (repeatable)"),
+        typer.Option("-H", "--header", metavar="'NAME: VALUE'", help="Extra header (repeatable)"),
     ] = None,
     concurrency: Annotated[
         str,
-        typer.Option("--concurrency", help="Closed-loop steps: streams in flight, e.g. 1,2,4,8"),
+        typer.Option(
+            "--concurrency",
+            metavar="N,N,...",
+            help="Closed-loop steps: streams in flight, e.g. 1,2,4,8",
+        ),
     ] = "1,2,4,8",
     rate: Annotated[
         float | None, typer.Option("--rate", help="Open loop instead: Poisson arrivals per second")
@@ -293,8 +306,9 @@ def probe(
     ] = False,
 ) -> None:
     """Load-test a streaming endpoint, record every read of every stream, and diagnose it."""
-    if format not in FORMATS:
-        raise _usage(f"--format takes {', '.join(FORMATS)}, not {format!r}")
+    protocol = format or protocol
+    if protocol not in FORMATS:
+        raise _usage(f"--protocol takes {', '.join(FORMATS)}, not {protocol!r}")
     _check_fail_on(fail_on)  # before the run, not after it
     if engine not in ("builtin", "locust"):
         raise _usage(f"--engine takes builtin or locust, not {engine!r}")
@@ -305,7 +319,7 @@ def probe(
     one_body = _parse_body(body)
     config = ProbeConfig(
         url=url,
-        format=format,
+        format=protocol,
         method=method,
         body=one_body,
         bodies=_parse_bodies(bodies, one_body),
@@ -330,7 +344,7 @@ def probe(
     stop = Stop()
     with fewer_collections():
         try:
-            if engine == "locust":
+            if engine != "builtin":
                 run = _run_locust(config, workers)
             else:
                 run = _run_with_progress(config, stop)
@@ -380,10 +394,9 @@ def _capacity(
 
 
 def _run_locust(config: ProbeConfig, workers: int) -> Run:
-    try:
-        from streamwarden.locust.engine import run_locust
-    except ImportError as exc:
-        raise ProbeError(f"--engine locust needs Locust ({exc}) — pip install locust") from None
+    # Imported here: the Locust engine's module is only needed by `--engine locust`.
+    from streamwarden.locust.engine import run_locust
+
     return run_locust(config, workers)
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import random
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -47,7 +47,7 @@ _EARLY_STOP_HINTS = {
 }
 
 
-def early_stop_reason(statuses: list[int | None]) -> str | None:
+def early_stop_reason(statuses: Sequence[int | None]) -> str | None:
     """The line to stop on when the first `EARLY_STOP_AFTER` requests of a step all failed
     with the same 4xx; None while that is not (yet) the case."""
     if len(statuses) < EARLY_STOP_AFTER:

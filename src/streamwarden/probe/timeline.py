@@ -2,7 +2,7 @@
 
 Times inside a request (`ttfb_ms`, `ttft_ms`, `end_ms`, the first column of `reads`) count
 from that request's start; `start_ms` and `scheduled_ms` count from the start of the run.
-The JSON form is the `version: 1` shape of docs/probe.md, extended; `Run.from_json` reads it back so that
+The JSON form is the `version: 1` shape of docs/probe.md; `Run.from_json` reads it back so that
 `streamwarden analyze` can diagnose a saved run.
 """
 
@@ -119,7 +119,7 @@ class RequestRecord:
         return max(gaps) if gaps else None
 
     def to_json(self, reads: bool = True) -> dict[str, Any]:
-        """The request object of the run JSON; `reads=False` leaves the rows out (see `Run.dump`)."""
+        """The request object of docs/probe.md; `reads=False` leaves the rows out (see `Run.dump`)."""
         out: dict[str, Any] = {
             "step": self.step,
             "start_ms": _r(self.start_ms),
