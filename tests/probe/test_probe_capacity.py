@@ -47,6 +47,7 @@ def test_rate_search_stops_at_a_tenth() -> None:
     assert lo <= 33.0 < hi and hi - lo <= 0.1 * lo
 
 
+@pytest.mark.timeout(180)  # a hang fails here, with the stack torn down, instead of blocking
 @pytest.mark.skipif(
     importlib.util.find_spec("gunicorn") is None or importlib.util.find_spec("flask") is None,
     reason="gunicorn and flask come with the [lab] extra",
