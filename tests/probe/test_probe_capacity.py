@@ -47,6 +47,7 @@ def test_rate_search_stops_at_a_tenth() -> None:
     assert lo <= 33.0 < hi and hi - lo <= 0.1 * lo
 
 
+@pytest.mark.timeout(180)  # a hang fails here, with the stack torn down, instead of blocking
 @pytest.mark.skipif(
     importlib.util.find_spec("gunicorn") is None or importlib.util.find_spec("flask") is None,
     reason="gunicorn and flask come with the [lab] extra",
@@ -81,10 +82,16 @@ def test_finds_the_gunicorn_sync_capacity_within_one_step(tmp_path: Path) -> Non
         ]
         result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    capacity = json.loads(out.read_text())["capacity"]
+    data = json.loads(out.read_text())
+    capacity = data["capacity"]
     assert capacity["capacity"] in (2, 3), capacity  # two workers: two streams, within one step
     assert capacity["first_failing"] == capacity["capacity"] + 1
     assert "capacity: holds" in result.stdout and "meeting ttft_p99<250ms" in result.stdout
     # What breaks just above it is named: the queueing that sync workers cause.
     above = next(lv for lv in capacity["levels"] if lv["level"] == capacity["first_failing"])
     assert any("ttft_p99<250ms" in r or "worker_exhaustion" in r for r in above["reasons"])
+    # The saved run re-renders with its capacity section.
+    from streamwarden.probe import Run, render_html
+
+    page = render_html(Run.from_json(data))
+    assert "<h2>Capacity</h2>" in page and "holds" in page

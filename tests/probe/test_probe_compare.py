@@ -60,6 +60,20 @@ def test_compare_is_pure_and_judges_by_the_tolerance() -> None:
     assert any(line.startswith("success at c=2: 1 → 0.75") for line in worse.regressions)
 
 
+def test_findings_that_appear_or_go() -> None:
+    from streamwarden.findings import Finding, Severity
+
+    before, after = _run(100.0), _run(100.0)
+    before.diagnosis = [Finding("slow_first_token", Severity.WARNING, "s", "f")]
+    after.diagnosis = [Finding("idle_timeout", Severity.ERROR, "s", "f", {"cut_after_idle_s": 2})]
+    result = compare_runs(before, after)
+    assert [f.id for f in result.appeared] == ["idle_timeout"]
+    assert [f.id for f in result.gone] == ["slow_first_token"]
+    assert result.regressions == ["idle_timeout appeared (error)"]
+    # A warning that appears is shown, not a regression.
+    assert not compare_runs(after, before).regressions
+
+
 def test_compare_two_real_runs(sse_server: SSEServer, tmp_path: Path) -> None:
     fast, slow = tmp_path / "fast.json", tmp_path / "slow.json"
     base = sse_server.url + "/v1/chat/completions?n=4&interval=0.01"

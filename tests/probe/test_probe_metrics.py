@@ -109,6 +109,14 @@ def test_openai_usage_chunk_is_counted_as_tokens_not_content() -> None:
     assert reader.content_events == 2 and reader.output_tokens == 7 and reader.terminated
 
 
+def test_openai_null_usage_on_every_chunk_is_not_a_count() -> None:
+    reader = StreamReader("openai")
+    chunk = b'data: {"id":"c","choices":[{"delta":{"content":"hi"}}],"usage":null}\n\n'
+    usage = b'data: {"id":"c","choices":[],"usage": {"completion_tokens": 3}}\n\n'
+    _feed(reader, chunk, chunk, chunk, usage, b"data: [DONE]\n\n")
+    assert reader.content_events == 3 and reader.output_tokens == 3
+
+
 def test_anthropic_message_delta_usage_is_read() -> None:
     reader = StreamReader("anthropic")
     delta = (

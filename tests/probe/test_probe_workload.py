@@ -49,6 +49,7 @@ def test_bad_body_files_name_the_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "holds no bodies" in result.stderr
 
 
+@pytest.mark.timeout(120)
 def test_bodies_are_sent_in_turn_to_the_gateway(tmp_path: Path) -> None:
     line = (
         '{"model": "sim-1", "stream": true, "stream_options": {"include_usage": true}, '

@@ -182,7 +182,8 @@ def summarize(search: CapacitySearch, rate: bool, slos: Sequence[str] = ()) -> d
     if lo is None:
         text = f"fails already at the lowest level ({show(hi or 0)} {unit})"
     elif hi is None:
-        text = f"holds {show(lo)} {unit}, the top of the ramp: raise it to find the limit"
+        more = "start higher with --rate" if rate else "add higher --concurrency levels"
+        text = f"holds {show(lo)} {unit}, the most tried: {more} to find the limit"
     else:
         text = f"holds {show(lo)} {unit}" + (f" meeting {', '.join(slos)}" if slos else "")
         above = search.tried[hi]

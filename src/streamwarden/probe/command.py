@@ -188,6 +188,7 @@ _Slo = Annotated[
     list[str] | None,
     typer.Option(
         "--slo",
+        metavar="EXPR",
         help="Gate (repeatable), e.g. 'ttft_p99<2s', 'itl_p99<150ms', 'success>=99.5%': "
         "exit 1 when a step misses one",
     ),
@@ -220,6 +221,7 @@ def probe(
         Path | None,
         typer.Option(
             "--bodies",
+            metavar="FILE.jsonl",
             help="JSONL file, one request body a line: cycled, or sampled with --seed",
         ),
     ] = None,
@@ -269,7 +271,12 @@ def probe(
             "level that meets the SLOs (default success>=99%) with no finding at --fail-on",
         ),
     ] = False,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the Poisson arrivals")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="Seed of the Poisson arrivals, --bodies sampling and templates"
+        ),
+    ] = None,
     allow_remote: Annotated[
         bool,
         typer.Option("--allow-remote", help="Allow a target outside loopback (a host you own)"),
@@ -475,7 +482,7 @@ def analyze(
     ] = False,
     tolerance: Annotated[
         float,
-        typer.Option("--tolerance", help="--compare: percent a metric may worsen (default 10)"),
+        typer.Option("--tolerance", metavar="PCT", help="--compare: percent a metric may worsen"),
     ] = 10.0,
 ) -> None:
     """Re-run the diagnosis and the report on saved runs (several: merged, as one load), or

@@ -143,7 +143,10 @@ class StreamReader:
             and self._clean
             and data[-2:] == b"\n\n"
             and 13 not in data
-            and b'"usage"' not in data  # the decoder reads the server's token count
+            # The decoder reads the server's token count. Only a usage object: OpenAI sends
+            # `"usage": null` on every chunk when usage is asked for.
+            and b'"usage":{' not in data
+            and b'"usage": {' not in data
         ):
             # Every newline must belong to a block of the fast shape: a block start found
             # for each `lines` newlines leaves none over, as each start but the first
@@ -187,7 +190,7 @@ class StreamReader:
                 self.terminated = True
             elif data.startswith('{"error"') or kind == "error":
                 self.error_events += 1
-            elif '"usage"' in data and not self._openai_usage(data):
+            elif ('"usage":{' in data or '"usage": {' in data) and not self._openai_usage(data):
                 pass  # a usage-only chunk (`stream_options.include_usage`) carries no token
             elif self.content_events:
                 # TTFT is known: counting is all that is left, and JSON parsing is costly.

@@ -20,6 +20,7 @@ from rich.text import Text
 from streamwarden.findings import Finding
 from streamwarden.probe.compare import RunComparison, changed
 from streamwarden.probe.diagnose import headline
+from streamwarden.probe.metrics import stream_metrics
 from streamwarden.probe.slo import evaluate, request_checks
 from streamwarden.probe.timeline import FAILED_OUTCOMES, RequestRecord, Run
 
@@ -294,12 +295,14 @@ MARKS: dict[str, tuple[str, str]] = {
     "m-read": ("#0969da", "read with events"),
     "m-burst": ("#d4a72c", "burst (4+ events in one read)"),
     "m-beat": ("#1b7c83", "heartbeat comment"),
-    "m-ok": ("#1a7f37", "● completed"),
-    "m-cut": ("#d1242f", "✕ cut mid-stream (truncated, reset, no terminator)"),
-    "m-http": ("#8250df", "✕ HTTP error or refusal"),
-    "m-connect": ("#6e7781", "✕ could not connect"),
-    "m-timeout": ("#bc4c00", "✕ the probe gave up (--timeout)"),
+    "m-ok": ("#1a7f37", "completed"),
+    "m-cut": ("#d1242f", "cut mid-stream (truncated, reset, no terminator)"),
+    "m-http": ("#8250df", "HTTP error or refusal"),
+    "m-connect": ("#6e7781", "could not connect"),
+    "m-timeout": ("#bc4c00", "the probe gave up (--timeout)"),
 }
+#: How the legend draws each mark: the end of a stream is a dot or a cross, the rest bars.
+_GLYPH = {"m-ok": "●", "m-cut": "✕", "m-http": "✕", "m-connect": "✕", "m-timeout": "✕"}
 _END_MARK = {"ok": "m-ok", "http_error": "m-http", "connect_error": "m-connect"}
 _END_MARK |= {"client_timeout": "m-timeout"}
 
@@ -462,7 +465,13 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 200) -> str:
         tip = (
             f"{step_labels.get(r.step, r.step)} #{i}: {r.outcome}, status {r.status}, "
             f"ttfb {_ms(r.ttfb_ms)} ms, ttft {_ms(r.ttft_ms)} ms, end {_ms(r.end_ms)} ms, "
-            f"{len(r.reads)} reads, {r.events} events" + (f" — {r.error}" if r.error else "")
+            f"{len(r.reads)} reads, {r.events} events"
+            + (
+                f", TPOT {_ms(m.tpot_ms)} ms"
+                if (m := stream_metrics(r)).tpot_ms is not None
+                else ""
+            )
+            + (f" — {r.error}" if r.error else "")
         )
         out.append(
             f'<g class="row" data-ok="{1 if r.succeeded else 0}" data-step="{r.step}">'
@@ -516,7 +525,13 @@ def waterfall_svg(run: Run, burst_events: int = 4, limit: int = 200) -> str:
         out.append("</g>")
     out.append("</svg>")
     legend = "".join(
-        f"<span class='lg' data-mark='{cls}'><i style='background:{color}'></i>{esc(text)}</span>"
+        f"<span class='lg' data-mark='{cls}'>"
+        + (
+            f"<b style='color:{color}'>{_GLYPH[cls]}</b> "
+            if cls in _GLYPH
+            else f"<i style='background:{color}'></i>"
+        )
+        + f"{esc(text)}</span>"
         for cls, (color, text) in MARKS.items()
         if cls in used
     )
@@ -593,7 +608,7 @@ def render_html(run: Run) -> str:
         f"<h1>streamwarden probe</h1><div class='sub'>{esc(run.target)} · "
         f"{esc(run.started_at or '')} · {len(run.requests)} requests"
         f"{' · ' + esc(run.protocol) if run.protocol else ''}</div>{banner}"
-        f"{_slos_html(run)}<h2>Findings</h2>{findings}"
+        f"{_capacity_html(run)}{_slos_html(run)}<h2>Findings</h2>{findings}"
         f"<h2>Steps</h2><div class='tbl'><table><tr><th>step</th><th>reqs</th><th>ok</th>"
         "<th>TTFB p50/p99 ms</th><th>TTFT p50/p99 ms</th><th>ITL p50/p99 ms</th>"
         "<th>TPOT p50 ms</th><th>output tok/s</th><th>req/s</th>"
@@ -603,6 +618,25 @@ def render_html(run: Run) -> str:
         f"<div class='charts'>{''.join(f'<div class=card>{c}</div>' for c in charts)}</div>"
         f"<h2>Reads per stream</h2>{controls}<div class='card'>{waterfall_svg(run)}</div>"
         f"<script>{_JS}</script></body></html>\n"
+    )
+
+
+def _capacity_html(run: Run) -> str:
+    """What `--find-capacity` found, and each level it tried with why it failed."""
+    cap = run.capacity
+    if not cap:
+        return ""
+    found = cap.get("capacity") is not None
+    rows = "".join(
+        f"<tr><td>{esc(level.get('level'))}</td>"
+        f"<td class='{'ok' if level.get('passed') else 'bad'}'>"
+        f"{'meets' if level.get('passed') else 'fails'}</td>"
+        f"<td class='l'>{esc('; '.join(level.get('reasons') or []))}</td></tr>"
+        for level in cap.get("levels", [])
+    )
+    return (
+        f"<h2>Capacity</h2><p class='{'ok' if found else 'bad'}'>{esc(cap.get('summary', ''))}"
+        f"</p><table><tr><th>level</th><th>verdict</th><th>why</th></tr>{rows}</table>"
     )
 
 
