@@ -80,6 +80,8 @@ def start_front(name: str, upstream: str, workers: int) -> Server:
         exe = str(Path(PY).parent / "streamwarden")
         argv = [exe, "serve", "--host", HOST, "--port", str(port), "--no-access-log"]
         argv += ["--upstream", "openai", "--upstream-url", upstream, "--workers", str(workers)]
+        # The request's `sim` object sets the fake upstream's pace; it must pass through.
+        argv += ["--sim-controls", "on"]
         env = None
     elif name == NAIVE:
         argv = [PY, "-m", "uvicorn", "naive_passthrough:app", "--host", HOST, "--port", str(port)]
@@ -147,6 +149,7 @@ async def run_load(
         "streams_per_s": round((d1 - d0) / span, 1),
         "front_cpu_share": round(front_cpu / span, 3),
         "front_runqueue_wait_share": round((q1 - q0) / span, 3),
+        "cpu_ms_per_stream": round(1000 * front_cpu / (d1 - d0), 2) if d1 > d0 else None,
         "events_per_cpu_s": round((e1 - e0) / front_cpu) if front_cpu > 0 else None,
         "ttft_p50_ms": round(percentile(ttft, 0.5) * 1000, 1) if ttft else None,
         "ttft_p99_ms": round(percentile(ttft, 0.99) * 1000, 1) if ttft else None,
@@ -164,7 +167,12 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.5)
-    parser.add_argument("--burst", type=int, default=1, help="upstream events per write")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=1,
+        help="upstream events per write (results to peers_burstN.json when not 1)",
+    )
     args = parser.parse_args()
     raise_nofile(NOFILE)
     pin_client()
@@ -204,7 +212,7 @@ def main() -> None:
         upstream.stop()
     summary = summarize(runs)
     path = write_json(
-        "peers",
+        "peers" if args.burst == 1 else f"peers_burst{args.burst}",
         {
             "commit": git_rev(),
             "machine": machine(),
@@ -250,6 +258,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "streams_per_s": med("streams_per_s"),
                 "front_cpu_share": med("front_cpu_share"),
                 "front_runqueue_wait_share": med("front_runqueue_wait_share"),
+                "cpu_ms_per_stream": med("cpu_ms_per_stream"),
                 "ttft_p50_ms": med("ttft_p50_ms"),
                 "ttft_p99_ms": med("ttft_p99_ms"),
                 "added_ttft_p50_ms": round(statistics.median(added50), 1) if added50 else None,
@@ -263,8 +272,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def table(summary: dict[str, Any]) -> str:
     lines = [
-        "| workload | system | events/CPU-s (vs naive) | streams/s | front CPU | added TTFT p50 / p99 | load1 |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| workload | system | events/CPU-s (vs naive) | streams/s | front CPU | CPU ms/stream "
+        "| front run-queue wait | added TTFT p50 / p99 | load1 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for workload, systems in summary.items():
         for system, s in systems.items():
@@ -279,9 +289,12 @@ def table(summary: dict[str, Any]) -> str:
                 else (f"{s['ttft_p50_ms']} / {s['ttft_p99_ms']} ms" if system == DIRECT else "—")
             )
             cpu = f"{s['front_cpu_share']:.0%}" if s["front_cpu_share"] is not None else "—"
+            wait = s["front_runqueue_wait_share"]
+            per = s["cpu_ms_per_stream"]
             loads = "–".join(f"{x:.1f}" for x in (min(s["load1"]), max(s["load1"])))
             lines.append(
-                f"| {workload} | {system} | {eps} | {s['streams_per_s']} | {cpu} | {added} | {loads} |"
+                f"| {workload} | {system} | {eps} | {s['streams_per_s']} | {cpu} | "
+                f"{per if per is not None else '—'} | {wait:.0%} | {added} | {loads} |"
             )
     return "\n".join(lines)
 

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from openai import AsyncOpenAI
-from streamwarden.lab.procs import ManagedProcess, free_port, wait_for_port
 
 from streamwarden.probe import ProbeConfig, run_probe
 from streamwarden.probe.metrics import percentile, stream_metrics
+from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIM = {"ttft": 0.1, "tokens": 64, "tps": 50.0}

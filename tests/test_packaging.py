@@ -41,11 +41,13 @@ PART_EXTRAS = {
     "streamwarden.upstreams": "gateway",  # the HTTP clients of real upstreams
     "streamwarden.protocols": "gateway",
     "streamwarden.gateway": "gateway",
+    "streamwarden.resume": "gateway",
+    "streamwarden.client": "probe",  # httpx
     "streamwarden.probe.target": "lab",  # a demo server: it speaks the gateway's protocols
     "streamwarden.probe": "probe",
     "streamwarden.lint": "lint",
-    "streamwarden.lab": "lab",
     "streamwarden.doctor": "probe",
+    "streamwarden.lab": "lab",
 }
 #: Imports each tool's dependencies lazily and says which extra is missing (tested below).
 CLI = {"streamwarden.cli", "streamwarden.__main__"}

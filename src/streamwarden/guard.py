@@ -222,6 +222,12 @@ class _Ended(Exception):
 class GuardedStreamResponse(Response):
     """A Starlette response that runs one guarded stream. Build it with `stream_response`."""
 
+    #: The keepalive written when the stream is quiet. A stream whose events carry ids sets
+    #: it to a comment line with no blank line after it: for a client that keeps the last
+    #: event id (as EventSource does), a blank line would dispatch an empty event, which the
+    #: OpenAI SDK then fails to read as JSON.
+    heartbeat: bytes = _HEARTBEAT
+
     def __init__(
         self,
         source: AsyncIterable[Event | str | bytes],
@@ -285,6 +291,7 @@ class _StreamRun:
         self._pump_task: asyncio.Task[None] | None = None
         self._pump_done = anyio.Event()
         self._pump_wait: anyio.CancelScope | None = None
+        self._pump_inline: anyio.CancelScope | None = None
         self.abandoned = False
         #: When the timer will next look; `_poke` wakes it for anything due earlier.
         self._timer_at = math.inf
@@ -296,6 +303,8 @@ class _StreamRun:
         if self.outcome is None:
             self.outcome = outcome
             self.message = message
+        if self._pump_inline is not None:
+            self._pump_inline.cancel()
         task = self._pump_task
         if task is not None and not task.done() and asyncio.current_task() is not task:
             task.cancel()
@@ -373,7 +382,14 @@ class _StreamRun:
             await self._report()
 
     async def _run_pump(self) -> None:
-        self._pump_task = asyncio.get_running_loop().create_task(self._pump_owned())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # Not asyncio (trio): the pump runs inline, without the abandon bound.
+            with anyio.CancelScope() as self._pump_inline:
+                await self._pump()
+            return
+        self._pump_task = loop.create_task(self._pump_owned())
         with anyio.CancelScope() as self._pump_wait:
             await self._pump_done.wait()
         if not self._pump_done.is_set():
@@ -524,7 +540,7 @@ class _StreamRun:
             bound = min(bound, policy.send_timeout)
         try:
             with anyio.move_on_after(bound) as scope:
-                await self.write(_HEARTBEAT)
+                await self.write(self.response.heartbeat)
         except _Ended:
             return False
         if not scope.cancelled_caught:

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -48,7 +48,8 @@ _BOM = b"\xef\xbb\xbf"
 #: Hop-by-hop or length headers that a stream must not carry: HTTP/2 forbids `Connection`,
 #: and heartbeats and error events change the length.
 _DROPPED = {b"connection", b"keep-alive", b"content-length"}
-_DISCONNECT: Message = {"type": "http.disconnect"}
+#: What servers raise from `send` once the client is gone (uvicorn; Starlette's wrapper).
+_DISCONNECT_ERRORS = {"ClientDisconnected", "ClientDisconnect"}
 #: How long an app that listens for `http.disconnect` has to stop on its own once told.
 _LISTEN_GRACE = 0.05
 #: The app's own comments (sse-starlette's pings) are heartbeats too: once it sends one, the
@@ -246,11 +247,12 @@ class StreamGuardMiddleware:
                     "StreamGuardMiddleware(metrics=True) needs prometheus-client: "
                     "pip install 'streamwarden[metrics]'"
                 ) from None
-
             self.metrics = GatewayMetrics()
 
     def guards(self, scope: Scope) -> bool:
         """Whether a request is guarded: its path is selected and it did not opt out."""
+        if scope.get("method") == "HEAD":
+            return False  # headers only: nothing to keep alive, no body to write into
         path: str = scope.get("path", "")
         if self.paths is not None and not any(_under(path, p) for p in self.paths):
             return False
@@ -270,7 +272,7 @@ class StreamGuardMiddleware:
             self.metrics is not None
             and self.metrics_path is not None
             and scope["path"] == self.metrics_path
-            and scope["method"] in ("GET", "HEAD")
+            and scope["method"] == "GET"
         ):
             await self._serve_metrics(send)
             return
@@ -310,6 +312,44 @@ class _GuardedRequest:
     stream records its outcome (first caller wins) and cancels the app.
     """
 
+    # Slots: `send` reads several of these once per event.
+    __slots__ = (
+        "_receive",
+        "_send",
+        "app_receiving",
+        "app_running",
+        "app_scope",
+        "arrival",
+        "body_done",
+        "bytes",
+        "client_gone",
+        "clock",
+        "direct_receives",
+        "disconnected",
+        "first_item",
+        "framing",
+        "fresh",
+        "hot",
+        "inbox",
+        "last_item",
+        "last_write",
+        "message",
+        "mw",
+        "outcome",
+        "own_write",
+        "pending",
+        "policy",
+        "scope",
+        "started",
+        "stats",
+        "stopping",
+        "streaming",
+        "task_group",
+        "watch_scope",
+        "watching",
+        "writing",
+    )
+
     def __init__(
         self, middleware: StreamGuardMiddleware, scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -331,12 +371,13 @@ class _GuardedRequest:
         self.client_gone = False
         self.body_done = False
         self.first_item: float | None = None
-        # Counters, not timestamps: the hot path only counts, and the timer reads the
-        # counters when it wakes (a clock call per event would cost more than the rest).
-        #: Writes begun and finished (the app's and the middleware's), and content writes.
-        self.writes_started = 0
-        self.writes_done = 0
-        self.items = 0
+        #: When the last write began (the app's or the middleware's), and the last content.
+        self.last_write = self.started
+        self.last_item = self.started
+        #: Writes in flight through the middleware's own coroutines, and the server's
+        #: awaitable for the app's last common write (see `_in_flight`).
+        self.writing = 0
+        self.pending: Awaitable[None] | None = None
         self.bytes = 0
         #: See `_update_hot`.
         self.hot = False
@@ -419,8 +460,15 @@ class _GuardedRequest:
 
         Returns the app's error to raise on, if any: the server logs it as usual.
         """
-        if isinstance(app_error, OSError) and self.client_gone:
-            app_error = None  # the app saw the disconnect already recorded
+        if (isinstance(app_error, OSError) and self.client_gone) or (
+            type(app_error).__name__ in _DISCONNECT_ERRORS
+        ):
+            # The server's send failed because the client left: not the app's error.
+            self.client_gone = True
+            if self.outcome is None:
+                self.outcome = Outcome.CLIENT_DISCONNECTED
+                self.message = "client went away"
+            app_error = None
         if app_error is not None and not self.body_done:
             logger.warning("stream handler failed: %s", app_error)
             self.stats.error = f"{type(app_error).__name__}: {app_error}"
@@ -465,22 +513,57 @@ class _GuardedRequest:
                     logger.exception("on_close callback failed")
 
     # -- what the app sees ----------------------------------------------------------------
-    async def send(self, message: Message) -> None:
-        if not self.hot or message["type"] != "http.response.body":
-            await self._send_other(message)
-            return
+    def send(self, message: Message) -> Awaitable[None]:
+        """The app's send. A plain function: the common write (a body with more to come, on a
+        running stream) is tracked and handed straight to the server, whose awaitable the
+        app then awaits, so the middleware adds no coroutine of its own per event."""
+        if (
+            not self.hot
+            or message["type"] != "http.response.body"
+            or not message.get("more_body", False)
+        ):
+            return self._send_other(message)
         body: bytes = message.get("body", b"")
+        # `_track`, inlined for the common case: this runs once per event.
         framing = self.framing
-        # SSEFraming.feed's common case, inlined: this runs once per event.
+        self.last_write = now = self.clock()
         if framing.clean and body[-2:] == b"\n\n" and body[0] not in b":\r\n":
             framing.events += 1
-            self.items += 1
-        elif framing.feed(body):
-            self.items += 1
-        if self.first_item is None and self.items:
-            self.first_item = self.clock()
-            self.stats.ttft = self.first_item - self.started
-        self.writes_started += 1
+            self.last_item = now
+            if self.first_item is None:
+                self._first_item(now)
+        else:
+            self._track(body, now)
+        self.bytes += len(body)
+        self.pending = pending = self._send(message)
+        return pending
+
+    def _track(self, body: bytes, now: float) -> None:
+        """Note a write of the app's, begun at `now`: whether it carried content, and where
+        the stream stands after it."""
+        self.last_write = now
+        if self.framing.feed(body):
+            self.last_item = now
+            if self.first_item is None:
+                self._first_item(now)
+
+    def _first_item(self, now: float) -> None:
+        self.first_item = now
+        self.stats.ttft = now - self.started
+
+    def _in_flight(self) -> bool:
+        """Whether a write has begun and not finished (it began at `last_write`)."""
+        if self.writing:
+            return True
+        # The server's send is a coroutine (uvicorn's, Hypercorn's): it has a frame until it
+        # finishes. Another awaitable cannot be watched, and counts as finished.
+        return getattr(self.pending, "cr_frame", None) is not None
+
+    async def _relay(self, message: Message) -> None:
+        """A write of the app's off the common path: the last one, or the first."""
+        body: bytes = message.get("body", b"")
+        self._track(body, self.clock())
+        self.writing += 1
         try:
             await self._send(message)
         except OSError:
@@ -489,7 +572,7 @@ class _GuardedRequest:
             self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
             raise
         finally:
-            self.writes_done += 1
+            self.writing -= 1
         self.bytes += len(body)
         if not message.get("more_body", False):
             self.body_done = True
@@ -525,7 +608,10 @@ class _GuardedRequest:
                 # The BOM is dropped at the very start of a stream only: after the opening
                 # comment it would corrupt the first field's name.
                 message = {**message, "body": body[3:]}
-        await self.send(message)
+        if self.hot and message.get("more_body", False):
+            await self.send(message)
+        else:
+            await self._relay(message)
 
     async def _start(self, message: Message) -> None:
         headers = message.get("headers", ())
@@ -560,7 +646,7 @@ class _GuardedRequest:
                 if self.inbox:
                     return self.inbox.popleft()
                 if self.stopping or self.disconnected:
-                    return _DISCONNECT
+                    return {"type": "http.disconnect"}
                 if self.watching:
                     if self.arrival is None:
                         self.arrival = anyio.Event()
@@ -587,7 +673,8 @@ class _GuardedRequest:
     async def _write(self, data: bytes) -> None:
         done = self.own_write = anyio.Event()
         self.hot = False
-        self.writes_started += 1
+        self.last_write = self.clock()
+        self.writing += 1
         try:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
         except OSError:
@@ -595,7 +682,7 @@ class _GuardedRequest:
             self.end(Outcome.CLIENT_DISCONNECTED, "client went away")
             raise _Ended from None
         finally:
-            self.writes_done += 1
+            self.writing -= 1
             self.own_write = None
             self._update_hot()
             done.set()
@@ -629,27 +716,10 @@ class _GuardedRequest:
             self._wake_receivers()
 
     async def _watch_time(self) -> None:
-        """One timer for heartbeats and every deadline: sleep to the nearest, then act.
-
-        It reads the write counters each time it wakes and dates what changed to that
-        moment: so a silence is never measured longer than it was, and at most `sample`
-        seconds shorter (a heartbeat or an idle deadline comes that much late, never early).
-        """
+        """One timer for heartbeats and every deadline: sleep to the nearest, then act."""
         policy = self.policy
-        limits = [x for x in (policy.heartbeat, policy.idle_timeout, policy.send_timeout) if x]
-        sample = min(limits) / 4 if limits else math.inf
-        last_write = last_item = self.started
-        seen_done = seen_items = 0
-        blocked_write, blocked_since = -1, 0.0
         while True:
             now = self.clock()
-            if self.writes_done != seen_done:
-                seen_done, last_write = self.writes_done, now
-            if self.items != seen_items:
-                seen_items, last_item = self.items, now
-            in_flight = self.writes_started != self.writes_done
-            if in_flight and blocked_write != self.writes_started:
-                blocked_write, blocked_since = self.writes_started, now
             due = math.inf  # the nearest deadline
             if policy.max_duration is not None:
                 at = self.started + policy.max_duration
@@ -663,28 +733,33 @@ class _GuardedRequest:
                         return self._expire(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout)
                     due = min(due, at)
             elif policy.idle_timeout is not None:
-                at = last_item + policy.idle_timeout
+                at = self.last_item + policy.idle_timeout
                 if now >= at:
                     return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
                 due = min(due, at)
+            # Writes begin in order, so one in flight is the last one, begun at `last_write`.
+            in_flight = self._in_flight()
             if in_flight and policy.send_timeout is not None:
-                at = blocked_since + policy.send_timeout
+                at = self.last_write + policy.send_timeout
                 if now >= at:
                     self.client_gone = True  # it stopped reading: nothing more can reach it
                     self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
                     return
                 due = min(due, at)
-            if policy.heartbeat is not None and not in_flight and self.framing.at_boundary:
-                # A write in flight, or the app in the middle of an event: no heartbeat now.
+            wake = due
+            if policy.heartbeat is not None:
                 factor = _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
-                at = last_write + policy.heartbeat * factor
-                if now >= at:
+                at = self.last_write + policy.heartbeat * factor
+                if in_flight or not self.framing.at_boundary:
+                    # A write in flight, or the app in the middle of an event: look again
+                    # soon instead of writing into it.
+                    wake = min(wake, max(at, now + policy.heartbeat / 4))
+                elif now >= at:
                     if await self._heartbeat(due - now):
                         return
-                    seen_done, last_write = self.writes_done, self.clock()
                     continue  # a deadline may have come due meanwhile
-                due = min(due, at)
-            wake = min(due, now + sample)
+                else:
+                    wake = min(wake, at)
             if wake == math.inf:
                 await anyio.sleep_forever()
             await anyio.sleep(max(wake - self.clock(), 0.0))

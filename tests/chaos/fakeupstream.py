@@ -20,6 +20,7 @@ FAULTS = (
     "drip",
     "flood",
     "silent",
+    "slowhead",
     "stall",
     "reset",
     "status-502",
@@ -152,7 +153,15 @@ class FakeUpstream:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
             return
-        writer.write(_STREAM_HEAD)
+        if fault == "slowhead":
+            # Headers and the first token each come just inside the deadline, together not.
+            await asyncio.sleep(0.6)
+            writer.write(_STREAM_HEAD)
+            await writer.drain()
+            await asyncio.sleep(0.6)
+            fault = "ok"
+        else:
+            writer.write(_STREAM_HEAD)
         if fault == "malformed":
             bad = (
                 b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":"zz"}\n\n'

@@ -10,13 +10,14 @@ leaves several seconds of margin for a loaded machine.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ class Stack:
     upstream: FakeUpstream
     gateways: dict[str, Gateway]  # by protocol; each relays to the fake in that protocol
     never: dict[str, Gateway]  # relaying to an upstream that never accepts
+    #: One row per cell, written to $STREAMWARDEN_CHAOS_REPORT (docs/RELIABILITY.md's figures).
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, cell: str, protocol: str, stream: bool, **figures: Any) -> None:
+        self.rows.append({"cell": cell, "protocol": protocol, "stream": stream, **figures})
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +83,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         gateways, never = {}, {}
         for protocol in PROTOCOLS:
             gateways[protocol], never[protocol] = next(started), next(started)
-        yield Stack(upstream, gateways, never)
+        built = Stack(upstream, gateways, never)
+        yield built
+        report = os.environ.get("STREAMWARDEN_CHAOS_REPORT")
+        if report:
+            Path(report).write_text(json.dumps(built.rows, indent=1))
         for gateway in [*gateways.values(), *never.values()]:
             log = gateway.log.read_text()
             assert "Traceback" not in log, log[-3000:]
@@ -88,18 +98,19 @@ def settle(gateway: Gateway, before: dict[str, float], count: int = 1) -> dict[s
     outcomes counted since `before`."""
     deadline = time.monotonic() + SLACK
     while True:
-        after = gateway.outcomes()
+        text = gateway.metrics_text()
+        after = gateway.outcomes(text)
         delta = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
         idle = (
-            gateway.metric("streamwarden_active_streams") == 0
-            and gateway.metric("streamwarden_queue_depth") == 0
+            gateway.metric("streamwarden_active_streams", text=text) == 0
+            and gateway.metric("streamwarden_queue_depth", text=text) == 0
         )
         if (idle and sum(delta.values()) >= count) or time.monotonic() > deadline:
             assert idle, "a slot or a queue place was not given back"
-            time.sleep(0.1)  # a second count would show up now
+            time.sleep(0.05)  # a second count would show up now
             after = gateway.outcomes()
             return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def ask(gateway: Gateway, protocol: str, model: str, stream: bool, **kwargs: Any) -> RawStream:
@@ -130,6 +141,8 @@ def error_of(protocol: str, response: RawResponse, stream: bool) -> dict[str, An
 #: fault -> (streaming status, non-streaming status, outcome when streaming, when not)
 UPSTREAM_FAULTS = {
     "silent": (504, 504, "upstream_timeout", "upstream_timeout"),
+    # --first-token-timeout covers the connect, the headers and the first token together.
+    "slowhead": (200, 504, "first_token_timeout", "first_token_timeout"),
     "stall": (200, 504, "idle_timeout", "idle_timeout"),
     "reset": (502, 502, "upstream_refused", "upstream_refused"),
     "status-502": (502, 502, "upstream_refused", "upstream_refused"),
@@ -156,9 +169,14 @@ def test_upstream_fault(stack: Stack, fault: str, protocol: str, stream: bool) -
     before = gateway.outcomes()
     started = time.monotonic()
     response = ask(gateway, protocol, model, stream).read_all()
-    assert time.monotonic() - started < DEADLINE + SLACK
+    answered = time.monotonic() - started
+    assert answered < DEADLINE + SLACK
     assert response.status == status, response.body[:300]
     assert settle(gateway, before) == {outcome: 1}
+    stack.record(
+        fault, protocol, stream, status=status, outcome=outcome, answered=answered,
+        slot_back=time.monotonic() - started,
+    )  # fmt: skip
     if fault == "ok":
         return
     error = error_of(protocol, response, stream)
@@ -201,9 +219,14 @@ def test_client_leaves(stack: Stack, when: str, protocol: str, stream: bool) -> 
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     else:
         time.sleep(0.4)
+    left = time.monotonic()
     sock.close()
     assert settle(gateway, before) == {"client_disconnected": 1}
     _upstream_closes(stack.upstream, connections)
+    stack.record(
+        f"client leaves {when}", protocol, stream, status=None,
+        outcome="client_disconnected", answered=None, slot_back=time.monotonic() - left,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("stream", STREAMING, ids=["stream", "whole"])
@@ -221,10 +244,15 @@ def test_client_half_closes(stack: Stack, protocol: str, stream: bool) -> None:
     )
     sock.sendall(head.encode() + payload)
     sock.shutdown(socket.SHUT_WR)
+    left = time.monotonic()
     try:
         assert settle(gateway, before) == {"client_disconnected": 1}
     finally:
         sock.close()
+    stack.record(
+        "client half-closes", protocol, stream, status=None,
+        outcome="client_disconnected", answered=None, slot_back=time.monotonic() - left,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("stream", STREAMING, ids=["stream", "whole"])
@@ -244,8 +272,13 @@ def test_client_never_reads(stack: Stack, protocol: str, stream: bool) -> None:
             f"content-length: {len(payload)}\r\n\r\n".encode()
             + payload
         )
+    started = time.monotonic()
     try:
         assert settle(gateway, before) == {"send_timeout": 1}
+        stack.record(
+            "client never reads", protocol, stream, status=200, outcome="send_timeout",
+            answered=None, slot_back=time.monotonic() - started,
+        )  # fmt: skip
     finally:
         if reader is not None:
             reader.close()

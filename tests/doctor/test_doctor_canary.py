@@ -91,13 +91,13 @@ def test_stream_plays_the_plan_and_reports_each_write(base: str) -> None:
     assert kinds == ["event", "event", "event", "end"]
     assert [w[1] for w in report["writes"][:3]] == [100, 100, 100]
     times = [w[0] for w in report["writes"]]
-    assert times == sorted(times) and times[2] - times[0] >= 0.09
+    assert times == sorted(times) and times[2] >= 0.1  # on its schedule, never early
     assert report["finished_s"] is not None and report["disconnected_s"] is None
     assert _get(base + "/stream", id="plan1").status_code == 409  # ids are single-use
 
 
 def test_heartbeats_fill_a_pause(base: str) -> None:
-    response = _get(base + "/stream", id="beats", events="2", pause="0.5", heartbeat="0.1")
+    response = _get(base + "/stream", id="beats", events="2", pause="1", heartbeat="0.1")
     assert response.text.count(": keepalive") >= 3
     kinds = [w[2] for w in _get(base + "/report/beats").json()["writes"]]
     assert kinds[0] == "event" and kinds[-2:] == ["event", "end"]

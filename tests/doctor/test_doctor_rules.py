@@ -39,6 +39,11 @@ def test_two_events_sharing_a_read_by_chance_is_a_near_miss() -> None:
     assert analysis.buffering(_seen(pieces)).held is False
 
 
+def test_one_stall_that_joins_a_few_events_is_a_near_miss() -> None:
+    pieces = [(0.01 + 0.025 * i, 256, 1, 0) for i in range(12)] + [(0.4, 1024, 4, 0)]
+    assert analysis.buffering(_seen(pieces)).held is False
+
+
 def test_four_kilobyte_bursts_are_held_with_their_size() -> None:
     pieces = [(0.4 * (i + 1), 4096, 16, 0) for i in range(4)]
     result = analysis.buffering(_seen(pieces))

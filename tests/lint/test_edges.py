@@ -307,3 +307,80 @@ def test_compose_stop_grace_period_against_gunicorn_drain() -> None:
     )
     found = {(f.id, f.line) for f in lint_text("compose.yaml", compose, Kind.YAML, Limits())}
     assert found == {("k8s/termination-grace", 4)}  # Compose's 10 s default
+
+
+def test_routes_to_an_object_store_are_not_streams(tmp_path: Path) -> None:
+    # Bisheng's nginx proxies its MinIO buckets: stored files, never a stream.
+    site = (
+        "server {\n"
+        " location ~ ^/(bucket|tmp-dir)/ { proxy_pass http://minio:9000; }\n"
+        " location /docs/ { proxy_pass https://docs.s3.eu-west-1.amazonaws.com; }\n"
+        " location /blobs/ { proxy_pass https://acct.blob.core.windows.net; }\n"
+        " location /dyn/ { proxy_pass http://$minio_host; }\n"
+        " location /v1/chat { proxy_pass http://app:8000; }\n}\n"
+    )
+    path = tmp_path / "site.conf"
+    path.write_text(site)
+    result = lint_paths([str(path)])
+    # A variable host is unknown, so /dyn/ still counts as a stream.
+    assert [f.line for f in result.findings] == [5, 6]
+    assert len(result.skipped) == 3
+    assert all("object store" in why for why in result.skipped)
+
+
+def test_a_helm_if_inside_a_configmap_block_scalar_is_read(tmp_path: Path) -> None:
+    # Bisheng's chart keeps nginx.conf in a ConfigMap with `{{- if }}` inside `data: |`;
+    # stripping it to a column-0 comment ended the block scalar (exit 2, YAML error).
+    tpl = tmp_path / "configmap-nginx.yaml"
+    tpl.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-nginx\n"
+        "data:\n  default.conf: |\n    server {\n      listen 80;\n    }\n"
+        "    {{- if .Values.clientPort }}\n    server {\n      listen 81;\n    }\n"
+        "    {{- end }}\n"
+    )
+    result = lint_paths([str(tpl)])
+    assert result.errors == []
+    assert result.files == [str(tpl)]
+
+
+def test_an_aigatewayroute_rule_without_timeouts_gets_60_s() -> None:
+    # Envoy AI Gateway's basic example: three rules, none sets timeouts, so each is cut at 60 s.
+    route = (
+        "apiVersion: aigateway.envoyproxy.io/v1alpha1\nkind: AIGatewayRoute\n"
+        "metadata: {name: r}\nspec:\n  rules:\n"
+        "    - backendRefs: [{name: a}]\n"
+        "    - backendRefs: [{name: b}]\n"
+        "    - backendRefs: [{name: c}]\n      timeouts: {request: 120s}\n"
+        "    - backendRefs: [{name: d}]\n      timeouts: {request: 1200s}\n"
+    )
+    found = lint_text("route.yaml", route, Kind.YAML, Limits())
+    # One finding for the two rules left on the default, one for the short explicit value.
+    assert [(f.id, f.line) for f in found] == [
+        ("ai-gateway/request-timeout", 9),
+        ("ai-gateway/request-timeout", 6),
+    ]
+    assert "2 of its rules" in found[1].summary and "60 s" in found[1].summary
+    long_enough = route.replace("request: 120s", "request: 1200s")
+    long_enough = long_enough.replace("[{name: a}]", "[{name: a}]\n      timeouts: {request: 0s}")
+    long_enough = long_enough.replace(
+        "[{name: b}]", "[{name: b}]\n      timeouts: {request: 3600s}"
+    )
+    assert lint_text("route.yaml", long_enough, Kind.YAML, Limits()) == []
+
+
+def test_stored_file_paths_are_not_streams(tmp_path: Path) -> None:
+    # Dify's and WeKnora's `/files` serve uploaded files through the app: downloads.
+    site = (
+        "server {\n"
+        " location = /files { proxy_pass http://app:8080/files; }\n"
+        " location /uploads/ { proxy_pass http://app:8080; }\n"
+        " location /filesystem-events { proxy_pass http://app:8080; }\n"
+        " location /v1/chat { proxy_pass http://app:8080; }\n}\n"
+    )
+    path = tmp_path / "site.conf"
+    path.write_text(site)
+    result = lint_paths([str(path)])
+    # `/filesystem-events` is not `/files`: it still counts as a stream.
+    assert [f.line for f in result.findings] == [4, 5]
+    assert len(result.skipped) == 2
+    assert all("stored files" in why for why in result.skipped)

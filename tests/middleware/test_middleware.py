@@ -6,6 +6,7 @@ One app, served twice: bare, and behind middleware instances that differ only in
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -33,6 +34,7 @@ POLICIES = {
     "first": StreamPolicy(heartbeat=10.0, first_token_timeout=0.3),
     "idle": StreamPolicy(heartbeat=10.0, idle_timeout=0.3),
     "total": StreamPolicy(heartbeat=10.0, max_duration=0.5),
+    "stuck": StreamPolicy(heartbeat=0.1, send_timeout=0.5),
 }
 
 
@@ -112,6 +114,26 @@ def build_app(gens: Generators, download: Path) -> FastAPI:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    @app.get("/big")
+    async def big() -> StreamingResponse:
+        async def events() -> AsyncIterator[bytes]:
+            gens.enter("big")
+            try:
+                while True:
+                    yield b"data: " + b"x" * 65536 + b"\n\n"
+            finally:
+                gens.leave("big")
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.get("/bom")
+    async def bom() -> StreamingResponse:
+        async def events() -> AsyncIterator[bytes]:
+            yield b"\xef\xbb\xbfdata: first\n\n"
+            yield b"data: second\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     @app.get("/sse/skip")
     async def skipped() -> StreamingResponse:
         async def events() -> AsyncIterator[str]:
@@ -140,7 +162,19 @@ def build_app(gens: Generators, download: Path) -> FastAPI:
         finally:
             gens.leave(key)
 
+    async def body_after_start(scope: Scope, receive: Receive, send: Send) -> None:
+        """Starts its event stream first and reads the request body afterwards."""
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        await send({"type": "http.response.body", "body": b"data: " + body + b"\n\n"})
+
     app.mount("/raw", never_reads_receive)
+    app.mount("/echo", body_after_start)
     return app
 
 
@@ -237,6 +271,24 @@ def test_event_stream_gets_the_guard_headers_and_an_opening_comment(
     assert stats.ttft is not None
 
 
+def test_a_leading_bom_survives_the_opening_comment(gens: Generators, port: int) -> None:
+    # Clients drop a BOM only at the very start of a stream; after `: stream open` it would
+    # turn the first field's name into "\ufeffdata" and lose the event.
+    response = get(port, "/bom").read_all()
+    assert [e.data for e in response.events()] == ["first", "second"]
+    assert gens.next_stats().outcome is Outcome.COMPLETED
+
+
+def test_a_body_read_after_the_stream_started_reaches_the_app(gens: Generators, port: int) -> None:
+    # By then the middleware's watcher reads `receive`; it hands the body on.
+    stream = RawStream(
+        "127.0.0.1", port, "/echo/", method="POST", body=b"hello", headers={"x-policy": "quiet"}
+    )
+    response = stream.read_all()
+    assert [e.data for e in response.events()] == ["hello"]
+    assert gens.next_stats().outcome is Outcome.COMPLETED
+
+
 def test_heartbeats_fill_silences_between_events(gens: Generators, port: int) -> None:
     response = get(port, "/sse?tokens=2&pause=0.8&pause_after=1", policy="beat").read_all()
     timed = response.timed_items()
@@ -313,6 +365,24 @@ def test_100_random_disconnects_leave_no_generator_running(gens: Generators, por
     assert all(key in gens.finished for key, _, _ in plans)
     outcomes = [gens.next_stats().outcome for _ in plans]
     assert outcomes == [Outcome.CLIENT_DISCONNECTED] * 100
+
+
+def test_a_client_that_stops_reading_is_dropped_after_send_timeout(
+    gens: Generators, port: int
+) -> None:
+    # It never reads, with a tiny receive buffer: the app's write blocks on the socket.
+    stuck = RawStream(
+        "127.0.0.1", port, "/big", headers={"x-policy": "stuck"}, rcvbuf=4096, timeout=10
+    )
+    try:
+        assert gens.next_stats(timeout=8).outcome is Outcome.SEND_TIMEOUT
+        # The app stopped while its write was blocked, so its generator is suspended at a
+        # `yield` that Starlette's StreamingResponse never closes: it is garbage, and its
+        # `finally` runs when collected (the server runs in this process).
+        gc.collect()
+        gens.wait_finished("big")
+    finally:
+        stuck.close()
 
 
 # -- deadlines --------------------------------------------------------------------------------

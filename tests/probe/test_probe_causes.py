@@ -78,6 +78,8 @@ def test_every_rule_has_a_title_docs_and_a_headline_that_shows_no_none() -> None
         "slow_first_token": {"ttft_p50_s": 6.0, "ttfb_p50_s": 0.1, "step": "c=4"},
         "server_errors": {"statuses": {"500": 1}},
         "client_saturated": {"steps": ["c=64"], "loop_lag_p99_ms": 80.0, "cpu_percent": 95.0},
+        "h2_stream_cap": {"max_concurrent_streams": 2, "streams_queued": 6},
+        "h2_flow_control_stall": {"flow_stalls": 3, "flow_stall_max_ms": 700.0},
     }
     assert set(RULES) == set(evidence)
     for rule in RULES.values():

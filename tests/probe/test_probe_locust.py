@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,7 +24,12 @@ from streamwarden.probe import diagnose, run_probe
 from streamwarden.probe.merge import merge_runs
 from streamwarden.probe.timeline import Run
 
-pytest.importorskip("locust")
+# Looked up, never imported: importing locust monkey-patches the standard library (gevent),
+# which breaks asyncio for every test after it in this process. The engine runs Locust in
+# child processes only.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("locust") is None, reason="locust comes with the [locust] extra"
+)
 
 # The evidence that states each diagnosis's cause, compared between the engines.
 COMPARED = {
@@ -134,3 +140,9 @@ def test_analyze_merges_runs_from_several_machines(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     merged_json = __import__("json").loads((tmp_path / "m.json").read_text())
     assert merged_json["config"]["merged_runs"] == 2 and len(merged_json["requests"]) == 2
+
+
+def test_the_test_process_never_imports_locust() -> None:
+    # Collection has imported every test module by now: none may have pulled Locust in, or
+    # gevent's patches would leave later asyncio tests waiting forever.
+    assert "locust" not in sys.modules and "gevent.monkey" not in sys.modules

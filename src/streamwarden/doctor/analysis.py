@@ -21,11 +21,14 @@ __all__ = [
     "admission",
     "bisect_pauses",
     "buffering",
+    "cut_silence",
     "disconnect_delay",
     "group_reads",
     "growth_pauses",
     "header_changes",
     "hinted_pauses",
+    "idle_plan",
+    "median_or_none",
     "narrow",
     "precise_enough",
     "trial_outcome",
@@ -38,6 +41,9 @@ _HOP_HEADERS = frozenset(
 #: A read carrying this many units (events or comments) sent at least `every` apart was held:
 #: on an unbuffered path each arrives on its own, two may share a read by chance.
 HELD_UNITS = 3
+#: ...and a path holds a stream when most of its units came that way: one stall of the
+#: sender or the network (a loaded host, a retransmit) joins a few, a buffer joins them all.
+HELD_SHARE = 0.5
 #: The idle timeout is known when the midpoint of its bracket is within this of the cut.
 PRECISION = 0.05
 #: A cut this close to the total-time limit may be that limit, not silence.
@@ -98,8 +104,8 @@ def buffering(seen: Observation) -> Buffering:
     arrived = int(sum(r[unit] for r in reads))
     if not seen.completed or not carrying:
         return Buffering(held=None, sent=plan.events, arrived=arrived, reads=len(carrying))
-    most = int(max(r[unit] for r in carrying))
-    if most < HELD_UNITS:
+    in_bursts = sum(r[unit] for r in carrying if r[unit] >= HELD_UNITS)
+    if in_bursts < HELD_SHARE * arrived:
         return Buffering(held=False, sent=plan.events, arrived=arrived, reads=len(carrying))
     bursts = [r for r in carrying if r[unit] >= 2]
     return Buffering(

@@ -417,6 +417,10 @@ async def run_doctor(
 
     if config.wants("concurrency"):
         await guarded("concurrency", lambda: concurrency(client, config, say), "concurrency")
+        if m.concurrency is not None and m.concurrency.limited_at is not None:
+            # The experiments below run at once: no more of them than the path admits.
+            client.limit_streams(max(m.concurrency.admitted, 1))
+            say("concurrency", f"the experiments below share {m.concurrency.admitted} stream(s)")
 
     watch = TotalWatch() if config.wants("total") else None
 

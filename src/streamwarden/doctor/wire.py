@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +129,7 @@ class CanaryClient:
             follow_redirects=False,
             trust_env=False,
         )
+        self._slots: anyio.CapacityLimiter | None = None
 
     async def __aenter__(self) -> CanaryClient:
         return self
@@ -167,6 +167,11 @@ class CanaryClient:
         body = response.json()
         return body if isinstance(body, dict) else None
 
+    def limit_streams(self, most: int | None) -> None:
+        """Keep at most `most` streams open at once (None: no limit). A path that admits only
+        so many refuses or queues the rest, and the experiments would measure that instead."""
+        self._slots = anyio.CapacityLimiter(most) if most else None
+
     async def stream(
         self,
         plan: Plan,
@@ -174,13 +179,24 @@ class CanaryClient:
         accept_encoding: str = "identity",
         leave_after_events: int | None = None,
         deadline: float | None = None,
-        headers: Mapping[str, str] | None = None,
     ) -> Observation:
         """One stream through the path, recorded piece by piece until it ends.
 
         `leave_after_events`: close the connection once that many events arrived.
-        `deadline`: give up (and close) after that many seconds.
+        `deadline`: give up (and close) after that many seconds, once the stream has a slot.
         """
+        if self._slots is None:
+            return await self._stream(plan, accept_encoding, leave_after_events, deadline)
+        async with self._slots:
+            return await self._stream(plan, accept_encoding, leave_after_events, deadline)
+
+    async def _stream(
+        self,
+        plan: Plan,
+        accept_encoding: str,
+        leave_after_events: int | None,
+        deadline: float | None,
+    ) -> Observation:
         request_id = uuid.uuid4().hex
         seen = Observation(request_id, plan)
         started = time.monotonic()
@@ -191,7 +207,6 @@ class CanaryClient:
 
         decoder = SSEDecoder()
         request_headers = {"accept": "text/event-stream", "accept-encoding": accept_encoding}
-        request_headers.update(headers or {})
         with anyio.move_on_after(limit):
             try:
                 async with self._client.stream(

@@ -27,11 +27,15 @@ class Slot:
         self._admission = admission
         self.key = key
         self.released = False
+        #: Called once on release: what else the stream held (a slot shared by replicas).
+        self.on_release: Callable[[], None] | None = None
 
     def release(self) -> None:
         if not self.released:
             self.released = True
             self._admission._release(self)
+            if self.on_release is not None:
+                self.on_release()
 
 
 class Admission:
@@ -80,7 +84,20 @@ class Admission:
     def _has_room(self) -> bool:
         return self.max_streams is None or self.active < self.max_streams
 
-    async def acquire(self, key: str | None = None) -> Slot:
+    def try_acquire(self, key: str | None = None) -> Slot | None:
+        """A slot now if one is free and nobody is queued; None if the request would have
+        to wait (then `acquire` queues it). Raises `Rejected` as `acquire` does. Lets the
+        common case skip the disconnect watcher that a wait in the queue needs."""
+        self._check(key)
+        if not (self._has_room() and not self._waiters):
+            return None
+        if key is not None:
+            self.per_key[key] += 1
+        self.active += 1
+        self._changed()
+        return Slot(self, key)
+
+    def _check(self, key: str | None) -> None:
         if self.closed:
             raise Rejected(
                 503, "the server is shutting down; retry on another instance", self.retry_after
@@ -93,6 +110,9 @@ class Admission:
                     "wait for one to finish",
                     self.retry_after,
                 )
+
+    async def acquire(self, key: str | None = None) -> Slot:
+        self._check(key)
         if key is not None:
             # Counted before any wait, so that queued requests count against the key too.
             self.per_key[key] += 1

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -19,14 +20,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, read_json
 from streamwarden.gateway.drain import Drain
+from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, NumberedEvents, Numbering
+from streamwarden.gateway.resume import GloballyFull, NotResumable, Resume
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
     ClientLeft,
@@ -61,6 +65,8 @@ access_log = logging.getLogger("streamwarden.access")
 
 #: The header that carries `--canary-token` on requests with `sim` controls.
 CANARY_HEADER = "x-streamwarden-canary"
+
+_OUTCOMES = {outcome.value for outcome in Outcome}
 
 #: Access-log status for a client that left before it got an answer (as nginx logs it).
 CLIENT_CLOSED = 499
@@ -240,6 +246,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
+        self._queued_shown = 0
         self.admission = Admission(
             max_streams=settings.max_streams,
             queue=settings.queue,
@@ -257,17 +264,22 @@ class Gateway:
         self.upstream = upstream or build_upstream(settings, self.client)
         self._models: tuple[float, list[str]] | None = None
         self._models_lock = anyio.Lock()
+        self.resume = Resume(self)
 
     def _admission_changed(self) -> None:
+        # Called twice per stream; a gauge set takes a lock, so skip the one that rarely moves.
         self.metrics.active_streams.set(self.admission.active)
-        self.metrics.queue_depth.set(self.admission.queued)
+        queued = self.admission.queued
+        if queued != self._queued_shown:
+            self._queued_shown = queued
+            self.metrics.queue_depth.set(queued)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     # -- request flow ---------------------------------------------------------------------
     async def handle(self, request: Request, protocol: _Protocol) -> Response:
-        exchange = _Exchange(protocol, protocol.id_prefix + uuid.uuid4().hex[:24])
+        exchange = _Exchange(protocol, protocol.id_prefix + secrets.token_hex(12))
         try:
             return await self._serve(request, exchange)
         except _Refusal as refusal:
@@ -348,13 +360,24 @@ class Gateway:
         """A slot, waiting in the queue if there is one; a client that leaves the queue
         gives its place up at once."""
         try:
-            return await while_connected(request.receive, lambda: self.admission.acquire(key))
+            slot = self.admission.try_acquire(key)
+            if slot is None:  # a wait: the client may leave while it queues
+                slot = await while_connected(request.receive, lambda: self.admission.acquire(key))
         except Rejected as exc:
             raise _Refusal(
                 exc.status, str(exc), "rejected", {"Retry-After": str(exc.retry_after)}
             ) from None
         except ClientLeft:
             raise _Refusal(CLIENT_CLOSED, "client went away", "client_disconnected") from None
+        try:
+            await self.resume.admit(slot)
+        except GloballyFull as exc:
+            slot.release()
+            raise _Refusal(exc.status, str(exc), "rejected", {"Retry-After": "1"}) from None
+        except BaseException:
+            slot.release()
+            raise
+        return slot
 
     async def _open(self, request: Request, opener: Callable[[], Awaitable[_Opened]]) -> _Opened:
         """The upstream request, connected and answering, within --first-token-timeout."""
@@ -392,6 +415,8 @@ class Gateway:
             events = items  # the upstream's own events, as they came
         else:
             events = protocol.stream(items, exchange.rid, chat.model, body)
+        if self.resume.on:
+            return self._resumable(request, exchange, events, items, slot, started)
 
         async def on_close(stats: StreamStats) -> None:
             # The guard closed `events`; close the upstream request too (it may be mid-read).
@@ -404,15 +429,71 @@ class Gateway:
                 self.metrics.stream_finished(stats, items.tokens, items.finished)
                 self._log(exchange, stats.outcome.value, stats=stats, tokens=items.tokens)
 
-        return stream_response(
+        numbering = Numbering(exchange.rid)
+        response = stream_response(
             request,
-            events,
+            NumberedEvents(numbering, events),
             policy=self.settings.policy,
             on_close=on_close,
-            format_error=protocol.error_events,
+            format_error=numbering.errors(protocol.error_events),
             shutdown=self.drain.shutdown,
             started=started,
+            headers={STREAM_ID_HEADER: exchange.rid},
         )
+        response.heartbeat = HEARTBEAT_LINE
+        return response
+
+    def _resumable(
+        self,
+        request: Request,
+        exchange: _Exchange,
+        events: AsyncIterator[Event | str | bytes],
+        items: _Counted | relay.RawRelay,
+        slot: Slot,
+        started: float,
+    ) -> Response:
+        """The generation runs on its own (`gateway.resume`); the client follows it."""
+
+        def on_close(stats: StreamStats, ended: str | None, tokens: int) -> None:
+            # The generation's deadline or error is this request's outcome too.
+            if stats.outcome is Outcome.COMPLETED and ended in _OUTCOMES:
+                stats.outcome = Outcome(ended)
+            self.metrics.stream_finished(stats, 0, True)  # tokens: counted by the generation
+            self._log(exchange, stats.outcome.value, stats=stats, tokens=tokens)
+
+        return self.resume.start(
+            request,
+            stream_id=exchange.rid,
+            protocol=exchange.protocol,
+            key=exchange.key,
+            events=events,
+            upstream=items,
+            slot=slot,
+            started=started,
+            on_close=on_close,
+        )
+
+    async def resume_stream(self, request: Request) -> Response:
+        """`GET /v1/streams/{id}`: replay after `Last-Event-ID` or `?after=N`, then follow."""
+        stream_id = request.path_params["stream_id"]
+        protocol = ANTHROPIC if stream_id.startswith(ANTHROPIC.id_prefix) else OPENAI
+        exchange = _Exchange(protocol, stream_id, extra={"resume": True})
+
+        def on_close(stats: StreamStats, ended: str | None, tokens: int) -> None:
+            self._log(exchange, stats.outcome.value, stats=stats)
+
+        try:
+            exchange.key = self._authenticate(request)
+            return await self.resume.follow(request, stream_id, protocol, exchange.key, on_close)
+        except _Refusal as refusal:
+            self.finished(exchange, refusal.outcome, status=refusal.status, count=False)
+            return refusal.response(protocol)
+        except NotResumable as exc:
+            self.finished(exchange, "invalid_request", status=exc.status, count=False)
+            headers = {"Retry-After": "1"} if exc.status == 503 else None
+            return JSONResponse(
+                protocol.error_body(exc.status, str(exc)), exc.status, headers=headers
+            )
 
     async def _complete(
         self,
@@ -599,13 +680,23 @@ def create_app(
     async def models(request: Request) -> Response:
         return await gateway.list_models(request)
 
+    async def resume_stream(request: Request) -> Response:
+        return await gateway.resume_stream(request)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def readyz(request: Request) -> Response:
         if gateway.drain.draining:
             return JSONResponse({"status": "draining"}, 503)
-        return JSONResponse({"status": "ready", "active_streams": gateway.admission.active})
+        status = "degraded" if gateway.resume.degraded else "ready"
+        return JSONResponse(
+            {
+                "status": status,
+                "active_streams": gateway.admission.active,
+                "resume": gateway.resume.mode,
+            }
+        )
 
     async def no_route(request: Request, exc: Exception) -> Response:
         # Unknown paths and methods answer in the protocol's error shape, logged and counted.
@@ -624,17 +715,23 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            yield
+            async with gateway.resume.running():
+                yield
         finally:
             await gateway.aclose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/streams/{stream_id}", resume_stream, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
+    token = gateway.settings.canary_token
+    if token is not None:
+        # The doctor's canary rides the gateway's own route, middleware and ingress.
+        routes.append(Mount("/_streamwarden", app=canary_app(token)))
     if serve_metrics:
         routes.append(_metrics_route(gateway))
     app = Starlette(

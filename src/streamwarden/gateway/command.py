@@ -86,7 +86,8 @@ def serve(
         float, typer.Option(help="Seconds a queued request waits before 503.")
     ] = 10.0,
     api_key: Annotated[
-        list[str] | None, typer.Option(help="Accepted API key (repeatable). None: no auth.")
+        list[str] | None,
+        typer.Option(metavar="KEY", help="Accepted API key (repeatable). None: no auth."),
     ] = None,
     key_max_streams: Annotated[int, typer.Option(help="Streams per API key (0: unlimited).")] = 0,
     drain_timeout: Annotated[
@@ -106,7 +107,8 @@ def serve(
         int, typer.Option(help="Open connections at once (0: derived from the open-file limit).")
     ] = 0,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics on this port instead (same --host).")
+        int | None,
+        typer.Option(metavar="PORT", help="Serve /metrics on this port instead (same --host)."),
     ] = None,
     sim_ttft: Annotated[
         float, typer.Option(help="Simulated model: seconds to the first token.")
@@ -127,16 +129,54 @@ def serve(
     sim_controls: Annotated[
         str | None,
         typer.Option(
-            help="on|off: accept a request's 'sim' object (default: on for --upstream sim)."
+            metavar="on|off",
+            help="Accept a request's 'sim' object (default: on for --upstream sim only).",
         ),
     ] = None,
     canary_token: Annotated[
         str | None,
-        typer.Option(help="Accept 'sim' controls only with header X-Streamwarden-Canary: TOKEN."),
+        typer.Option(
+            metavar="TOKEN",
+            help="Accept 'sim' controls only with header X-Streamwarden-Canary: TOKEN.",
+        ),
     ] = None,
     access_log: Annotated[
         bool, typer.Option(help="One JSON line per finished request on stderr.")
     ] = True,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Resumable streams (GET /v1/streams/ID): a cut client does not cancel the generation."
+        ),
+    ] = False,
+    resume_grace: Annotated[
+        float,
+        typer.Option(help="Seconds a generation runs on with no client before it is cancelled."),
+    ] = 30.0,
+    resume_max_bytes: Annotated[
+        int, typer.Option(help="Bytes of events kept in memory for resumes (oldest go first).")
+    ] = 64 * 1024 * 1024,
+    resume_ttl: Annotated[
+        float, typer.Option(help="Seconds a stream's events are kept after its last event.")
+    ] = 300.0,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STREAMWARDEN_REDIS",
+            help="redis://HOST:PORT: share streams with every replica using it (turns resume on).",
+        ),
+    ] = None,
+    resume_lease: Annotated[
+        float,
+        typer.Option(help="Seconds until a dead replica's streams count as lost (with --redis)."),
+    ] = 5.0,
+    redis_timeout: Annotated[
+        float, typer.Option(help="Seconds any one Redis call may take (with --redis).")
+    ] = 1.0,
+    global_max_streams: Annotated[
+        int,
+        typer.Option(help="Streams at once across all replicas sharing --redis (0: unlimited)."),
+    ] = 0,
 ) -> None:
     """Run the OpenAI/Anthropic-compatible streaming gateway (default upstream: simulated model)."""
     from streamwarden.gateway.server import Listen, run
@@ -155,7 +195,7 @@ def serve(
         listen = Listen(
             header_timeout=_limit(header_timeout, "header-timeout"),
             body_timeout=_limit(body_timeout, "body-timeout"),
-            max_connections=max_connections or None,
+            max_connections=max_connections if max_connections != 0 else None,
         )
         settings = GatewaySettings(
             policy=policy,
@@ -177,6 +217,14 @@ def serve(
             max_body=max_body,
             max_answer=max_answer,
             access_log=access_log,
+            resume=resume,
+            resume_grace=resume_grace,
+            resume_max_bytes=resume_max_bytes,
+            resume_ttl=resume_ttl,
+            redis_url=redis or None,
+            resume_lease=resume_lease,
+            redis_timeout=redis_timeout,
+            global_max_streams=global_max_streams or None,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

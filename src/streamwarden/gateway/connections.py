@@ -52,7 +52,9 @@ class Listen:
 
     def __post_init__(self) -> None:
         if self.max_connections is not None and self.max_connections < 1:
-            raise ValueError(f"--max-connections must be >= 1, got {self.max_connections}")
+            raise ValueError(
+                f"--max-connections must be >= 0 (0: from the open-file limit), got {self.max_connections}"
+            )
 
     def sized_for(self, open_files: int) -> Listen:
         """With the connection cap filled in: half the descriptors left after a reserve, so

@@ -24,6 +24,8 @@ class Drain:
         self.grace = grace
         self.draining = False
         self.shutdown = asyncio.Event()
+        #: Called once when the drain begins (resumable streams move their clients on).
+        self.on_begin: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
 
     def begin(self, on_done: Callable[[], None]) -> None:
@@ -32,6 +34,8 @@ class Drain:
         self.draining = True
         # Requests still queued would otherwise start new streams after SIGTERM.
         self.admission.reject_waiters()
+        for hook in self.on_begin:
+            hook()
         self._task = asyncio.get_running_loop().create_task(self._run(on_done))
 
     async def _run(self, on_done: Callable[[], None]) -> None:

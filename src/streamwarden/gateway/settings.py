@@ -52,6 +52,24 @@ class GatewaySettings:
     models_ttl: float = 10.0
     #: One JSON line per finished request on stderr.
     access_log: bool = False
+    #: Resumable streams (`GET /v1/streams/{id}`): generation outlives the connection.
+    resume: bool = False
+    #: Seconds a generation goes on with no client following it before it is cancelled.
+    resume_grace: float = 30.0
+    #: Bytes of events the in-process store keeps (least recently used streams go first).
+    resume_max_bytes: int = 64 * 1024 * 1024
+    #: Seconds a stream's events are kept after its last event.
+    resume_ttl: float = 300.0
+    #: `redis://…`: events also go to Redis, so any replica sharing it serves a resume
+    #: (turns resume on).
+    redis_url: str | None = None
+    #: Seconds a replica's hold on a stream lasts unless refreshed; a follower of a replica
+    #: that died hears `stream_lost` within it.
+    resume_lease: float = 5.0
+    #: Seconds any one Redis call may take before it counts as failed.
+    redis_timeout: float = 1.0
+    #: Streams at once across every replica sharing `redis_url`; None is unlimited.
+    global_max_streams: int | None = None
 
     def __post_init__(self) -> None:
         if self.upstream not in UPSTREAMS:
@@ -67,12 +85,40 @@ class GatewaySettings:
             ("key-max-streams", self.key_max_streams),
             ("queue", self.queue),
             ("drain-timeout", self.drain_timeout),
+            ("resume-grace", self.resume_grace),
         ):
             if value is not None and not value >= 0:
                 raise ValueError(f"--{flag} must be >= 0, got {value:g}")
         if not (self.queue_timeout > 0 and math.isfinite(self.queue_timeout)):
             raise ValueError("--queue-timeout must be > 0: a queued request must not wait forever")
-        for flag, size in (("max-body", self.max_body), ("max-answer", self.max_answer)):
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError(
+                f"--redis must be a redis://, rediss:// or unix:// URL, not {self.redis_url!r}"
+            )
+        if self.global_max_streams is not None:
+            if self.global_max_streams < 1:
+                raise ValueError(
+                    f"--global-max-streams must be >= 1 (0: unlimited), got {self.global_max_streams}"
+                )
+            if self.redis_url is None:
+                raise ValueError(
+                    "--global-max-streams needs --redis URL: the replicas count their streams there"
+                )
+        for flag, seconds in (
+            ("resume-lease", self.resume_lease),
+            ("redis-timeout", self.redis_timeout),
+        ):
+            if not (seconds > 0 and math.isfinite(seconds)):
+                raise ValueError(f"--{flag} must be > 0 seconds, got {seconds:g}")
+        if not (self.resume_ttl > 0 and math.isfinite(self.resume_ttl)):
+            raise ValueError(f"--resume-ttl must be > 0 seconds, got {self.resume_ttl:g}")
+        for flag, size in (
+            ("max-body", self.max_body),
+            ("max-answer", self.max_answer),
+            ("resume-max-bytes", self.resume_max_bytes),
+        ):
             if size < 1:
                 raise ValueError(f"--{flag} must be >= 1 byte, got {size}")
         if any(not key.strip() for key in self.api_keys):

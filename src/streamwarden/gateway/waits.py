@@ -50,6 +50,7 @@ async def while_connected(
     `http.disconnect`.
     """
     ended: type[Exception] | None = None
+    done = False
     result: T | None = None
     error: Exception | None = None
     async with anyio.create_task_group() as tg:
@@ -72,10 +73,15 @@ async def while_connected(
             tg.start_soon(watch_shutdown, shutdown)
         try:
             result = await work()
+            done = True
         except Exception as exc:
             # Raised past the task group, it would come out wrapped in an ExceptionGroup.
             error = exc
         tg.cancel_scope.cancel()
+    if done:
+        # Finished as the client left: the caller owns what it got (a slot, an upstream
+        # request) and will see the disconnect at its next wait.
+        return result  # type: ignore[return-value]
     if ended is not None:
         raise ended
     if error is not None:

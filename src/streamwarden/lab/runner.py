@@ -44,6 +44,7 @@ ModuleCheck = Callable[[str], bool]
 INSTALL_HINTS = {
     "nginx": "nginx not found: install it (apt-get install nginx-light, brew install nginx)",
     "haproxy": "haproxy not found: install it (apt-get install haproxy, brew install haproxy)",
+    "redis-server": "redis-server not found: install it (apt-get install redis-server, brew install redis)",
     "python": "{names} not installed: pip install 'streamwarden[lab]'",
 }
 

@@ -13,6 +13,8 @@ the same timelines (a stream cut by an idle timeout is also a truncated stream).
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -27,6 +29,7 @@ from streamwarden.lint import snippets
 from streamwarden.lint.snippets import SnippetOptions
 from streamwarden.probe.config import ProbeConfig
 from streamwarden.probe.timeline import Run
+from streamwarden.procs import ManagedProcess, start_process
 
 __all__ = [
     "SCALE",
@@ -198,6 +201,11 @@ def _lb_total(lab: Launcher) -> str:
     return _url(stacks.total_time_limiter(lab, app, cut_after=LB_TOTAL_TIMEOUT))
 
 
+def _lb_total_resume(lab: Launcher) -> str:
+    app = stacks.gateway(lab, heartbeat=HEARTBEAT, switches=("--resume",))
+    return _url(stacks.total_time_limiter(lab, app, cut_after=LB_TOTAL_TIMEOUT))
+
+
 def _haproxy(lab: Launcher) -> str:
     app = stacks.gateway(lab, heartbeat=0)
     return _url(stacks.haproxy_in_front(lab, app, timeout_server=HAPROXY_TIMEOUT_SERVER))
@@ -300,6 +308,165 @@ def _judge_middleware_fix(
         f"{stats['disconnects']} disconnects: {stats['after_disconnect']}"
     )
     return Judgement(passed, evidence, {"server": stats, "heartbeats": beats})
+
+
+# -- total-timeout-resume: the cut heartbeats cannot fix, read whole by a resuming client -----
+
+#: A 45 s answer (30 tokens at 20/s), past the 30 s total-time limit.
+LONG_ANSWER: Mapping[str, float] = {"ttft": TTFT, "tokens": 30, "tps": 20}
+RESUMING_CLIENTS = 4
+
+
+def _read_resuming(base_url: str) -> tuple[bool, int]:
+    """One answer through `streamwarden.client`: (whole, each token once; connections used)."""
+    import httpx
+
+    from streamwarden.client import resuming_events
+
+    body = json.loads(ProbePlan(sim=LONG_ANSWER).body(LONG_ANSWER))
+    with httpx.Client(timeout=15) as http:
+        events = list(resuming_events(http, "POST", base_url + "/v1/chat/completions", json=body))
+    ids = [e.id or "" for e in events]
+    stream = ids[0].rpartition(":")[0] if ids else ""
+    tokens = [
+        c["delta"]["content"]
+        for e in events
+        if e.data != "[DONE]"
+        for c in json.loads(e.data).get("choices", [])
+        if c["delta"].get("content")
+    ]
+    whole = (
+        ids == [f"{stream}:{n}" for n in range(1, len(ids) + 1)]
+        and events[-1].data == "[DONE]"
+        and len(tokens) == LONG_ANSWER["tokens"]
+    )
+    return whole, len(ids)
+
+
+def _judge_resume(base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]) -> Judgement:
+    from concurrent.futures import ThreadPoolExecutor
+
+    run, _ = runs["probe"]
+    cut = sum(1 for r in run.requests if not r.succeeded)
+    with ThreadPoolExecutor(RESUMING_CLIENTS) as pool:
+        results = list(pool.map(_read_resuming, [base_url] * RESUMING_CLIENTS))
+    whole = sum(1 for ok, _ in results if ok)
+    passed = cut > 0 and whole == RESUMING_CLIENTS
+    evidence = (
+        f"{cut}/{len(run.requests)} plain streams cut; with streamwarden.client "
+        f"{whole}/{RESUMING_CLIENTS} answers whole, each token once"
+    )
+    return Judgement(passed, evidence, {"plain_cut": cut, "resumed_whole": whole})
+
+
+# -- rolling-deploy: one of two replicas restarted during streams ---------------------------
+
+
+class _RollingDeploy:
+    """Two gateways sharing a Redis behind nginx; the judge restarts one of them (SIGTERM,
+    then the same command again) while resuming clients read long answers."""
+
+    def __init__(self) -> None:
+        self.lab: Launcher | None = None
+        self.replicas: list[int] = []
+        self.processes: dict[int, ManagedProcess] = {}
+        self.redis_url = ""
+
+    def argv(self, port: int) -> list[str]:
+        return [
+            *(sys.executable, "-m", "streamwarden", "serve", "--host", stacks.HOST),
+            *("--port", str(port), "--redis", self.redis_url, "--resume-lease", "1"),
+            *("--heartbeat", f"{HEARTBEAT:g}", "--drain-timeout", "5"),
+        ]
+
+    def replica(self, lab: Launcher, n: int, port: int | None = None) -> int:
+        log = lab.workdir / f"gateway-{n}.log"
+
+        def start(p: int) -> ManagedProcess:
+            proc = start_process(self.argv(p), p, log_path=log, env=lab.env)
+            self.processes[n] = proc
+            return proc
+
+        if port is None:
+            return lab.listen(start)
+        lab.add(start(port))
+        return port
+
+    def start(self, lab: Launcher) -> str:
+        self.lab = lab
+        self.redis_url = f"redis://{stacks.HOST}:{stacks.redis_server(lab)}/0"
+        self.replicas = [self.replica(lab, n) for n in (1, 2)]
+        for port in self.replicas:
+            # Each replica's first request pays one-off costs (the probe's warm-up reaches one).
+            _warm(_url(port))
+        return _url(stacks.nginx_over(lab, self.replicas))
+
+    def judge(self, base_url: str, runs: Mapping[str, tuple[Run, list[Finding]]]) -> Judgement:
+        import threading
+
+        import httpx
+
+        lab = self.lab
+        assert lab is not None
+        results: list[tuple[bool, int]] = []
+        readers = [
+            threading.Thread(target=lambda: results.append(_read_resuming(base_url)))
+            for _ in range(RESUMING_CLIENTS)
+        ]
+        for reader in readers:
+            reader.start()
+        urls = [_url(port) for port in self.replicas]
+        deadline = time.monotonic() + 10
+        while sum(_active_streams(url) for url in urls) < RESUMING_CLIENTS:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        time.sleep(LONG_ANSWER["tokens"] / LONG_ANSWER["tps"] / 4)  # a few tokens in
+        # The deploy: the busier replica drains and exits, and the same command starts it
+        # again (nginx's round robin may have put every stream on one of them).
+        busy = max((1, 2), key=lambda n: _active_streams(urls[n - 1]))
+        restarted = self.processes[busy]
+        restarted.signal(signal.SIGTERM)
+        restarted.popen.wait(15)
+        exit_code = restarted.popen.returncode
+        self.replica(lab, busy, self.replicas[busy - 1])
+        for reader in readers:
+            reader.join(30)
+        moved = 0.0
+        for port in self.replicas:  # the other replica, or the restarted one once it is back
+            metrics = httpx.get(_url(port) + "/metrics", timeout=5).text
+            moved += sum(
+                float(line.split()[-1])
+                for line in metrics.splitlines()
+                if line.startswith('streamwarden_resumes_total{result="resumed"}')
+            )
+        whole = sum(1 for ok, _ in results if ok)
+        passed = whole == RESUMING_CLIENTS and exit_code == 0 and moved > 0
+        evidence = (
+            f"replica {busy} restarted mid-stream (exit {exit_code}); {whole}/{RESUMING_CLIENTS} "
+            f"answers whole, each token once; {moved:g} resumes after the cut"
+        )
+        return Judgement(passed, evidence, {"whole": whole, "moved": moved, "exit": exit_code})
+
+
+def _active_streams(base_url: str) -> float:
+    with urllib.request.urlopen(base_url + "/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("streamwarden_active_streams "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def _warm(base_url: str) -> None:
+    body = ProbePlan().body({"tokens": 1, "ttft": 0.0})
+    request = urllib.request.Request(
+        base_url + "/v1/chat/completions", body, {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+_ROLLING = _RollingDeploy()
 
 
 # -- admission-control: refusals must be fast -------------------------------------------------
@@ -423,6 +590,38 @@ SCENARIOS: tuple[Scenario, ...] = (
         fix="Raise the total timeout above the longest stream (Envoy `timeout: 0s` on the "
         "streaming route, GCP `timeoutSec`), or cap streams below it with `--max-duration`.",
         note="heartbeats cannot help against a total-time limit",
+    ),
+    Scenario(
+        name="total-timeout-resume",
+        stack=f"total-time limit {LB_TOTAL_TIMEOUT:g}s → gateway --resume, heartbeat {HEARTBEAT:g}s",
+        expected=("total_timeout",),
+        companions=("truncated_stream",),
+        start=_lb_total_resume,
+        probes=(ProbePlan(sim=LONG_ANSWER, concurrency=(4,), max_requests=4),),
+        real_world="The same total-time limits (GCP 30 s, Envoy 15 s, API Gateway 29 s, mobile "
+        "networks that drop): a plain client still loses the tail of a long answer.",
+        fix="`streamwarden serve --resume` (or `--redis` for replicas) and a resuming client "
+        "(`streamwarden.client`, or a browser EventSource on `GET /v1/streams/{id}`).",
+        note="resume reads on after the cut: the answer arrives whole",
+        judge=_judge_resume,
+    ),
+    Scenario(
+        name="rolling-deploy",
+        stack="nginx → 2 gateways --redis (one Redis); one replica restarted during streams",
+        expected=(),
+        start=_ROLLING.start,
+        needs=("nginx", "redis-server"),
+        probes=(
+            ProbePlan(
+                sim={"ttft": TTFT, "tokens": 12, "tps": 20}, concurrency=(4,), max_requests=8
+            ),
+        ),
+        real_world="A rolling deploy (Kubernetes, a blue/green switch) restarts replicas while "
+        "answers stream: without resume, every stream on the restarted replica is cut.",
+        fix="`streamwarden serve --redis URL` on every replica, `proxy_next_upstream http_503` "
+        "in front, and resuming clients: the drained replica finishes its generations into "
+        "Redis while its clients read on at another one.",
+        judge=_ROLLING.judge,
     ),
     Scenario(
         name="haproxy-timeout",

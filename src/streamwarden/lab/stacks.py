@@ -147,16 +147,58 @@ def gunicorn_flask(lab: Launcher, workers: int = 4, worker_class: str = "sync") 
     )
 
 
-def gateway(lab: Launcher, heartbeat: float, **flags: float) -> int:
-    """`streamwarden serve` as users run it; `flags` are its options (`idle_timeout=...`)."""
+def gateway(
+    lab: Launcher, heartbeat: float, *, switches: Sequence[str] = (), **flags: float
+) -> int:
+    """`streamwarden serve` as users run it; `flags` are its options (`idle_timeout=...`),
+    `switches` its options without a value (`--resume`)."""
     # Its drain on SIGTERM, scaled like everything else (30 s -> 1 s): teardown stays quick.
     flags.setdefault("drain_timeout", 1.0)
-    options = ["--heartbeat", f"{heartbeat:g}"]
+    options = ["--heartbeat", f"{heartbeat:g}", *switches]
     for key, value in flags.items():
         options += [f"--{key.replace('_', '-')}", f"{value:g}"]
     return lab.python(
         "gateway",
         lambda port: ["streamwarden", "serve", "--host", HOST, "--port", str(port), *options],
+    )
+
+
+def redis_server(lab: Launcher) -> int:
+    """A `redis-server` with nothing on disk; returns its port."""
+    binary = lab.binary("redis-server")
+    return lab.listen(
+        lambda port: start_process(
+            [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+            port,
+            log_path=lab.workdir / "redis.log",
+            env=lab.env,
+            cwd=lab.workdir,
+        )
+    )
+
+
+def nginx_over(lab: Launcher, upstreams: Sequence[int]) -> int:
+    """nginx balancing streams over `upstreams` (round robin, HTTP/1.1, no buffering); a
+    `503` (a replica draining) goes on to the next one."""
+    servers = "".join(f"        server {HOST}:{port} max_fails=0;\n" for port in upstreams)
+    return nginx_with(
+        lab,
+        lambda port: (
+            f"""
+    upstream replicas {{
+{servers}    }}
+    server {{
+        listen {HOST}:{port};
+        location / {{
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_next_upstream error timeout http_503 non_idempotent;
+        }}
+    }}
+"""
+        ),
     )
 
 

@@ -28,6 +28,7 @@ REGISTRIES: tuple[Registry[Any], ...] = (
     workloads.rules,
     envoy.rules,
     routetimeouts.gateway_api,
+    routetimeouts.ai_gateway,
     routetimeouts.istio,
     routetimeouts.cloud_run,
     traefik.rules,

@@ -63,7 +63,13 @@ _STATIC = re.compile(
     r"\\?\.\(?(css|js|png|jpe?g|gif|svg|ico|woff2?)\b",
     re.I,
 )
+# Stored files served through the app (Dify's and WeKnora's `/files`): downloads, not streams.
+_FILES = re.compile(r"(^|/)(files|uploads|downloads|media|images)(/|$|\b)", re.I)
 _WEBSOCKET = re.compile(r"(^|/)(socket\.io|ws|websocket)(/|$)", re.I)
+# Object stores answer with stored files, never with streams: MinIO and S3-compatible hosts by
+# a host-name part, the big clouds' blob endpoints by their domain.
+_OBJECT_STORE_PARTS = {"minio", "s3"}
+_OBJECT_STORE_DOMAINS = (".blob.core.windows.net", "storage.googleapis.com")
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +358,19 @@ def _matches(path: str, regex: bool, prefix: str) -> bool:
     return path.startswith(prefix) or prefix.startswith(path.rstrip("/") or "/")
 
 
-def why_not_streaming(chain: Chain, limits: Limits) -> str | None:
+def _object_store(proxy_pass: Directive) -> bool:
+    """Whether proxy_pass names an object store's host (a variable host is unknown: no)."""
+    if not proxy_pass.args:
+        return False
+    match = re.match(r"^https?://([^/:$]+)", proxy_pass.args[0], re.I)
+    if match is None:
+        return False
+    host = match.group(1).lower()
+    parts = set(re.split(r"[.\-_]", host))
+    return bool(parts & _OBJECT_STORE_PARTS) or host.endswith(_OBJECT_STORE_DOMAINS)
+
+
+def why_not_streaming(chain: Chain, limits: Limits, proxy_pass: Directive) -> str | None:
     """None when the route may carry streams; else why it is skipped."""
     path, regex = _location_path(chain)
     if limits.stream_paths:
@@ -369,8 +387,12 @@ def why_not_streaming(chain: Chain, limits: Limits) -> str | None:
         return "a health or status path"
     if _STATIC.search(path):
         return "static files"
+    if _FILES.search(path):
+        return "stored files (downloads, not streams)"
     if _WEBSOCKET.search(path):
         return "WebSocket (upgraded connections are not buffered)"
+    if _object_store(proxy_pass):
+        return "an object store (stored files, not streams)"
     return None
 
 
@@ -387,7 +409,7 @@ class Route:
 
 def routes(loaded: Loaded, limits: Limits) -> list[Route]:
     return [
-        Route(pp, chain, why_not_streaming(chain, limits)) for pp, chain in proxied(loaded.root)
+        Route(pp, chain, why_not_streaming(chain, limits, pp)) for pp, chain in proxied(loaded.root)
     ]
 
 

@@ -1,11 +1,13 @@
-"""Total timeouts on routes declared in Kubernetes objects: Gateway API HTTPRoute, Istio
-VirtualService, Cloud Run / Knative Service. Each counts the whole response, so a stream
+"""Total timeouts on routes declared in Kubernetes objects: Gateway API HTTPRoute, Envoy AI
+Gateway AIGatewayRoute, Istio VirtualService, Cloud Run / Knative Service. Each counts the whole response, so a stream
 still running when it expires is cut, heartbeats or not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+import yaml
 
 from streamwarden.lint import yamlnodes as y
 from streamwarden.lint.durations import nginx_seconds, plain_seconds, show
@@ -14,6 +16,7 @@ from streamwarden.lint.registry import Registry
 
 Check = Callable[[y.YamlFile, Limits], list[Finding]]
 gateway_api: Registry[Check] = Registry("gateway-api")
+ai_gateway: Registry[Check] = Registry("ai-gateway")
 istio: Registry[Check] = Registry("istio")
 cloud_run: Registry[Check] = Registry("cloud-run")
 
@@ -21,6 +24,8 @@ GATEWAY_DOCS = "https://gateway-api.sigs.k8s.io/api-types/httproute/#timeouts-op
 ISTIO_DOCS = "https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRoute"
 CLOUD_RUN_DOCS = "https://cloud.google.com/run/docs/configuring/request-timeout"
 CLOUD_RUN_DEFAULT = 300.0
+AI_GATEWAY_DOCS = "https://aigateway.envoyproxy.io/docs/api/#aigatewayrouterule"
+AI_GATEWAY_DEFAULT = 60.0
 
 
 def _total(
@@ -67,6 +72,61 @@ def httproute_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
                     out.append(
                         gateway_api.info("request-timeout").finding(*found, file.path, y.line(node))
                     )
+    return out
+
+
+@ai_gateway.rule(
+    "request-timeout",
+    "an AIGatewayRoute rule's request timeout (60 s default) ends the whole stream",
+    Severity.ERROR,
+    "Each AIGatewayRoute rule's `timeouts.request` bounds the whole request, response "
+    "included; unset, Envoy AI Gateway applies 60 s, not Envoy Gateway's 15 s "
+    f"({AI_GATEWAY_DOCS}).",
+)
+def aigatewayroute_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for doc in file.docs:
+        api = y.scalar(y.get(doc, "apiVersion")) or ""
+        if y.kind_of(doc) != "AIGatewayRoute" or not api.startswith("aigateway.envoyproxy.io"):
+            continue
+        spec = y.get(doc, "spec")
+        rules = y.get(spec, "rules")
+        if file.unknown(spec, "rules") or not isinstance(rules, yaml.SequenceNode):
+            continue
+        name = f"AIGatewayRoute {y.name_of(doc)}"
+        want = f"`timeouts: {{request: {int(limits.max_duration) + 60}s}}`"
+        on_default: list[yaml.Node] = []
+        for rule in rules.value:
+            timeouts = y.get(rule, "timeouts")
+            if file.unknown(rule, "timeouts") or file.unknown(timeouts, "request"):
+                continue
+            node = y.get(timeouts, "request")
+            if node is None:
+                on_default.append(rule)
+                continue
+            found = _total(
+                limits,
+                nginx_seconds(y.scalar(node) or ""),
+                name,
+                "timeouts.request",
+                f"Set {want} on the rule.",
+            )
+            if found:
+                out.append(
+                    ai_gateway.info("request-timeout").finding(*found, file.path, y.line(node))
+                )
+        # One cause, one finding: the rules left on the default share it.
+        found = _total(
+            limits,
+            AI_GATEWAY_DEFAULT if on_default else None,
+            f"{name} ({len(on_default)} of its rules)",
+            "timeouts.request (default)",
+            f"Set {want} on each streaming rule.",
+        )
+        if found:
+            out.append(
+                ai_gateway.info("request-timeout").finding(*found, file.path, y.line(on_default[0]))
+            )
     return out
 
 
@@ -133,7 +193,7 @@ def knative_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
 
 def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
-    for registry in (gateway_api, istio, cloud_run):
+    for registry in (gateway_api, ai_gateway, istio, cloud_run):
         for _, rule in registry.checks:
             out += rule(file, limits)
     return out

@@ -2,7 +2,7 @@
 template syntax well enough to read what is literal, and say what could not be read.
 
 Stripping keeps line numbers: a line that is only template actions (`{{- if … }}`,
-`{{- toYaml . | nindent 4 }}`) becomes a comment, and an action inside a value becomes the
+`{{- toYaml . | nindent 4 }}`) becomes a comment at the same indentation, and an action inside a value becomes the
 placeholder `__helm__`. A mapping key whose content came from a removed `toYaml`/`include` line,
 or whose value is a placeholder, is *unknown*: its rules do not run on it.
 """
@@ -39,7 +39,10 @@ def strip(text: str) -> Stripped:
         if _ONLY_ACTIONS.match(line):
             if _INJECTS.search(line):
                 injected[number] = line.strip()
-            out.append("#" + " " * max(len(line) - 1, 0))
+            # A comment at the line's own indentation: inside a block scalar (`data: |` of
+            # a ConfigMap) a column-0 line would end the scalar and break the YAML.
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(indent + "#")
             continue
         if "{{" in line:
             if _INJECTS.search(line) and re.search(r":\s*\{\{", line):

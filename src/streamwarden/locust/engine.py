@@ -4,6 +4,7 @@ the run, and every process is torn down on every path (`procs.ManagedProcess`)."
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -39,6 +40,8 @@ def run_locust(config: ProbeConfig, workers: int) -> Run:
     """Run the closed-loop steps of `config` on Locust with `workers` local worker processes
     and return the master's run (its diagnosis is redone by the caller)."""
     target = validate(config)
+    if importlib.util.find_spec("locust") is None:
+        raise ProbeError("--engine locust needs Locust — pip install 'streamwarden[locust]'")
     if config.rate is not None or config.http2 or config.max_requests is not None:
         raise ProbeError(
             "--engine locust runs closed-loop HTTP/1.1 steps: drop --rate, --http2 and "

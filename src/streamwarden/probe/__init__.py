@@ -8,8 +8,9 @@ findings = diagnose(run, Thresholds().scaled(0.1))
 from streamwarden.findings import Finding, Severity
 from streamwarden.probe.config import ProbeConfig, ProbeError
 from streamwarden.probe.diagnose import RULES, Thresholds, diagnose
+from streamwarden.probe.merge import merge_runs
 from streamwarden.probe.report import print_summary, render_html, write_html, write_json
-from streamwarden.probe.schedule import Progress, run_probe
+from streamwarden.probe.schedule import Progress, Stop, run_probe
 from streamwarden.probe.timeline import Read, RequestRecord, Run, Step
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "Run",
     "Severity",
     "Step",
+    "Stop",
     "Thresholds",
     "diagnose",
+    "merge_runs",
     "print_summary",
     "render_html",
     "run_probe",

@@ -337,7 +337,7 @@ def probe(
     stop = Stop()
     with fewer_collections():
         try:
-            if engine == "locust":
+            if engine != "builtin":
                 run = _run_locust(config, workers)
             else:
                 run = _run_with_progress(config, stop)
@@ -387,10 +387,9 @@ def _capacity(
 
 
 def _run_locust(config: ProbeConfig, workers: int) -> Run:
-    try:
-        from streamwarden.locust.engine import run_locust
-    except ImportError as exc:
-        raise ProbeError(f"--engine locust needs Locust ({exc}) — pip install locust") from None
+    # Imported here: the Locust engine's module is only needed by `--engine locust`.
+    from streamwarden.locust.engine import run_locust
+
     return run_locust(config, workers)
 
 
