@@ -56,7 +56,8 @@ def _tokens(events: list[Event]) -> list[str]:
 
 def test_sigterm_to_the_producing_replica_loses_no_token(tmp_path: Path) -> None:
     with run_redis(tmp_path) as redis_server, stacks.Launcher(tmp_path / "lab") as lab:
-        flags = ("--redis", redis_server.url, "--resume-lease", "1", "--drain-timeout", "20")
+        flags: tuple[str, ...] = ("--redis", redis_server.url, "--resume-lease", "1")
+        flags += ("--drain-timeout", "20")
         flags += ("--heartbeat", "0.2", "--sim-ttft", "0.02")
         ports = [
             lab.python(
@@ -65,7 +66,7 @@ def test_sigterm_to_the_producing_replica_loses_no_token(tmp_path: Path) -> None
             )
             for n in (1, 2)
         ]
-        front = stacks.nginx_with(lab, lambda port: _nginx(*ports, port))
+        front = stacks.nginx_with(lab, lambda port: _nginx(ports[0], ports[1], port))
         events: list[Event] = []
         failure: list[BaseException] = []
 
