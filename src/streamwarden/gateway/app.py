@@ -651,13 +651,41 @@ def create_app(
         routes.append(Mount("/_streamwarden", app=canary_app(token)))
     if serve_metrics:
         routes.append(_metrics_route(gateway))
-    app = Starlette(
+    app = _GatewayApp(
+        gateway,
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: no_route, 405: no_route},
     )
     app.state.gateway = gateway
     return app
+
+
+class _GatewayApp(Starlette):
+    """Starlette, except that the two streaming endpoints are called directly: they answer
+    every error themselves, so Starlette's routing and exception middleware (two `send`
+    wrappers around every event of every stream) add nothing there but CPU. Anything else,
+    and everything once middleware has been added to the app, goes through Starlette."""
+
+    def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gateway = gateway
+        self._direct = {"/v1/chat/completions": OPENAI, "/v1/messages": ANTHROPIC}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and not self.user_middleware
+        ):
+            protocol = self._direct.get(scope["path"])
+            if protocol is not None:
+                scope["app"] = self
+                response = await self._gateway.handle(Request(scope, receive, send), protocol)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _metrics_route(gateway: Gateway) -> Route:
