@@ -102,9 +102,7 @@ async def _watch_client(receive: Receive, stop: Callable[[type[Exception]], None
     stop(ClientLeft)
 
 
-async def _watch_shutdown(
-    signal: ShutdownSignal, stop: Callable[[type[Exception]], None]
-) -> None:
+async def _watch_shutdown(signal: ShutdownSignal, stop: Callable[[type[Exception]], None]) -> None:
     try:
         await signal.wait()
     except asyncio.CancelledError:
