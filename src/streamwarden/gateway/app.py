@@ -27,7 +27,7 @@ from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
-from streamwarden.gateway.body import BadBody, read_json
+from streamwarden.gateway.body import BadBody, parse_json, read_body
 from streamwarden.gateway.drain import Drain
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
@@ -287,7 +287,7 @@ class Gateway:
             refusal.outcome = "rejected"
             raise refusal
         exchange.key = self._authenticate(request)
-        payload, body, chat = await self._parse(request, exchange.protocol)
+        raw, body, chat = await self._parse(request, exchange.protocol)
         self._check_sim_controls(request, chat)
         slot = await self._admit(request, exchange.key)
         try:
@@ -296,7 +296,7 @@ class Gateway:
             if relay.passes_through(self.upstream, exchange.protocol.name, body):
                 upstream = self.upstream
                 assert isinstance(upstream, OpenAIUpstream)
-                items = await self._open(request, lambda: relay.open_passthrough(upstream, payload))
+                items = await self._open(request, lambda: relay.open_passthrough(upstream, raw))
             else:
                 opened = await self._open(request, lambda: self.upstream.open(chat))
                 items = _Counted(opened, self.settings.max_answer)
@@ -317,14 +317,12 @@ class Gateway:
             )
         return key
 
-    async def _parse(
-        self, request: Request, protocol: _Protocol
-    ) -> tuple[dict[str, Any], Any, ChatRequest]:
-        """The JSON body as sent, its validated model, and the chat request it asks for."""
+    async def _parse(self, request: Request, protocol: _Protocol) -> tuple[bytes, Any, ChatRequest]:
+        """The body's bytes as sent, its validated model, and the chat request it asks for."""
         try:
-            payload = await read_json(request, self.settings.max_body)
-            body = protocol.model.model_validate(payload)
-            return payload, body, protocol.to_chat(body)
+            raw = await read_body(request, self.settings.max_body)
+            body = protocol.model.model_validate(parse_json(raw))
+            return raw, body, protocol.to_chat(body)
         except BadBody as exc:
             raise _Refusal(exc.status, str(exc), "invalid_request") from None
         except (ValidationError, ValueError) as exc:
