@@ -407,12 +407,14 @@ class _StreamRun:
             watchers.append(loop.create_task(self._watch_shutdown(shutdown)))
         for watcher in watchers:
             watcher.add_done_callback(watcher_done)
+        withdrawn = False
         try:
             await self._run_pump()
             await self._finish()
         except asyncio.CancelledError:
             if not failed or host is None or host.uncancel() > 0:
                 raise
+            withdrawn = True
         finally:
             for watcher in watchers:
                 watcher.remove_done_callback(watcher_done)
@@ -421,7 +423,12 @@ class _StreamRun:
             pending = [watcher for watcher in watchers if not watcher.done()]
             if pending:
                 await asyncio.wait(pending)
+            for watcher in watchers:
+                if not watcher.cancelled():
+                    watcher.exception()  # seen: asyncio would log it as never retrieved
         if failed:
+            if not withdrawn and host is not None:
+                host.uncancel()  # the pump swallowed the cancellation that stopped it
             error = failed.pop()
             try:
                 raise error
