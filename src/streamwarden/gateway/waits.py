@@ -56,6 +56,9 @@ async def while_connected(
     """
     task = asyncio.current_task()
     assert task is not None, "while_connected runs inside an asyncio task"
+    if isinstance(shutdown, Shutdown) and shutdown.is_set():
+        # Before any wait: a cancellation requested now might only land after `work`.
+        raise ShuttingDown
     ended: list[type[Exception]] = []
     running = True
 
