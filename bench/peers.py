@@ -1,6 +1,6 @@
 """The gateway in front of a real HTTP upstream, side by side with its peers.
 
-    .venv/bin/python bench/peers.py [--rounds 3] [--workloads long c200 c10 c1000]
+    .venv/bin/python bench/peers.py [--rounds 3] [--workloads long c200 c10 c1000] [--name NAME]
 
 One fake OpenAI-compatible upstream (bench/apps/fake_openai.py) and, in front of it:
 `streamwarden serve --upstream openai` (OpenAI client, so the pass-through relay), the naive
@@ -173,6 +173,9 @@ def main() -> None:
         default=1,
         help="upstream events per write (results to peers_burstN.json when not 1)",
     )
+    parser.add_argument(
+        "--name", help="results file name in bench/results (default: peers, or peers_burstN)"
+    )
     args = parser.parse_args()
     raise_nofile(NOFILE)
     pin_client()
@@ -212,7 +215,7 @@ def main() -> None:
         upstream.stop()
     summary = summarize(runs)
     path = write_json(
-        "peers" if args.burst == 1 else f"peers_burst{args.burst}",
+        args.name or ("peers" if args.burst == 1 else f"peers_burst{args.burst}"),
         {
             "commit": git_rev(),
             "machine": machine(),

@@ -8,7 +8,7 @@ import json
 import logging
 import queue
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import anyio
@@ -521,3 +521,37 @@ def test_shutdown_ends_a_running_stream_with_an_error_event(rec: Recorder, port:
     last = response.events()[-1]
     assert last.event == "error" and json.loads(last.data)["error"]["type"] == "shutdown"
     assert rec.next_stats().outcome is Outcome.SHUTDOWN
+
+
+def test_a_failing_watcher_ends_the_stream_and_its_error_comes_out() -> None:
+    """The watchers run as plain tasks on asyncio, with a task group's rules: one that fails
+    stops the stream, the source is closed, `on_close` reports, the error propagates, and
+    no task is left behind."""
+    closed: list[StreamStats] = []
+    source_closed = asyncio.Event()
+
+    async def source() -> AsyncIterator[str]:
+        try:
+            yield "one"
+            await asyncio.Event().wait()
+        finally:
+            source_closed.set()
+
+    async def main() -> None:
+        async def receive() -> dict[str, Any]:
+            await asyncio.sleep(0.05)
+            raise RuntimeError("receive broke")
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            pass
+
+        before = len(asyncio.all_tasks())
+        response = stream_response(None, source(), on_close=closed.append)
+        with pytest.raises(RuntimeError, match="receive broke"):
+            await asyncio.wait_for(response({"type": "http"}, receive, send), 5)
+        await asyncio.sleep(0)
+        assert len(asyncio.all_tasks()) == before
+
+    asyncio.run(main())
+    assert source_closed.is_set()
+    assert len(closed) == 1 and closed[0].outcome is Outcome.SHUTDOWN

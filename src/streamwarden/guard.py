@@ -361,14 +361,7 @@ class _StreamRun:
                 self.client_gone = True
                 self.outcome = Outcome.CLIENT_DISCONNECTED
             if self.outcome is None:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_client, receive)
-                    tg.start_soon(self._watchdog)
-                    if response.shutdown is not None:
-                        tg.start_soon(self._watch_shutdown, response.shutdown)
-                    await self._run_pump()
-                    await self._finish()
-                    tg.cancel_scope.cancel()
+                await self._supervise(receive)
         except BaseException:
             # Cancelled from outside (server shutdown): still exactly one outcome.
             if self.outcome is None:
@@ -380,6 +373,73 @@ class _StreamRun:
             await self._stop_pump()
             await self._close_source()
             await self._report()
+
+    async def _supervise(self, receive: Receive) -> None:
+        """The pump, with the watchers beside it until it is done."""
+        shutdown = self.response.shutdown
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            # Not asyncio (trio): an anyio task group.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_client, receive)
+                tg.start_soon(self._watchdog)
+                if shutdown is not None:
+                    tg.start_soon(self._watch_shutdown, shutdown)
+                await self._run_pump()
+                await self._finish()
+                tg.cancel_scope.cancel()
+            return
+        # On asyncio, plain tasks owned here, with a task group's rules: a watcher that fails
+        # stops the stream and its error comes out of here; none outlives this call. This
+        # runs for every stream, and an anyio task group costs several times more (its
+        # `cancel()` formats the task's repr each time).
+        host = asyncio.current_task()
+        failed: list[BaseException] = []
+
+        def watcher_done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None and not failed:
+                failed.append(task.exception())  # type: ignore[arg-type]
+                if host is not None:
+                    host.cancel()
+
+        watchers = [
+            loop.create_task(self._watch_client(receive)),
+            loop.create_task(self._watchdog()),
+        ]
+        if shutdown is not None:
+            watchers.append(loop.create_task(self._watch_shutdown(shutdown)))
+        for watcher in watchers:
+            watcher.add_done_callback(watcher_done)
+        withdrawn = False
+        try:
+            await self._run_pump()
+            await self._finish()
+        except asyncio.CancelledError:
+            if not failed or host is None or host.uncancel() > 0:
+                raise
+            withdrawn = True
+        finally:
+            for watcher in watchers:
+                watcher.remove_done_callback(watcher_done)
+                watcher.cancel()
+            # Cancelled watchers end at their next step; none outlives the stream.
+            pending = [watcher for watcher in watchers if not watcher.done()]
+            if pending:
+                await asyncio.wait(pending)
+            for watcher in watchers:
+                if not watcher.cancelled():
+                    watcher.exception()  # seen: asyncio would log it as never retrieved
+        if failed:
+            if not withdrawn and host is not None:
+                host.uncancel()  # the pump swallowed the cancellation that stopped it
+            error = failed.pop()
+            try:
+                raise error
+            finally:
+                del error  # no frame -> exception -> traceback -> frame cycle
 
     async def _run_pump(self) -> None:
         try:

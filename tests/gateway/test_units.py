@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -391,3 +392,121 @@ def test_while_connected_stops_at_shutdown_and_passes_errors_unwrapped() -> None
         assert await while_connected(_receive_until(never), answer) == 7
 
     asyncio.run(main())
+
+
+def test_while_connected_lets_a_cancellation_from_outside_through() -> None:
+    """Only its own cancellation becomes `ClientLeft`; one from outside stays a cancellation
+    and leaves no watcher behind."""
+
+    async def main() -> None:
+        never = asyncio.Event()
+        started = asyncio.Event()
+
+        async def wait_forever() -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+        before = len(asyncio.all_tasks())
+        task = asyncio.create_task(while_connected(_receive_until(never), wait_forever))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        assert len(asyncio.all_tasks()) == before
+
+    asyncio.run(main())
+
+
+def test_while_connected_reports_the_client_leaving_even_if_the_wait_swallows_it() -> None:
+    async def main() -> None:
+        left = asyncio.Event()
+
+        async def stubborn() -> str:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                raise UpstreamError("converted") from None
+            return "unreachable"
+
+        asyncio.get_running_loop().call_soon(left.set)
+        with pytest.raises(ClientLeft):
+            await while_connected(_receive_until(left), stubborn)
+        # The cancellation was withdrawn: later waits in this task are not cancelled.
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+
+
+def test_the_drain_signal_calls_subscribers_once_and_not_after_unsubscribing() -> None:
+    async def main() -> None:
+        never = asyncio.Event()
+        drain = Drain(Admission(), timeout=0.01, grace=0.01)
+        calls: list[str] = []
+        drain.shutdown.subscribe(lambda: calls.append("a"))
+        unsubscribe = drain.shutdown.subscribe(lambda: calls.append("b"))
+        unsubscribe()
+        # A wait watching the drain signal by subscription ends with ShuttingDown.
+        asyncio.get_running_loop().call_soon(drain.shutdown.set)
+        with pytest.raises(ShuttingDown):
+            await while_connected(_receive_until(never), asyncio.Event().wait, drain.shutdown)
+        drain.shutdown.set()
+        assert calls == ["a"]
+        # Set already: a new subscriber is called at once.
+        drain.shutdown.subscribe(lambda: calls.append("c"))
+        assert calls == ["a", "c"]
+
+    asyncio.run(main())
+
+
+def test_middleware_added_to_the_gateway_app_sees_the_streaming_endpoints() -> None:
+    """The streaming endpoints skip Starlette's own layers, but never middleware a user
+    added to the app."""
+    from starlette.types import Receive, Scope, Send
+
+    from streamwarden.gateway.app import create_app
+
+    seen: list[str] = []
+
+    class Record:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    async def main() -> int:
+        app = create_app(GatewaySettings())
+        app.add_middleware(Record)
+        body = b'{"model":"sim-1","messages":[{"role":"user","content":"hi"}],"max_tokens":2}'
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if not messages:
+                await asyncio.Event().wait()  # the client stays
+            return messages.pop(0)
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(dict(message))
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 5000),
+        }
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    assert asyncio.run(main()) == 200
+    assert seen == ["/v1/chat/completions"]

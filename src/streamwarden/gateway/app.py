@@ -27,7 +27,7 @@ from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
 from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
-from streamwarden.gateway.body import BadBody, read_json
+from streamwarden.gateway.body import BadBody, parse_json, read_body
 from streamwarden.gateway.drain import Drain
 from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, NumberedEvents, Numbering
 from streamwarden.gateway.resume import GloballyFull, NotResumable, Resume
@@ -292,7 +292,7 @@ class Gateway:
             refusal.outcome = "rejected"
             raise refusal
         exchange.key = self._authenticate(request)
-        payload, body, chat = await self._parse(request, exchange.protocol)
+        raw, body, chat = await self._parse(request, exchange.protocol)
         self._check_sim_controls(request, chat)
         slot = await self._admit(request, exchange.key)
         try:
@@ -301,7 +301,7 @@ class Gateway:
             if relay.passes_through(self.upstream, exchange.protocol.name, body):
                 upstream = self.upstream
                 assert isinstance(upstream, OpenAIUpstream)
-                items = await self._open(request, lambda: relay.open_passthrough(upstream, payload))
+                items = await self._open(request, lambda: relay.open_passthrough(upstream, raw))
             else:
                 opened = await self._open(request, lambda: self.upstream.open(chat))
                 items = _Counted(opened, self.settings.max_answer)
@@ -322,14 +322,12 @@ class Gateway:
             )
         return key
 
-    async def _parse(
-        self, request: Request, protocol: _Protocol
-    ) -> tuple[dict[str, Any], Any, ChatRequest]:
-        """The JSON body as sent, its validated model, and the chat request it asks for."""
+    async def _parse(self, request: Request, protocol: _Protocol) -> tuple[bytes, Any, ChatRequest]:
+        """The body's bytes as sent, its validated model, and the chat request it asks for."""
         try:
-            payload = await read_json(request, self.settings.max_body)
-            body = protocol.model.model_validate(payload)
-            return payload, body, protocol.to_chat(body)
+            raw = await read_body(request, self.settings.max_body)
+            body = protocol.model.model_validate(parse_json(raw))
+            return raw, body, protocol.to_chat(body)
         except BadBody as exc:
             raise _Refusal(exc.status, str(exc), "invalid_request") from None
         except (ValidationError, ValueError) as exc:
@@ -734,13 +732,41 @@ def create_app(
         routes.append(Mount("/_streamwarden", app=canary_app(token)))
     if serve_metrics:
         routes.append(_metrics_route(gateway))
-    app = Starlette(
+    app = _GatewayApp(
+        gateway,
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: no_route, 405: no_route},
     )
     app.state.gateway = gateway
     return app
+
+
+class _GatewayApp(Starlette):
+    """Starlette, except that the two streaming endpoints are called directly: they answer
+    every error themselves, so Starlette's routing and exception middleware (two `send`
+    wrappers around every event of every stream) add nothing there but CPU. Anything else,
+    and everything once middleware has been added to the app, goes through Starlette."""
+
+    def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gateway = gateway
+        self._direct = {"/v1/chat/completions": OPENAI, "/v1/messages": ANTHROPIC}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and not self.user_middleware
+        ):
+            protocol = self._direct.get(scope["path"])
+            if protocol is not None:
+                scope["app"] = self
+                response = await self._gateway.handle(Request(scope, receive, send), protocol)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _metrics_route(gateway: Gateway) -> Route:

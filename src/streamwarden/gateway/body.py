@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-__all__ = ["MAX_DEPTH", "BadBody", "read_json"]
+__all__ = ["MAX_DEPTH", "BadBody", "parse_json", "read_body", "read_json"]
 
 #: Deepest nesting of arrays and objects accepted. Chat requests need about 6.
 MAX_DEPTH = 64
@@ -39,6 +39,11 @@ def _finite_float(text: str) -> float:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The body as JSON, or `BadBody` with the status and message to answer with."""
+    return parse_json(await read_body(request, limit))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body's bytes, once its type and size are right; else `BadBody`."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/json":
         raise BadBody(
@@ -55,7 +60,7 @@ async def read_json(request: Request, limit: int) -> Any:
             raise BadBody(413, f"request body is larger than the limit of {limit} bytes")
     if not body:
         raise BadBody(400, "request body is empty; send a JSON object")
-    return parse_json(bytes(body))
+    return bytes(body)
 
 
 def parse_json(body: bytes) -> Any:

@@ -8,7 +8,42 @@ from collections.abc import Callable
 
 from streamwarden.gateway.admission import Admission
 
-__all__ = ["Drain"]
+__all__ = ["Drain", "Shutdown"]
+
+
+class Shutdown(asyncio.Event):
+    """The drain's "stop now" signal: an `asyncio.Event` (the guard awaits `wait()`) that
+    also calls subscribers when set, so a wait can watch it without a task of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._subscribers: dict[int, Callable[[], None]] = {}
+        self._next = 0
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` once when the event is set (at once if it is); returns the
+        function that unsubscribes."""
+        if self.is_set():
+            callback()
+            return _nothing
+        token = self._next
+        self._next += 1
+        self._subscribers[token] = callback
+
+        def unsubscribe() -> None:
+            self._subscribers.pop(token, None)
+
+        return unsubscribe
+
+    def set(self) -> None:
+        super().set()
+        subscribers, self._subscribers = self._subscribers, {}
+        for callback in subscribers.values():
+            callback()
+
+
+def _nothing() -> None:
+    pass
 
 
 class Drain:
@@ -23,7 +58,7 @@ class Drain:
         self.timeout = timeout
         self.grace = grace
         self.draining = False
-        self.shutdown = asyncio.Event()
+        self.shutdown = Shutdown()
         #: Called once when the drain begins (resumable streams move their clients on).
         self.on_begin: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None

@@ -31,9 +31,10 @@ def passes_through(upstream: Upstream, protocol: str, body: Any) -> bool:
     return protocol == "openai" and isinstance(upstream, OpenAIUpstream) and bool(body.stream)
 
 
-async def open_passthrough(upstream: OpenAIUpstream, payload: dict[str, Any]) -> RawRelay:
-    """Send the client's own body upstream; errors before the stream raise `UpstreamError`."""
-    return RawRelay(await upstream.open_raw(payload))
+async def open_passthrough(upstream: OpenAIUpstream, body: bytes) -> RawRelay:
+    """Send the client's own body (its bytes, checked as JSON already) upstream; errors
+    before the stream raise `UpstreamError`."""
+    return RawRelay(await upstream.open_raw(body))
 
 
 class RawRelay:

@@ -7,6 +7,7 @@ client that left or an upstream that stays silent; these helpers do.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from typing import TypeVar
 import anyio
 from starlette.types import Receive
 
+from streamwarden.gateway.drain import Shutdown
 from streamwarden.guard import Outcome, ShutdownSignal, StreamPolicy, Timeline
 from streamwarden.upstreams.base import ItemStream, UpstreamItem
 
@@ -47,49 +49,68 @@ async def while_connected(
     `shutdown` is set (then `ShuttingDown`).
 
     Call it only once the request body has been read: `receive` then yields nothing until
-    `http.disconnect`.
+    `http.disconnect`. asyncio only (the gateway runs on uvicorn): `work` runs in the calling
+    task, one watcher task waits for the client, and an ending cancels the calling task
+    directly; it is on every stream's path, and an anyio task group there costs a second
+    task, a cancel scope and the task's repr on every `cancel()`.
     """
-    ended: type[Exception] | None = None
-    done = False
-    result: T | None = None
-    error: Exception | None = None
-    async with anyio.create_task_group() as tg:
+    task = asyncio.current_task()
+    assert task is not None, "while_connected runs inside an asyncio task"
+    if isinstance(shutdown, Shutdown) and shutdown.is_set():
+        # Before any wait: a cancellation requested now might only land after `work`.
+        raise ShuttingDown
+    ended: list[type[Exception]] = []
+    running = True
 
-        async def watch_client() -> None:
-            nonlocal ended
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            ended = ended or ClientLeft
-            tg.cancel_scope.cancel()
+    def stop(why: type[Exception]) -> None:
+        if running and not ended:
+            ended.append(why)
+            task.cancel()
 
-        async def watch_shutdown(signal: ShutdownSignal) -> None:
-            nonlocal ended
-            await signal.wait()
-            ended = ended or ShuttingDown
-            tg.cancel_scope.cancel()
+    loop = asyncio.get_running_loop()
+    watchers = [loop.create_task(_watch_client(receive, stop))]
+    unsubscribe: Callable[[], None] | None = None
+    if isinstance(shutdown, Shutdown):
+        unsubscribe = shutdown.subscribe(lambda: stop(ShuttingDown))
+    elif shutdown is not None:
+        watchers.append(loop.create_task(_watch_shutdown(shutdown, stop)))
+    try:
+        result = await work()
+    except BaseException:
+        # Our cancellation comes out of `work` as CancelledError (or whatever `work` made
+        # of it): withdrawn here, and reported as why the wait ended, unless another
+        # cancellation from outside is pending too.
+        if ended and task.uncancel() == 0:
+            raise ended[0]() from None
+        raise
+    finally:
+        running = False
+        for watcher in watchers:
+            watcher.cancel()
+        if unsubscribe is not None:
+            unsubscribe()
+    if ended:
+        # Finished as the client left (`work` swallowed the cancellation): the caller owns
+        # what it got (a slot, an upstream request) and sees the disconnect at its next wait.
+        task.uncancel()
+    return result
 
-        tg.start_soon(watch_client)
-        if shutdown is not None:
-            tg.start_soon(watch_shutdown, shutdown)
-        try:
-            result = await work()
-            done = True
-        except Exception as exc:
-            # Raised past the task group, it would come out wrapped in an ExceptionGroup.
-            error = exc
-        tg.cancel_scope.cancel()
-    if done:
-        # Finished as the client left: the caller owns what it got (a slot, an upstream
-        # request) and will see the disconnect at its next wait.
-        return result  # type: ignore[return-value]
-    if ended is not None:
-        raise ended
-    if error is not None:
-        try:
-            raise error
-        finally:
-            error = None  # no frame -> exception -> traceback -> frame cycle
-    return result  # type: ignore[return-value]
+
+async def _watch_client(receive: Receive, stop: Callable[[type[Exception]], None]) -> None:
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except asyncio.CancelledError:
+        return  # the wait ended first; returning leaves no exception -> frame cycle
+    stop(ClientLeft)
+
+
+async def _watch_shutdown(signal: ShutdownSignal, stop: Callable[[type[Exception]], None]) -> None:
+    try:
+        await signal.wait()
+    except asyncio.CancelledError:
+        return
+    stop(ShuttingDown)
 
 
 class TimedItems:
@@ -136,7 +157,14 @@ class TimedItems:
 
 async def first_within(limit: float | None, work: Callable[[], Awaitable[T]]) -> T:
     """`await work()` within `limit` seconds (None: no limit), else `Expired(first_token_timeout)`."""
-    with anyio.move_on_after(limit if limit is not None else math.inf) as scope:
+    if limit is None:
         return await work()
-    assert scope.cancelled_caught and limit is not None
+    # asyncio's own timeout: no anyio cancel scope on every stream's path.
+    deadline = asyncio.timeout(limit)
+    try:
+        async with deadline:
+            return await work()
+    except TimeoutError:
+        if not deadline.expired():
+            raise
     raise Expired(Outcome.FIRST_TOKEN_TIMEOUT, limit)

@@ -85,11 +85,14 @@ class ResponseStream:
 
 
 async def post(
-    client: HTTPClient, url: str, payload: dict[str, Any], headers: dict[str, str]
+    client: HTTPClient, url: str, payload: dict[str, Any] | bytes, headers: dict[str, str]
 ) -> Response:
-    """POST `payload` as JSON; return the response once its status says it streams, or raise
-    `UpstreamError` with the status the gateway should answer."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    """POST `payload` as JSON (bytes: JSON already); return the response once its status
+    says it streams, or raise `UpstreamError` with the status the gateway should answer."""
+    if isinstance(payload, bytes):
+        body = payload
+    else:
+        body = json.dumps(payload, separators=(",", ":")).encode()
     fields = [("content-type", "application/json"), *headers.items()]
     try:
         response = await client.request("POST", url, headers=fields, content=body)

@@ -47,8 +47,9 @@ class OpenAIUpstream:
         state = _ChunkState()
         return await open_sse(self._client, self.url, payload, self._headers, state.parse)
 
-    async def open_raw(self, payload: dict[str, Any]) -> Response:
-        """Send a client's chat-completions body as it is; the response once it streams
+    async def open_raw(self, payload: dict[str, Any] | bytes) -> Response:
+        """Send a client's chat-completions body as it is (bytes go up unchanged, with no
+        JSON encoded again per request); the response once it streams
         (the pass-through relay reads its bytes). Errors before the stream raise
         `UpstreamError`, as `open` does."""
         return await post(self._client, self.url, payload, self._headers)
