@@ -326,11 +326,13 @@ class _GuardedRequest:
         "clock",
         "direct_receives",
         "disconnected",
+        "events",
         "first_item",
         "framing",
         "fresh",
         "hot",
         "inbox",
+        "last_event",
         "last_item",
         "last_write",
         "message",
@@ -374,6 +376,11 @@ class _GuardedRequest:
         #: When the last write began (the app's or the middleware's), and the last content.
         self.last_write = self.started
         self.last_item = self.started
+        #: When the app's last write on `send`'s common path began, and how many such
+        #: writes there were: that path stores one time for both `last_write` and
+        #: `last_item` (see `_last_write`, `_last_item`).
+        self.last_event = self.started
+        self.events = 0
         #: Writes in flight through the middleware's own coroutines, and the server's
         #: awaitable for the app's last common write (see `_in_flight`).
         self.writing = 0
@@ -494,7 +501,7 @@ class _GuardedRequest:
         stats = self.stats
         stats.outcome = self.outcome or Outcome.COMPLETED
         stats.duration = self.clock() - self.started
-        stats.events = self.framing.events
+        stats.events = self.framing.events + self.events
         stats.bytes = self.bytes
         if self.message and stats.error is None and stats.outcome is not Outcome.COMPLETED:
             stats.error = self.message
@@ -514,29 +521,29 @@ class _GuardedRequest:
 
     # -- what the app sees ----------------------------------------------------------------
     def send(self, message: Message) -> Awaitable[None]:
-        """The app's send. A plain function: the common write (a body with more to come, on a
-        running stream) is tracked and handed straight to the server, whose awaitable the
-        app then awaits, so the middleware adds no coroutine of its own per event."""
-        if (
-            not self.hot
-            or message["type"] != "http.response.body"
-            or not message.get("more_body", False)
-        ):
-            return self._send_other(message)
-        body: bytes = message.get("body", b"")
-        # `_track`, inlined for the common case: this runs once per event.
-        framing = self.framing
-        self.last_write = now = self.clock()
-        if framing.clean and body[-2:] == b"\n\n" and body[0] not in b":\r\n":
-            framing.events += 1
-            self.last_item = now
-            if self.first_item is None:
-                self._first_item(now)
-        else:
-            self._track(body, now)
-        self.bytes += len(body)
-        self.pending = pending = self._send(message)
-        return pending
+        """The app's send. A plain function: the common write (whole events, with more to
+        come, on a running stream) is noted and handed straight to the server, whose
+        awaitable the app then awaits, so the middleware adds no coroutine of its own per
+        event. Everything else goes through `_send_other`."""
+        if self.hot and message["type"] == "http.response.body" and message.get("more_body"):
+            body: bytes = message.get("body", b"")
+            # Whole events from a boundary: they end in a blank line (the last LF ends an
+            # empty line, whatever ended the one before) and start with a field, so the
+            # stream is at a boundary again after them and they carry content.
+            if body[-2:] == b"\n\n" and body[0] not in b":\r\n":
+                self.last_event = self.clock()
+                # Counted as one: a scan to count them costs as much as the rest of this.
+                self.events += 1
+                self.bytes += len(body)
+                self.pending = pending = self._send(message)
+                return pending
+        return self._send_other(message)
+
+    def _last_write(self) -> float:
+        return max(self.last_write, self.last_event)
+
+    def _last_item(self) -> float:
+        return max(self.last_item, self.last_event)
 
     def _track(self, body: bytes, now: float) -> None:
         """Note a write of the app's, begun at `now`: whether it carried content, and where
@@ -546,6 +553,7 @@ class _GuardedRequest:
             self.last_item = now
             if self.first_item is None:
                 self._first_item(now)
+        self._update_hot()
 
     def _first_item(self, now: float) -> None:
         self.first_item = now
@@ -560,7 +568,8 @@ class _GuardedRequest:
         return getattr(self.pending, "cr_frame", None) is not None
 
     async def _relay(self, message: Message) -> None:
-        """A write of the app's off the common path: the last one, or the first."""
+        """A write of the app's off the common path: the first, the last, one that is not
+        whole events, or one that waited for the middleware's own."""
         body: bytes = message.get("body", b"")
         self._track(body, self.clock())
         self.writing += 1
@@ -582,9 +591,15 @@ class _GuardedRequest:
 
     def _update_hot(self) -> None:
         """`send`'s common path needs none of the checks: an event stream, running, its
-        first body written, and no write of the middleware's own in progress."""
+        first body and first content written, at a boundary with no CR pending, and no
+        write of the middleware's own in progress."""
         self.hot = bool(
-            self.streaming and not self.stopping and not self.fresh and self.own_write is None
+            self.streaming
+            and not self.stopping
+            and not self.fresh
+            and self.own_write is None
+            and self.first_item is not None
+            and self.framing.clean
         )
 
     async def _send_other(self, message: Message) -> None:
@@ -608,10 +623,7 @@ class _GuardedRequest:
                 # The BOM is dropped at the very start of a stream only: after the opening
                 # comment it would corrupt the first field's name.
                 message = {**message, "body": body[3:]}
-        if self.hot and message.get("more_body", False):
-            await self.send(message)
-        else:
-            await self._relay(message)
+        await self._relay(message)
 
     async def _start(self, message: Message) -> None:
         headers = message.get("headers", ())
@@ -733,14 +745,15 @@ class _GuardedRequest:
                         return self._expire(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout)
                     due = min(due, at)
             elif policy.idle_timeout is not None:
-                at = self.last_item + policy.idle_timeout
+                at = self._last_item() + policy.idle_timeout
                 if now >= at:
                     return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
                 due = min(due, at)
             # Writes begin in order, so one in flight is the last one, begun at `last_write`.
+            last_write = self._last_write()
             in_flight = self._in_flight()
             if in_flight and policy.send_timeout is not None:
-                at = self.last_write + policy.send_timeout
+                at = last_write + policy.send_timeout
                 if now >= at:
                     self.client_gone = True  # it stopped reading: nothing more can reach it
                     self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
@@ -749,7 +762,7 @@ class _GuardedRequest:
             wake = due
             if policy.heartbeat is not None:
                 factor = _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
-                at = self.last_write + policy.heartbeat * factor
+                at = last_write + policy.heartbeat * factor
                 if in_flight or not self.framing.at_boundary:
                     # A write in flight, or the app in the middle of an event: look again
                     # soon instead of writing into it.
