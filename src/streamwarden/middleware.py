@@ -18,16 +18,21 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from streamwarden.guard import (
+    HEARTBEAT,
+    Due,
     ErrorFormatter,
     OnClose,
     Outcome,
     StreamPolicy,
     StreamStats,
+    Timeline,
     default_error_events,
 )
 from streamwarden.sse import encode, encode_comment
@@ -733,54 +738,46 @@ class _GuardedRequest:
             self._wake_receivers()
 
     async def _watch_time(self) -> None:
-        """One timer for heartbeats and every deadline: sleep to the nearest, then act."""
+        """One timer for heartbeats and every deadline, on the guard's `Timeline`: sleep to
+        the nearest, then act."""
         policy = self.policy
         while True:
             now = self.clock()
-            due = math.inf  # the nearest deadline
-            if policy.max_duration is not None:
-                at = self.started + policy.max_duration
-                if now >= at:
-                    return self._expire(Outcome.MAX_DURATION, policy.max_duration)
-                due = min(due, at)
-            if self.first_item is None:
-                if policy.first_token_timeout is not None:
-                    at = self.started + policy.first_token_timeout
-                    if now >= at:
-                        return self._expire(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout)
-                    due = min(due, at)
-            elif policy.idle_timeout is not None:
-                at = self._last_item() + policy.idle_timeout
-                if now >= at:
-                    return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
-                due = min(due, at)
             # Writes begin in order, so one in flight is the last one, begun at `last_write`.
             last_write = self._last_write()
-            in_flight = self._in_flight()
-            if in_flight and policy.send_timeout is not None:
-                at = last_write + policy.send_timeout
-                if now >= at:
-                    self.client_gone = True  # it stopped reading: nothing more can reach it
-                    self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
+            heartbeat = policy.heartbeat
+            if heartbeat is not None:
+                heartbeat *= _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
+            timeline = Timeline(
+                policy=replace(policy, heartbeat=heartbeat),
+                started=self.started,
+                first_item=self.first_item,
+                last_item=self._last_item(),
+                last_write=last_write,
+                sending_since=last_write if self._in_flight() else None,
+            )
+            due = timeline.next_deadline(now)
+            if due.action == HEARTBEAT and heartbeat is not None and not self.framing.at_boundary:
+                # The app is in the middle of an event: look again soon instead of writing
+                # into it, unless a deadline comes first.
+                deadline = timeline.deadline(now)
+                again = max(due.at, now + heartbeat / 4)
+                due = deadline if deadline.at <= again else Due(again, None)
+            if due.at > now:
+                if due.at == math.inf:
+                    await anyio.sleep_forever()
+                await anyio.sleep(due.at - now)
+            elif due.action == HEARTBEAT:
+                if await self._heartbeat(timeline.deadline(now).at - now):
                     return
-                due = min(due, at)
-            wake = due
-            if policy.heartbeat is not None:
-                factor = _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
-                at = last_write + policy.heartbeat * factor
-                if in_flight or not self.framing.at_boundary:
-                    # A write in flight, or the app in the middle of an event: look again
-                    # soon instead of writing into it.
-                    wake = min(wake, max(at, now + policy.heartbeat / 4))
-                elif now >= at:
-                    if await self._heartbeat(due - now):
-                        return
-                    continue  # a deadline may have come due meanwhile
-                else:
-                    wake = min(wake, at)
-            if wake == math.inf:
-                await anyio.sleep_forever()
-            await anyio.sleep(max(wake - self.clock(), 0.0))
+            elif due.action is Outcome.SEND_TIMEOUT:
+                self.client_gone = True  # it stopped reading: nothing more can reach it
+                self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
+                return
+            elif isinstance(due.action, Outcome):
+                return self._expire(due.action)
+            else:
+                await anyio.lowlevel.checkpoint()
 
     async def _heartbeat(self, bound: float) -> bool:
         """Write one heartbeat within `bound` seconds; True when the stream ended."""
@@ -800,5 +797,10 @@ class _GuardedRequest:
             return True
         return False
 
-    def _expire(self, outcome: Outcome, limit: float) -> None:
+    def _expire(self, outcome: Outcome) -> None:
+        limit = {
+            Outcome.FIRST_TOKEN_TIMEOUT: self.policy.first_token_timeout,
+            Outcome.IDLE_TIMEOUT: self.policy.idle_timeout,
+            Outcome.MAX_DURATION: self.policy.max_duration,
+        }[outcome]
         self.end(outcome, _ERROR_MESSAGES[outcome].format(limit=limit))
