@@ -2,6 +2,7 @@
 `StreamGuardMiddleware`, measured in the same run.
 
     .venv/bin/python bench/middleware_cost.py [--rounds 4] [--duration 6] [--concurrency 32]
+    .venv/bin/python bench/middleware_cost.py --in-process [--rounds 7] [--tokens 20000]
 
 Both servers run the same app module (`bench/apps/fastapi_naive.py`; the second one adds
 `app.add_middleware(StreamGuardMiddleware)`), the same simulated model at full speed, and
@@ -13,8 +14,10 @@ figure is the median of the per-round ratios.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,83 @@ async def one(server: Server, tokens: int, concurrency: int, warmup: float, dura
     return window, load.counters.errors
 
 
+async def one_in_process(app: Any, body: bytes) -> tuple[float, int]:
+    """Process CPU seconds and events for one request through `app`, with a no-op server."""
+    done = asyncio.Event()
+    events = 0
+    read = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read
+        if not read:
+            read = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal events
+        if message["type"] == "http.response.body":
+            events += 1
+            if not message.get("more_body", False):
+                done.set()
+
+    path = "/v1/chat/completions"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},  # uvicorn's
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+        "state": {},
+    }
+    started = time.process_time()
+    await app(scope, receive, send)
+    return time.process_time() - started, events
+
+
+def in_process(rounds: int, tokens: int) -> None:
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
+    apps = {label: importlib.import_module(module).app for label, module in APPS.items()}
+    # Both modules share one FastAPI app object: the middleware module adds to it. Build the
+    # bare one again from the same routes.
+    from fastapi import FastAPI
+
+    bare = FastAPI()
+    bare.router.routes.extend(apps[GUARDED].router.routes)
+    apps[BARE] = bare
+    body = chat_body(tokens, 0, 0)
+
+    async def run() -> dict[str, list[float]]:
+        per_event: dict[str, list[float]] = {label: [] for label in APPS}
+        for label in APPS:  # warm up
+            await one_in_process(apps[label], chat_body(200, 0, 0))
+        for round_ in range(rounds):
+            order = list(APPS) if round_ % 2 == 0 else list(reversed(APPS))
+            for label in order:
+                cpu, events = await one_in_process(apps[label], body)
+                per_event[label].append(cpu / events * 1e6)
+        return per_event
+
+    per_event = asyncio.run(run())
+    ratios = [b / g for b, g in zip(per_event[BARE], per_event[GUARDED], strict=True)]
+    for label in APPS:
+        print(f"{label:36s} {statistics.median(per_event[label]):6.2f} us CPU per event")
+    print(
+        f"ratio (median of per-round ratios): {statistics.median(ratios):.3f}; per round: "
+        + ", ".join(f"{x:.3f}" for x in ratios)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
@@ -58,7 +138,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=2000)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--in-process", action="store_true", help="no sockets: see above")
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args.rounds, args.tokens)
+        return
     pin_client()
 
     samples: dict[str, list[dict[str, Any]]] = {label: [] for label in APPS}

@@ -18,16 +18,21 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from streamwarden.guard import (
+    HEARTBEAT,
+    Due,
     ErrorFormatter,
     OnClose,
     Outcome,
     StreamPolicy,
     StreamStats,
+    Timeline,
     default_error_events,
 )
 from streamwarden.sse import encode, encode_comment
@@ -64,6 +69,13 @@ _ERROR_MESSAGES = {
     Outcome.IDLE_TIMEOUT: "stream silent for more than {limit:g}s",
     Outcome.MAX_DURATION: "stream exceeded its maximum duration of {limit:g}s",
 }
+
+
+def whole_events(data: bytes) -> bool:
+    """Whether `data`, written at a boundary with no CR pending, is whole events that carry
+    content: it ends in a blank line (its last LF ends an empty line, whatever ended the line
+    before) and starts with a field. The stream is at a boundary again after it."""
+    return data[-2:] == b"\n\n" and data[0] not in b":\r\n"
 
 
 class SSEFraming:
@@ -104,7 +116,7 @@ class SSEFraming:
 
     def feed(self, data: bytes) -> bool:
         """Track `data`; True when it carries content (a field), not only comments."""
-        if self.clean and data[-2:] == b"\n\n" and data[0] not in b":\r\n":
+        if self.clean and whole_events(data):
             # The common write: whole events, starting where an event may start. Counted as
             # one: a scan to count them costs as much as the rest of a write's bookkeeping.
             self.events += 1
@@ -326,11 +338,13 @@ class _GuardedRequest:
         "clock",
         "direct_receives",
         "disconnected",
+        "events",
         "first_item",
         "framing",
         "fresh",
         "hot",
         "inbox",
+        "last_event",
         "last_item",
         "last_write",
         "message",
@@ -374,6 +388,11 @@ class _GuardedRequest:
         #: When the last write began (the app's or the middleware's), and the last content.
         self.last_write = self.started
         self.last_item = self.started
+        #: When the app's last write on `send`'s common path began, and how many such
+        #: writes there were: that path stores one time for both `last_write` and
+        #: `last_item` (see `_last_write`, `_last_item`).
+        self.last_event = self.started
+        self.events = 0
         #: Writes in flight through the middleware's own coroutines, and the server's
         #: awaitable for the app's last common write (see `_in_flight`).
         self.writing = 0
@@ -494,7 +513,7 @@ class _GuardedRequest:
         stats = self.stats
         stats.outcome = self.outcome or Outcome.COMPLETED
         stats.duration = self.clock() - self.started
-        stats.events = self.framing.events
+        stats.events = self.framing.events + self.events
         stats.bytes = self.bytes
         if self.message and stats.error is None and stats.outcome is not Outcome.COMPLETED:
             stats.error = self.message
@@ -514,29 +533,27 @@ class _GuardedRequest:
 
     # -- what the app sees ----------------------------------------------------------------
     def send(self, message: Message) -> Awaitable[None]:
-        """The app's send. A plain function: the common write (a body with more to come, on a
-        running stream) is tracked and handed straight to the server, whose awaitable the
-        app then awaits, so the middleware adds no coroutine of its own per event."""
-        if (
-            not self.hot
-            or message["type"] != "http.response.body"
-            or not message.get("more_body", False)
-        ):
-            return self._send_other(message)
-        body: bytes = message.get("body", b"")
-        # `_track`, inlined for the common case: this runs once per event.
-        framing = self.framing
-        self.last_write = now = self.clock()
-        if framing.clean and body[-2:] == b"\n\n" and body[0] not in b":\r\n":
-            framing.events += 1
-            self.last_item = now
-            if self.first_item is None:
-                self._first_item(now)
-        else:
-            self._track(body, now)
-        self.bytes += len(body)
-        self.pending = pending = self._send(message)
-        return pending
+        """The app's send. A plain function: the common write (whole events, with more to
+        come, on a running stream) is noted and handed straight to the server, whose
+        awaitable the app then awaits, so the middleware adds no coroutine of its own per
+        event. Everything else goes through `_send_other`."""
+        if self.hot and message["type"] == "http.response.body" and message.get("more_body"):
+            body: bytes = message.get("body", b"")
+            # `whole_events(body)`, inlined: a call costs as much as the check.
+            if body[-2:] == b"\n\n" and body[0] not in b":\r\n":
+                self.last_event = self.clock()
+                # Counted as one: a scan to count them costs as much as the rest of this.
+                self.events += 1
+                self.bytes += len(body)
+                self.pending = pending = self._send(message)
+                return pending
+        return self._send_other(message)
+
+    def _last_write(self) -> float:
+        return max(self.last_write, self.last_event)
+
+    def _last_item(self) -> float:
+        return max(self.last_item, self.last_event)
 
     def _track(self, body: bytes, now: float) -> None:
         """Note a write of the app's, begun at `now`: whether it carried content, and where
@@ -546,6 +563,7 @@ class _GuardedRequest:
             self.last_item = now
             if self.first_item is None:
                 self._first_item(now)
+        self._update_hot()
 
     def _first_item(self, now: float) -> None:
         self.first_item = now
@@ -560,7 +578,8 @@ class _GuardedRequest:
         return getattr(self.pending, "cr_frame", None) is not None
 
     async def _relay(self, message: Message) -> None:
-        """A write of the app's off the common path: the last one, or the first."""
+        """A write of the app's off the common path: the first, the last, one that is not
+        whole events, or one that waited for the middleware's own."""
         body: bytes = message.get("body", b"")
         self._track(body, self.clock())
         self.writing += 1
@@ -582,9 +601,15 @@ class _GuardedRequest:
 
     def _update_hot(self) -> None:
         """`send`'s common path needs none of the checks: an event stream, running, its
-        first body written, and no write of the middleware's own in progress."""
+        first body and first content written, at a boundary with no CR pending, and no
+        write of the middleware's own in progress."""
         self.hot = bool(
-            self.streaming and not self.stopping and not self.fresh and self.own_write is None
+            self.streaming
+            and not self.stopping
+            and not self.fresh
+            and self.own_write is None
+            and self.first_item is not None
+            and self.framing.clean
         )
 
     async def _send_other(self, message: Message) -> None:
@@ -608,10 +633,7 @@ class _GuardedRequest:
                 # The BOM is dropped at the very start of a stream only: after the opening
                 # comment it would corrupt the first field's name.
                 message = {**message, "body": body[3:]}
-        if self.hot and message.get("more_body", False):
-            await self.send(message)
-        else:
-            await self._relay(message)
+        await self._relay(message)
 
     async def _start(self, message: Message) -> None:
         headers = message.get("headers", ())
@@ -716,53 +738,46 @@ class _GuardedRequest:
             self._wake_receivers()
 
     async def _watch_time(self) -> None:
-        """One timer for heartbeats and every deadline: sleep to the nearest, then act."""
+        """One timer for heartbeats and every deadline, on the guard's `Timeline`: sleep to
+        the nearest, then act."""
         policy = self.policy
         while True:
             now = self.clock()
-            due = math.inf  # the nearest deadline
-            if policy.max_duration is not None:
-                at = self.started + policy.max_duration
-                if now >= at:
-                    return self._expire(Outcome.MAX_DURATION, policy.max_duration)
-                due = min(due, at)
-            if self.first_item is None:
-                if policy.first_token_timeout is not None:
-                    at = self.started + policy.first_token_timeout
-                    if now >= at:
-                        return self._expire(Outcome.FIRST_TOKEN_TIMEOUT, policy.first_token_timeout)
-                    due = min(due, at)
-            elif policy.idle_timeout is not None:
-                at = self.last_item + policy.idle_timeout
-                if now >= at:
-                    return self._expire(Outcome.IDLE_TIMEOUT, policy.idle_timeout)
-                due = min(due, at)
             # Writes begin in order, so one in flight is the last one, begun at `last_write`.
-            in_flight = self._in_flight()
-            if in_flight and policy.send_timeout is not None:
-                at = self.last_write + policy.send_timeout
-                if now >= at:
-                    self.client_gone = True  # it stopped reading: nothing more can reach it
-                    self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
+            last_write = self._last_write()
+            heartbeat = policy.heartbeat
+            if heartbeat is not None:
+                heartbeat *= _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
+            timeline = Timeline(
+                policy=replace(policy, heartbeat=heartbeat),
+                started=self.started,
+                first_item=self.first_item,
+                last_item=self._last_item(),
+                last_write=last_write,
+                sending_since=last_write if self._in_flight() else None,
+            )
+            due = timeline.next_deadline(now)
+            if due.action == HEARTBEAT and heartbeat is not None and not self.framing.at_boundary:
+                # The app is in the middle of an event: look again soon instead of writing
+                # into it, unless a deadline comes first.
+                deadline = timeline.deadline(now)
+                again = max(due.at, now + heartbeat / 4)
+                due = deadline if deadline.at <= again else Due(again, None)
+            if due.at > now:
+                if due.at == math.inf:
+                    await anyio.sleep_forever()
+                await anyio.sleep(due.at - now)
+            elif due.action == HEARTBEAT:
+                if await self._heartbeat(timeline.deadline(now).at - now):
                     return
-                due = min(due, at)
-            wake = due
-            if policy.heartbeat is not None:
-                factor = _APP_PINGS_FACTOR if self.framing.comments else _GRACE_FACTOR
-                at = self.last_write + policy.heartbeat * factor
-                if in_flight or not self.framing.at_boundary:
-                    # A write in flight, or the app in the middle of an event: look again
-                    # soon instead of writing into it.
-                    wake = min(wake, max(at, now + policy.heartbeat / 4))
-                elif now >= at:
-                    if await self._heartbeat(due - now):
-                        return
-                    continue  # a deadline may have come due meanwhile
-                else:
-                    wake = min(wake, at)
-            if wake == math.inf:
-                await anyio.sleep_forever()
-            await anyio.sleep(max(wake - self.clock(), 0.0))
+            elif due.action is Outcome.SEND_TIMEOUT:
+                self.client_gone = True  # it stopped reading: nothing more can reach it
+                self.end(Outcome.SEND_TIMEOUT, "client stopped reading")
+                return
+            elif isinstance(due.action, Outcome):
+                return self._expire(due.action)
+            else:
+                await anyio.lowlevel.checkpoint()
 
     async def _heartbeat(self, bound: float) -> bool:
         """Write one heartbeat within `bound` seconds; True when the stream ended."""
@@ -782,5 +797,10 @@ class _GuardedRequest:
             return True
         return False
 
-    def _expire(self, outcome: Outcome, limit: float) -> None:
+    def _expire(self, outcome: Outcome) -> None:
+        limit = {
+            Outcome.FIRST_TOKEN_TIMEOUT: self.policy.first_token_timeout,
+            Outcome.IDLE_TIMEOUT: self.policy.idle_timeout,
+            Outcome.MAX_DURATION: self.policy.max_duration,
+        }[outcome]
         self.end(outcome, _ERROR_MESSAGES[outcome].format(limit=limit))

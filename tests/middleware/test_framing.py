@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamwarden.middleware import SSEFraming
+from streamwarden.middleware import SSEFraming, whole_events
 from streamwarden.sse import SSEDecoder
 
 HEARTBEAT = b": keepalive\n\n"
@@ -76,3 +76,27 @@ def test_counts_events_and_content() -> None:
     assert framing.feed(b"\r\n") is False
     assert framing.at_boundary
     assert framing.events == 2  # a write of whole events counts once
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=_streams, cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+def test_the_whole_events_shortcut_agrees_with_the_line_scan(
+    stream: bytes, cuts: list[int]
+) -> None:
+    """The check `send` and `feed` take without a scan: wherever it accepts a write, the full
+    line scan agrees that the write carries content and leaves a clean boundary, and a
+    heartbeat after it leaves the decoded events unchanged."""
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    framing = SSEFraming()
+    out = bytearray()
+    for start, end in itertools.pairwise(points):
+        write = stream[start:end]
+        if framing.clean and whole_events(write):
+            scanned = SSEFraming()
+            assert scanned._feed_lines(write) is True
+            assert scanned.at_boundary and not scanned._pending_cr
+            out += write + HEARTBEAT
+        else:
+            out += write
+        framing.feed(write)
+    assert _decode(bytes(out)) == _decode(stream)

@@ -35,6 +35,7 @@ POLICIES = {
     "idle": StreamPolicy(heartbeat=10.0, idle_timeout=0.3),
     "total": StreamPolicy(heartbeat=10.0, max_duration=0.5),
     "stuck": StreamPolicy(heartbeat=0.1, send_timeout=0.5),
+    "steady": StreamPolicy(heartbeat=1.0, idle_timeout=1.0),
 }
 
 
@@ -407,6 +408,21 @@ def test_deadlines_end_with_an_error_event(
     assert json.loads(last.data)["error"]["type"] == outcome.value
     assert gens.next_stats().outcome is outcome
     assert gens.wait_idle() == set()
+
+
+def test_steady_whole_events_keep_the_idle_deadline_and_heartbeats_away(
+    gens: Generators, port: int
+) -> None:
+    """Whole events take `send`'s shortcut: the timer must still see each of them as
+    content and as a write (a tenth of the idle timeout and heartbeat apart here)."""
+    response = get(port, "/sse?key=steady&tokens=30&interval=0.1", policy="steady").read_all()
+    assert [e.data for e in response.events()] == [f"t{i}" for i in range(30)]
+    assert [i for _, i in response.timed_items() if isinstance(i, Comment)] == [
+        Comment("stream open")
+    ]
+    stats = gens.next_stats()
+    assert stats.outcome is Outcome.COMPLETED and stats.heartbeats == 0
+    assert stats.events == 30
 
 
 def test_error_event_shape_is_configurable(gens: Generators, port: int) -> None:
