@@ -38,6 +38,7 @@ __all__ = [
     "StreamStats",
     "Timeline",
     "default_error_events",
+    "report_close",
     "stream_response",
 ]
 
@@ -648,15 +649,21 @@ class _StreamRun:
                     )
                 except OSError:
                     pass
-        on_close = self.response.on_close
-        if on_close is not None:
-            with anyio.CancelScope(shield=True):
-                try:
-                    result = on_close(stats)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    logger.exception("on_close callback failed")
+        await report_close(self.response.on_close, stats)
+
+
+async def report_close(on_close: OnClose | None, stats: StreamStats) -> None:
+    """Hand a stream's outcome to `on_close`, shielded from the cancellation that may be
+    ending the stream; a callback that fails is logged, never raised into the response."""
+    if on_close is None:
+        return
+    with anyio.CancelScope(shield=True):
+        try:
+            result = on_close(stats)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("on_close callback failed")
 
 
 def stream_response(

@@ -12,7 +12,6 @@ comments and error events only between two of them, never inside one.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import time
@@ -34,6 +33,7 @@ from streamwarden.guard import (
     StreamStats,
     Timeline,
     default_error_events,
+    report_close,
 )
 from streamwarden.sse import encode, encode_comment
 
@@ -521,15 +521,7 @@ class _GuardedRequest:
         if metrics is not None:
             metrics.active_streams.dec()
             metrics.stream_finished(stats, stats.events, stats.outcome is Outcome.COMPLETED)
-        on_close = self.mw.on_close
-        if on_close is not None:
-            with anyio.CancelScope(shield=True):
-                try:
-                    result = on_close(stats)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    logger.exception("on_close callback failed")
+        await report_close(self.mw.on_close, stats)
 
     # -- what the app sees ----------------------------------------------------------------
     def send(self, message: Message) -> Awaitable[None]:
