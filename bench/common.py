@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -346,6 +346,17 @@ class Window:
     @property
     def cpu_share(self) -> float:
         return self.server_cpu / self.seconds
+
+    def row(self, **extra: Any) -> dict[str, Any]:
+        """One result row: the raw window, its rates and shares, and `extra` (round, errors)."""
+        return asdict(self) | {
+            "events_per_cpu_second": self.events_per_cpu_second,
+            "events_per_second": self.events_per_second,
+            "cpu_share": self.cpu_share,
+            "client_cpu_share": self.client_cpu / self.seconds,
+            "foreign_cpu_share": self.foreign_cpu / self.seconds,
+            **extra,
+        }
 
 
 async def measure(

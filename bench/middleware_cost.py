@@ -18,7 +18,6 @@ import asyncio
 import statistics
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -158,14 +157,7 @@ def main() -> None:
                 )
             finally:
                 server.stop()
-            row = asdict(window) | {
-                "events_per_cpu_second": window.events_per_cpu_second,
-                "events_per_second": window.events_per_second,
-                "cpu_share": window.cpu_share,
-                "foreign_cpu_share": window.foreign_cpu / window.seconds,
-                "errors": errors,
-                "round": round_,
-            }
+            row = window.row(errors=errors, round=round_)
             samples[label].append(row)
             print(
                 f"round {round_} {label:36s} {window.events_per_cpu_second:10.0f} ev/cpu-s "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +81,7 @@ def main() -> None:
                 )
             finally:
                 server.stop()
-            row = asdict(window) | {
-                "events_per_cpu_second": window.events_per_cpu_second,
-                "events_per_second": window.events_per_second,
-                "cpu_share": window.cpu_share,
-                "client_cpu_share": window.client_cpu / window.seconds,
-                "foreign_cpu_share": window.foreign_cpu / window.seconds,
-                "errors": errors,
-                "round": round_,
-            }
+            row = window.row(errors=errors, round=round_)
             samples[label].append(row)
             print(
                 f"round {round_} {label:40s} {window.events_per_cpu_second:10.0f} ev/cpu-s "

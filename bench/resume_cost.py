@@ -17,7 +17,6 @@ import socket
 import statistics
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -148,15 +147,12 @@ def main() -> None:
                 finally:
                     server.stop()
                 redis_cpu = cpu_seconds(redis_proc.pid) - redis_before
-                row = asdict(window) | {
-                    "events_per_cpu_second": window.events_per_cpu_second,
-                    "events_per_second": window.events_per_second,
-                    "cpu_share": window.cpu_share,
+                row = window.row(
                     # Over the whole run of this variant (warm-up included): an upper bound.
-                    "redis_cpu_seconds": redis_cpu if variant.endswith("(redis)") else 0.0,
-                    "errors": errors,
-                    "round": round_,
-                }
+                    redis_cpu_seconds=redis_cpu if variant.endswith("(redis)") else 0.0,
+                    errors=errors,
+                    round=round_,
+                )
                 samples[variant].append(row)
                 print(
                     f"round {round_} {variant:18s} {window.events_per_cpu_second:9.0f} ev/cpu-s "
