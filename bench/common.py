@@ -372,6 +372,20 @@ async def measure(
     return Window(t1 - t0, e1 - e0, c1 - c0, p1 - p0, (b1 - b0) - (c1 - c0) - (p1 - p0))
 
 
+async def measure_relay(
+    server: Server, tokens: int, concurrency: int, warmup: float, duration: float
+) -> tuple[Window, int]:
+    """`concurrency` streams of `tokens` tokens at full speed against `server`, kept going;
+    one measured window after `warmup`, and the errors the load saw."""
+    load = Load(server.port, chat_body(tokens, 0, 0), concurrency)
+    load.start()
+    try:
+        window = await measure(load.counters, server.cpu_seconds, warmup, duration)
+    finally:
+        await load.stop()
+    return window, load.counters.errors
+
+
 def run_async(main: Callable[[], Any]) -> Any:
     try:
         import uvloop

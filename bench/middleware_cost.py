@@ -24,12 +24,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    Load,
-    Server,
     chat_body,
     git_rev,
     machine,
-    measure,
+    measure_relay,
     pin_client,
     run_async,
     uvicorn_app,
@@ -41,16 +39,6 @@ GUARDED = "same app + StreamGuardMiddleware"
 APPS = {BARE: "fastapi_naive", GUARDED: "fastapi_middleware"}
 #: The goal: the middleware costs at most this share of events per CPU-second.
 MAX_COST = 0.10
-
-
-async def one(server: Server, tokens: int, concurrency: int, warmup: float, duration: float):
-    load = Load(server.port, chat_body(tokens, 0, 0), concurrency)
-    load.start()
-    try:
-        window = await measure(load.counters, server.cpu_seconds, warmup, duration)
-    finally:
-        await load.stop()
-    return window, load.counters.errors
 
 
 async def one_in_process(app: Any, body: bytes) -> tuple[float, int]:
@@ -151,7 +139,7 @@ def main() -> None:
             server = uvicorn_app(f"mwcost-{APPS[label]}", APPS[label])
             try:
                 window, errors = run_async(
-                    lambda s=server: one(
+                    lambda s=server: measure_relay(
                         s, args.tokens, args.concurrency, args.warmup, args.duration
                     )
                 )

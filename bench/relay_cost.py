@@ -17,13 +17,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    Load,
     Server,
-    chat_body,
     gateway,
     git_rev,
     machine,
-    measure,
+    measure_relay,
     pin_client,
     run_async,
     uvicorn_app,
@@ -48,16 +46,6 @@ def start(module: str, tokens: int) -> Server:
     return uvicorn_app(f"relay-{module}", module)
 
 
-async def one(server: Server, tokens: int, concurrency: int, warmup: float, duration: float):
-    load = Load(server.port, chat_body(tokens, 0, 0), concurrency)
-    load.start()
-    try:
-        window = await measure(load.counters, server.cpu_seconds, warmup, duration)
-    finally:
-        await load.stop()
-    return window, load.counters.errors
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -75,7 +63,7 @@ def main() -> None:
             server = start(module, args.tokens)
             try:
                 window, errors = run_async(
-                    lambda s=server: one(
+                    lambda s=server: measure_relay(
                         s, args.tokens, args.concurrency, args.warmup, args.duration
                     )
                 )

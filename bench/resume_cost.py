@@ -27,14 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     CLIENT_CORE,
     HOST,
-    Load,
     Server,
     chat_body,
     cpu_seconds,
     gateway,
     git_rev,
     machine,
-    measure,
+    measure_relay,
     pin_client,
     run_async,
     write_json,
@@ -66,16 +65,6 @@ def flags_for(variant: str, redis_url: str, tokens: int) -> list[str]:
     if variant == "resume (redis)":
         return [*base, "--redis", redis_url]
     return base
-
-
-async def relay(server: Server, tokens: int, concurrency: int, warmup: float, duration: float):
-    load = Load(server.port, chat_body(tokens, 0, 0), concurrency)
-    load.start()
-    try:
-        window = await measure(load.counters, server.cpu_seconds, warmup, duration)
-    finally:
-        await load.stop()
-    return window, load.counters.errors
 
 
 def first_event_ms(url: str) -> float:
@@ -140,7 +129,7 @@ def main() -> None:
                 redis_before = cpu_seconds(redis_proc.pid)
                 try:
                     window, errors = run_async(
-                        lambda s=server: relay(
+                        lambda s=server: measure_relay(
                             s, args.tokens, args.concurrency, args.warmup, args.duration
                         )
                     )
