@@ -281,6 +281,7 @@ def sync_counts(record: RequestRecord, reader: StreamReader) -> None:
     record.format = reader.format
     record.events = reader.events
     record.content_events = reader.content_events
+    record.lead_events = reader.lead_events
     record.error_events = reader.error_events
     record.heartbeats = reader.heartbeats
     record.output_tokens = reader.output_tokens

@@ -86,6 +86,7 @@ class StreamReader:
         "events",
         "format",
         "heartbeats",
+        "lead_events",
         "output_tokens",
         "terminated",
     )
@@ -102,6 +103,9 @@ class StreamReader:
         self.content_events = 0
         self.error_events = 0
         self.heartbeats = 0
+        #: Events of the first token's read that came before it (an OpenAI role chunk,
+        #: Anthropic's `message_start`…): not tokens, though they share the token's read.
+        self.lead_events = 0
         self.terminated = False
         #: The server's own count of output tokens (`usage`), when the stream carried one.
         self.output_tokens: int | None = None
@@ -147,6 +151,10 @@ class StreamReader:
             # `"usage": null` on every chunk when usage is asked for.
             and b'"usage":{' not in data
             and b'"usage": {' not in data
+            # Nor a closing chunk (`"finish_reason":"stop"`, often with an empty delta):
+            # the decoder decides whether it carries a token.
+            and b'"finish_reason":"' not in data
+            and b'"finish_reason": "' not in data
         ):
             # Every newline must belong to a block of the fast shape: a block start found
             # for each `lines` newlines leaves none over, as each start but the first
@@ -173,7 +181,10 @@ class StreamReader:
                 heartbeats += 1
             else:
                 events += 1
+                before = self.content_events
                 self._event(item)
+                if not before and self.content_events:
+                    self.lead_events = events - 1
         self._clean = data[-2:] == b"\n\n"
         self.events += events
         self.heartbeats += heartbeats
@@ -194,7 +205,10 @@ class StreamReader:
                 pass  # a usage-only chunk (`stream_options.include_usage`) carries no token
             elif self.content_events:
                 # TTFT is known: counting is all that is left, and JSON parsing is costly.
-                self.content_events += 1
+                # Only a closing chunk (a finish reason, its delta often empty) is parsed:
+                # it carries a token only when its delta has content.
+                if not _closing_chunk(data) or _openai_has_content(data):
+                    self.content_events += 1
             elif _openai_has_content(data):
                 self.content_events += 1
                 self._open_token_path(data)
@@ -260,6 +274,11 @@ def _json_object(data: str) -> dict[str, Any]:
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _closing_chunk(data: str) -> bool:
+    """An OpenAI chunk with a finish reason (`"finish_reason":"stop"`, not `null`)."""
+    return '"finish_reason":"' in data or '"finish_reason": "' in data
 
 
 def _openai_has_content(data: str) -> bool:

@@ -56,9 +56,12 @@ def token_times(r: RequestRecord) -> list[float]:
         return []
     out: list[float] = []
     left = r.content_events
+    lead = r.lead_events
     for t, _size, events, _beats in r.reads:
         if t < r.ttft_ms or not events:
             continue
+        # The first token's read may open with events that are not tokens (a role chunk).
+        events, lead = events - min(events, lead), 0
         take = min(events, left)
         out.extend([t] * take)
         left -= take

@@ -72,6 +72,9 @@ class RequestRecord:
     format: str | None = None
     events: int = 0
     content_events: int = 0
+    #: Events of the first token's read that came before the token (a role chunk): the
+    #: token times skip them.
+    lead_events: int = 0
     error_events: int = 0
     heartbeats: int = 0
     error: str | None = None
@@ -133,6 +136,7 @@ class RequestRecord:
             "format": self.format,
             "events": self.events,
             "content_events": self.content_events,
+            "lead_events": self.lead_events,
             "error_events": self.error_events,
             "heartbeats": self.heartbeats,
             "error": self.error,
@@ -164,6 +168,7 @@ class RequestRecord:
             format=_opt_str(data.get("format"), "format"),
             events=_int(data.get("events", 0), "events"),
             content_events=_int(data.get("content_events", 0), "content_events"),
+            lead_events=_int(data.get("lead_events", 0), "lead_events"),
             error_events=_int(data.get("error_events", 0), "error_events"),
             heartbeats=_int(data.get("heartbeats", 0), "heartbeats"),
             error=_opt_str(data.get("error"), "error"),
