@@ -16,11 +16,12 @@ by name (n = the request's output tokens, from `usage`, in both tools):
 
 - GuideLLM's **ITL** is a per-request mean, `(last token − first token) / (n − 1)`: the
   probe's **TPOT**. Its mean over requests is weighted by `n − 1`, so it also equals the
-  probe's pooled ITL mean (every gap of every stream).
+  probe's ITL mean (every gap of every stream, one token per chunk).
 - GuideLLM's **TPOT** is `(last token − request start) / n`, which counts the TTFT in; the
   probe does not report it, so it is computed here from the probe's own records.
 - The probe's **ITL** p50 is the median of single gaps, a figure GuideLLM does not have; it
-  is printed beside GuideLLM's ITL median for reference only.
+  is printed beside GuideLLM's ITL median for reference only, as are the two TPOTs (same
+  name, different formulas) and the TTFTs.
 
 GuideLLM needs a tokenizer to size its synthetic prompts and cannot download one here: a
 word-level tokenizer is built offline (GuideLLM's Faker vocabulary plus the sim's words) with
@@ -73,12 +74,15 @@ PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained
 PAIRS = (
     ("itl_mean_ms", "tpot_mean_ms"),
     ("itl_median_ms", "tpot_p50_ms"),
+    ("itl_mean_ms", "itl_mean_ms"),
     ("tpot_mean_ms", "guidellm_tpot_mean_ms"),
     ("tpot_median_ms", "guidellm_tpot_p50_ms"),
 )
-#: Printed for reference, not gated: different quantities, or not a per-token figure.
+#: Printed for reference, not gated: different quantities, or not a per-token figure. The
+#: TPOT row pairs the two tools' figures of that name, whose formulas differ.
 REFERENCE = (
     ("itl_median_ms", "itl_p50_ms"),
+    ("tpot_mean_ms", "tpot_mean_ms"),
     ("ttft_mean_ms", "ttft_mean_ms"),
     ("ttft_median_ms", "ttft_p50_ms"),
 )
