@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/guidellm_compare.py [--guidellm PATH] [--concurrency 8]
         [--requests 120] [--rounds 3] [--tps 40] [--ttft 0.1] [--output-tokens 64]
+        [--out guidellm_compare.json]
 
 The target is `streamwarden serve` (its simulated model: a fixed TTFT, then one word per
 chunk at `--tps` tokens per second, `usage` at the end when asked). GuideLLM runs its
@@ -26,7 +27,7 @@ by name (n = the request's output tokens, from `usage`, in both tools):
 GuideLLM needs a tokenizer to size its synthetic prompts and cannot download one here: a
 word-level tokenizer is built offline (GuideLLM's Faker vocabulary plus the sim's words) with
 the Python of GuideLLM's own virtualenv. Without GuideLLM the script says so and exits 0.
-Writes bench/results/guidellm_compare.json.
+Writes bench/results/guidellm_compare.json (or `--out`).
 """
 
 from __future__ import annotations
@@ -288,6 +289,7 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.1)
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--output-tokens", type=int, default=64)
+    parser.add_argument("--out", default="guidellm_compare.json", help="file in bench/results")
     args = parser.parse_args()
     guidellm = find_guidellm(args.guidellm)
     if guidellm is None:
@@ -359,7 +361,7 @@ def main() -> None:
         "passed": passed,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "guidellm_compare.json").write_text(json.dumps(out, indent=1) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
