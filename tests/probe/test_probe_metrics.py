@@ -154,12 +154,15 @@ def test_a_role_chunk_in_the_first_tokens_read_is_a_lead_event_not_a_token() -> 
         [CLOSE, b"data: [DONE]\n\n"],  # a read of its own: the fast path's shape
         [CLOSE + USAGE + b"data: [DONE]\n\n"],  # with the usage: the decoder's
         [CLOSE.replace(b'"finish_reason":', b'"finish_reason": '), b"data: [DONE]\n\n"],
+        [CLOSE, b": keepalive\n\n", b"data: [DONE]\n\n"],  # a heartbeat in between
+        [TOKEN[:30], TOKEN[30:] + CLOSE, b"data: [DONE]\n\n"],  # a token split in two reads
     ],
 )
 def test_a_closing_chunk_with_an_empty_delta_is_not_a_token(tail: list[bytes]) -> None:
     reader = StreamReader("openai")
     _feed(reader, ROLE, TOKEN, TOKEN, *tail)
-    assert reader.content_events == 2 and reader.lead_events == 0 and reader.terminated
+    tokens = 3 if tail[0] == TOKEN[:30] else 2
+    assert reader.content_events == tokens and reader.lead_events == 0 and reader.terminated
 
 
 def test_a_closing_chunk_that_carries_text_is_a_token() -> None:

@@ -76,6 +76,7 @@ class StreamReader:
         "_clean",
         "_counting",
         "_decoder",
+        "_fast_read",
         "_lines",
         "_next",
         "_start",
@@ -99,6 +100,8 @@ class StreamReader:
         self._decoder = SSEDecoder()
         #: The decoder has seen a read and holds nothing: its last read ended on `\n\n`.
         self._clean = False
+        #: The last read the fast path counted, until the decoder takes the next one.
+        self._fast_read: bytes | None = None
         self.events = 0
         self.content_events = 0
         self.error_events = 0
@@ -151,10 +154,6 @@ class StreamReader:
             # `"usage": null` on every chunk when usage is asked for.
             and b'"usage":{' not in data
             and b'"usage": {' not in data
-            # Nor a closing chunk (`"finish_reason":"stop"`, often with an empty delta):
-            # the decoder decides whether it carries a token.
-            and b'"finish_reason":"' not in data
-            and b'"finish_reason": "' not in data
         ):
             # Every newline must belong to a block of the fast shape: a block start found
             # for each `lines` newlines leaves none over, as each start but the first
@@ -170,10 +169,16 @@ class StreamReader:
                 self.events += events
                 self.content_events += events
                 self.heartbeats += heartbeats
+                if events:
+                    # Its last block may be a closing chunk, seen once the stream goes on.
+                    self._fast_read = data
                 return events, heartbeats
         return self._decode(data)
 
     def _decode(self, data: bytes) -> tuple[int, int]:
+        if self._fast_read is not None:
+            self._uncount_closing_chunk(self._fast_read)
+            self._fast_read = None
         events = 0
         heartbeats = 0
         for item in self._decoder.feed(data):
@@ -227,6 +232,18 @@ class StreamReader:
             self.error_events += 1
         else:
             self.content_events += 1
+
+    def _uncount_closing_chunk(self, data: bytes) -> None:
+        """The fast path counted every block of `data` as a token. Its last block may be
+        the closing chunk (a finish reason, its delta often empty), which only the chunks
+        after it reveal by coming through the decoder: taken back when it has no content.
+        Checked here, once per stream, instead of scanning every read for it."""
+        if self.format != "openai":
+            return
+        block = data[data.rfind(self._start) :].partition(b"\n")[0]
+        text = block.decode("utf-8", "replace").removeprefix("data:").strip()
+        if _closing_chunk(text) and not _openai_has_content(text):
+            self.content_events -= 1
 
     def _open_token_path(self, data: str) -> None:
         """Open the fast path for blocks that start as this first token does, up to its
