@@ -293,9 +293,10 @@ def main() -> None:
     args = parser.parse_args()
     guidellm = find_guidellm(args.guidellm)
     if guidellm is None:
+        missing = f"{args.guidellm} is not an executable" if args.guidellm else "not installed"
         print(
-            "guidellm_compare: skipped, GuideLLM is not installed — install it in its own "
-            "venv (python3 -m venv /tmp/gvenv && /tmp/gvenv/bin/pip install guidellm) "
+            f"guidellm_compare: skipped, GuideLLM {missing} — install it in its own venv "
+            "(python3 -m venv /tmp/gvenv && /tmp/gvenv/bin/pip install guidellm) "
             "or pass --guidellm PATH"
         )
         return
