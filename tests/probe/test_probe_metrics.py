@@ -1,4 +1,5 @@
-"""LLM metrics over synthetic timelines (pure), and the usage count read off a real stream."""
+"""LLM metrics over synthetic timelines (pure), the definitions beside GuideLLM's, which chunks
+are tokens, and the usage and token counts read off a real stream."""
 
 from __future__ import annotations
 
