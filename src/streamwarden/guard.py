@@ -228,6 +228,10 @@ class GuardedStreamResponse(Response):
     #: event id (as EventSource does), a blank line would dispatch an empty event, which the
     #: OpenAI SDK then fails to read as JSON.
     heartbeat: bytes = _HEARTBEAT
+    #: Turns each item of the source into the bytes written: None for the default (`str` and
+    #: `Event` through `sse.encode`, `bytes` as they are). A stream whose events carry ids
+    #: sets it to its numbering, which then sees every item, bytes included.
+    encoder: Callable[[Event | str | bytes], bytes] | None = None
 
     def __init__(
         self,
@@ -488,6 +492,7 @@ class _StreamRun:
     async def _pump(self) -> None:
         iterator = self.iterator
         timeline = self.timeline
+        encoder = self.response.encoder
         try:
             async for item in iterator:
                 if self.outcome is not None:
@@ -502,8 +507,11 @@ class _StreamRun:
                     self.stats.ttft = now - timeline.started
                     if self.policy.idle_timeout is not None:
                         self._poke(now + self.policy.idle_timeout)
-                # bytes are events already encoded (a pass-through relay): written as they are.
-                await self.write(item if isinstance(item, bytes) else encode(item))
+                if encoder is not None:
+                    await self.write(encoder(item))
+                else:
+                    # bytes are events already encoded (a pass-through relay): written as is.
+                    await self.write(item if isinstance(item, bytes) else encode(item))
                 # Silence counts from when the pump is ready for the next item.
                 timeline.last_item = self.clock()
                 self.stats.events += 1

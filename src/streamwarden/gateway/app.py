@@ -29,7 +29,7 @@ from streamwarden.gateway.admission import Admission, Rejected, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, parse_json, read_body
 from streamwarden.gateway.drain import Drain
-from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, NumberedEvents, Numbering
+from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, Numbering
 from streamwarden.gateway.resume import GloballyFull, NotResumable, Resume
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
@@ -430,7 +430,7 @@ class Gateway:
         numbering = Numbering(exchange.rid)
         response = stream_response(
             request,
-            NumberedEvents(numbering, events),
+            events,
             policy=self.settings.policy,
             on_close=on_close,
             format_error=numbering.errors(protocol.error_events),
@@ -439,6 +439,7 @@ class Gateway:
             headers={STREAM_ID_HEADER: exchange.rid},
         )
         response.heartbeat = HEARTBEAT_LINE
+        response.encoder = numbering.encode
         return response
 
     def _resumable(
