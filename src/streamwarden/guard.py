@@ -295,12 +295,17 @@ class _StreamRun:
         # abandoned after `close_timeout` instead of holding the request (and its slot).
         self._pump_task: asyncio.Task[None] | None = None
         self._pump_done = anyio.Event()
-        self._pump_wait: anyio.CancelScope | None = None
         self._pump_inline: anyio.CancelScope | None = None
         self.abandoned = False
         #: When the timer will next look; `_poke` wakes it for anything due earlier.
         self._timer_at = math.inf
         self._wake = anyio.Event()
+        #: On asyncio: the loop, the future the timer sleeps on and the one `run` waits on
+        #: for the pump, in place of anyio's cancel scopes and events, which cost several
+        #: times more and are made for every stream (on trio these stay None).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_future: asyncio.Future[None] | None = None
+        self._pump_waiter: asyncio.Future[None] | None = None
 
     # -- ending ---------------------------------------------------------------------------
     def end(self, outcome: Outcome, message: str = "") -> None:
@@ -313,17 +318,20 @@ class _StreamRun:
         task = self._pump_task
         if task is not None and not task.done() and asyncio.current_task() is not task:
             task.cancel()
-            if self._pump_wait is not None:
+            waiter = self._pump_waiter
+            if waiter is not None and self._loop is not None:
                 # Past this bound the pump is abandoned: see `_run_pump`.
-                bound = anyio.current_time() + self.policy.close_timeout
-                self._pump_wait.deadline = min(self._pump_wait.deadline, bound)
+                self._loop.call_later(self.policy.close_timeout, _resolve, waiter)
 
     def _poke(self, at: float) -> None:
         """A deadline at `at` began to count (first item, a write): wake the timer if it
         would otherwise sleep past it."""
         if at < self._timer_at:
             self._timer_at = at
-            self._wake.set()
+            if self._loop is None:
+                self._wake.set()
+            elif self._wake_future is not None:
+                _resolve(self._wake_future)
 
     # -- writing --------------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
@@ -352,6 +360,10 @@ class _StreamRun:
     # -- tasks ----------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
         response = self.response
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None  # trio: anyio's primitives
         try:
             try:
                 await self._send(
@@ -454,9 +466,9 @@ class _StreamRun:
             with anyio.CancelScope() as self._pump_inline:
                 await self._pump()
             return
+        self._pump_waiter = waiter = loop.create_future()
         self._pump_task = loop.create_task(self._pump_owned())
-        with anyio.CancelScope() as self._pump_wait:
-            await self._pump_done.wait()
+        await waiter  # resolved when the pump is done, or at the bound `end()` sets
         if not self._pump_done.is_set():
             self._abandon()
 
@@ -468,6 +480,8 @@ class _StreamRun:
             pass
         finally:
             self._pump_done.set()
+            if self._pump_waiter is not None:
+                _resolve(self._pump_waiter)
 
     async def _stop_pump(self) -> None:
         task = self._pump_task
@@ -587,10 +601,7 @@ class _StreamRun:
             if due.at > now:
                 # Sleep to the nearest deadline, unless `_poke` brings a nearer one.
                 self._timer_at = due.at
-                with anyio.move_on_after(due.at - now):
-                    await self._wake.wait()
-                if self._wake.is_set():
-                    self._wake = anyio.Event()
+                await self._sleep(due.at - now)
             elif due.action == HEARTBEAT:
                 if not await self._heartbeat(now):
                     return
@@ -598,6 +609,24 @@ class _StreamRun:
                 return self._expire(due.action)
             else:
                 await anyio.lowlevel.checkpoint()
+
+    async def _sleep(self, delay: float) -> None:
+        """Sleep `delay` seconds, or until `_poke` wakes the timer."""
+        loop = self._loop
+        if loop is None:
+            with anyio.move_on_after(delay):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = anyio.Event()
+            return
+        self._wake_future = future = loop.create_future()
+        handle = loop.call_later(delay, _resolve, future) if delay != math.inf else None
+        try:
+            await future
+        finally:
+            self._wake_future = None
+            if handle is not None:
+                handle.cancel()
 
     async def _heartbeat(self, now: float) -> bool:
         """Write one heartbeat; False once the stream has ended."""
@@ -658,6 +687,11 @@ class _StreamRun:
                 except OSError:
                     pass
         await report_close(self.response.on_close, stats)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def report_close(on_close: OnClose | None, stats: StreamStats) -> None:
