@@ -20,6 +20,7 @@ HERE = Path(__file__).parent
 DOCS = HERE.parents[1] / "docs" / "lint.md"
 REAL = HERE / "real"
 HOLDOUT = HERE / "real_holdout"
+FRESH = HERE / "real_fresh"
 ROW = re.compile(r"^\| (.+?) \| `(.+?)` \| `(.+?)` \| (true|false|info|missed) \| .+ \|$")
 Key = tuple[str, str, str]  # (run, file:line, rule)
 
@@ -51,6 +52,10 @@ def runs(base: Path) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
             )
         )
         out.append(("tree: sample-app-aoai-chatGPT", [str(REAL / "sample-app-aoai-chatGPT")], []))
+    if base == FRESH:
+        geekai = str(FRESH / "geekai")
+        out.append(("tree: geekai, --root /etc/nginx=geekai", [geekai], [("/etc/nginx", geekai)]))
+        out += [(f"tree: {p}", [str(FRESH / p)], []) for p in ("superagi", "taskingai")]
     return out
 
 
