@@ -3,6 +3,7 @@ rules (pure, on parsed configs) and the app-source scan of a linted tree."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -165,3 +166,42 @@ def test_the_summary_names_where_the_header_was_found(
     assert ran.exit_code == 0, ran.stdout + ran.stderr
     assert "the app sends X-Accel-Buffering: no" in ran.stdout
     assert "sse.py:1" in ran.stdout
+
+
+def test_sign_in_admin_and_docs_pages_are_not_streams(tmp_path: Path) -> None:
+    routes = skipped(
+        "server { location /oauth2/ { proxy_pass http://b; } location /admin { proxy_pass http://b; }"
+        " location = /docs { proxy_pass http://b; } location /api/docs/chat { proxy_pass http://b; }"
+        " location /authors/stream { proxy_pass http://b; } }",
+        tmp_path,
+    )
+    assert routes["/api/docs/chat"] is None and routes["/authors/stream"] is None
+    assert all(routes[p] is not None for p in ("/oauth2/", "/admin", "= /docs"))
+
+
+APPS = Path(__file__).parent / "real_apps"
+HOLDOUT = Path(__file__).parent / "real_holdout"
+
+
+@pytest.mark.parametrize(
+    ("project", "config"),
+    [("librechat", "librechat/nginx.conf"), ("fastgpt", "fastgpt/nginx.conf")],
+)
+def test_real_apps_that_send_the_header(tmp_path: Path, project: str, config: str) -> None:
+    # The held-out corpus's false alarms, with the app's real source beside the config: the
+    # tree scan finds the header where LibreChat and FastGPT set it, and the warning goes.
+    shutil.copytree(APPS / project, tmp_path / project)
+    shutil.copy(HOLDOUT / config, tmp_path / project / "nginx.conf")
+    alone = lint_paths([str(tmp_path / project / "nginx.conf")])
+    assert "nginx/proxy-buffering" in {f.id for f in alone.findings}
+    tree = lint_paths([str(tmp_path / project)])
+    assert "nginx/proxy-buffering" not in {f.id for f in tree.findings}
+    assert len(tree.app_headers) == 1
+
+
+def test_a_project_kept_under_a_tests_folder_is_still_an_app(tmp_path: Path) -> None:
+    # Only the path inside the linted directory says "test", not where the directory sits.
+    root = tmp_path / "tests" / "project"
+    shutil.copytree(APPS / "librechat", root)
+    shutil.copy(HOLDOUT / "librechat/nginx.conf", root / "nginx.conf")
+    assert lint_paths([str(root)]).app_headers != []

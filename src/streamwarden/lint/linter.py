@@ -201,7 +201,7 @@ def lint_paths(
     result.errors += [ConfigError(p, "no such file or directory") for p in missing]
     named = {os.path.normpath(p) for p in paths}
     prefix = nginx_prefix(paths)
-    sources = [p for p in files if os.path.normpath(p) not in named and appheaders.is_app_source(p)]
+    sources = [p for p in files if os.path.normpath(p) not in named and _app_source(p, paths)]
     result.app_headers = _app_headers(sources)
     if result.app_headers and not limits.app_sends_accel_buffering:
         limits = dataclasses.replace(limits, app_sends_accel_buffering=True)
@@ -276,6 +276,17 @@ def lint_paths(
             unique.append(f)
     result.findings = sorted(unique, key=lambda f: (f.file or "", f.line or 0, f.id))
     return result
+
+
+def _app_source(path: str, linted: list[str]) -> bool:
+    """Whether a file found under a linted directory is app source, judged by its path
+    inside that directory (a project kept under `~/tests/` is still an app)."""
+    for top in linted:
+        if top != STDIN and os.path.isdir(top):
+            rel = os.path.relpath(path, top)
+            if not rel.startswith(os.pardir):
+                return appheaders.is_app_source(rel)
+    return False
 
 
 def _app_headers(sources: list[str]) -> list[str]:

@@ -73,6 +73,12 @@ _API_PATH = re.compile(r"^/(api|v\d+|backend|graphql|rpc)(/|$|\b)", re.I)
 _CATCH_ALL = {("/",), ("^~", "/")}
 # Service names that say "front end" whatever the stack; a catch-all to one serves pages.
 _FRONTEND_PARTS = {"frontend", "front", "gui", "client", "nextjs", "nuxt", "vite", "spa"}
+# Sign-in, admin and API-docs pages, by the first path segment (`/api/docs/chat` may stream).
+_PAGES = re.compile(
+    r"^/(auth|login|logout|signin|signup|oauth2?|sso|saml|admin|docs|redoc|swagger|"
+    r"openapi\.json)(/|$|\b)",
+    re.I,
+)
 _WEBSOCKET = re.compile(r"(^|/)(socket\.io|ws|websocket)(/|$)", re.I)
 # Object stores answer with stored files, never with streams: MinIO and S3-compatible hosts by
 # a host-name part, the big clouds' blob endpoints by their domain.
@@ -444,6 +450,8 @@ def why_not_streaming(chain: Chain, limits: Limits, proxy_pass: Directive) -> st
         return "a health or status path"
     if _STATIC.search(path):
         return "static files"
+    if not regex and _PAGES.search(path):
+        return "sign-in, admin or API-docs pages"
     if _FILES.search(path):
         return "stored files (downloads, not streams)"
     if _WEBSOCKET.search(path):
