@@ -450,14 +450,14 @@ def why_not_streaming(chain: Chain, limits: Limits, proxy_pass: Directive) -> st
         return "a health or status path"
     if _STATIC.search(path):
         return "static files"
-    if not regex and _PAGES.search(path):
-        return "sign-in, admin or API-docs pages"
     if _FILES.search(path):
         return "stored files (downloads, not streams)"
     if _WEBSOCKET.search(path):
         return "WebSocket (upgraded connections are not buffered)"
     if _object_store(proxy_pass):
         return "an object store (stored files, not streams)"
+    if not regex and _PAGES.search(path):
+        return "sign-in, admin or API-docs pages"
     return front_end(chain, proxy_pass)
 
 
