@@ -15,7 +15,9 @@ import re
 
 SOURCE_SUFFIXES: tuple[str, ...] = (".py", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".go")
 SOURCE_SUFFIXES += (".rb", ".java", ".kt", ".rs", ".php", ".cs", ".ex", ".exs")
-# Read no more of a file than this: the header sits in handlers, not in generated bundles.
+# The header sits in handlers, not in generated bundles: skip files larger than this, and
+# read no more of a file than MAX_CHARS.
+MAX_FILE_BYTES = 2_000_000
 MAX_CHARS = 200_000
 _HEADER_NO = re.compile(
     r"""x-accel-buffering['"\]\s]*(?:[:,=]|=>)\s*['"]no['"]""",

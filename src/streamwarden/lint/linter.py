@@ -293,6 +293,11 @@ def _app_headers(sources: list[str]) -> list[str]:
     """`file:line` of each place the app's source sets X-Accel-Buffering: no."""
     found = []
     for path in sources:
+        try:
+            if os.path.getsize(path) > appheaders.MAX_FILE_BYTES:
+                continue  # a bundle or generated file, not a handler
+        except OSError:
+            continue
         text = _read_disk(path)
         if text is not None:
             found += [f"{path}:{n}" for n in appheaders.header_lines(text)]
