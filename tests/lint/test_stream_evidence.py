@@ -205,3 +205,18 @@ def test_a_project_kept_under_a_tests_folder_is_still_an_app(tmp_path: Path) -> 
     shutil.copytree(APPS / "librechat", root)
     shutil.copy(HOLDOUT / "librechat/nginx.conf", root / "nginx.conf")
     assert lint_paths([str(root)]).app_headers != []
+
+
+def test_a_regex_api_location_is_an_api_sibling(tmp_path: Path) -> None:
+    # Onyx: `location ~ ^/(api|openapi.json)(/.*)?$` beside the web server's catch-all.
+    routes = skipped(
+        "server { location ~ ^/(api|openapi.json)(/.*)?$ { proxy_pass http://b; }"
+        " location / { proxy_pass http://web; } }",
+        tmp_path,
+    )
+    assert routes["/"] is not None
+    routes = skipped(
+        "server { location ~ ^/(chat|[) { proxy_pass http://b; } location / { proxy_pass http://web; } }",
+        tmp_path,
+    )
+    assert routes["/"] is None  # an invalid regex is no evidence

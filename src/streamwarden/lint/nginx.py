@@ -397,6 +397,17 @@ def _locations(chain: Chain) -> list[Directive]:
     return [b for b in chain if b.name == "location"]
 
 
+def _api_like(path: str, regex: bool) -> bool:
+    """Whether a location holds an app's API: a prefix like `/api`, or a regex that matches
+    `/api/` or `/v1/` (Onyx's `~ ^/(api|openapi.json)(/.*)?$`)."""
+    if not regex:
+        return _API_PATH.search(path) is not None
+    try:
+        return any(re.search(path, probe) for probe in ("/api/", "/v1/"))
+    except re.error:
+        return False
+
+
 def _api_sibling(server: Directive, me: Directive) -> str | None:
     """A proxied location of `server`, other than `me`, that holds the app's API or an
     upgraded connection: its path, else None."""
@@ -410,7 +421,7 @@ def _api_sibling(server: Directive, me: Directive) -> str | None:
             for b in chain
             for d in own(b, "proxy_set_header")
         )
-        if (not regex and _API_PATH.search(path)) or _WEBSOCKET.search(path) or upgraded:
+        if _api_like(path, regex) or _WEBSOCKET.search(path) or upgraded:
             return path
     return None
 
