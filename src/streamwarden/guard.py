@@ -488,7 +488,7 @@ class _StreamRun:
         if task is None or self._pump_done.is_set() or self.abandoned:
             return
         task.cancel()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.policy.close_timeout):
+        with anyio.move_on_after(self.policy.close_timeout, shield=True):
             await self._pump_done.wait()
         if not self._pump_done.is_set():
             self._abandon()
@@ -663,7 +663,7 @@ class _StreamRun:
         aclose = getattr(self.iterator, "aclose", None)
         if aclose is None or self.abandoned:
             return
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.policy.close_timeout):
+        with anyio.move_on_after(self.policy.close_timeout, shield=True):
             try:
                 await aclose()
             except Exception as exc:
@@ -676,10 +676,7 @@ class _StreamRun:
         if self.message and stats.error is None and stats.outcome is not Outcome.COMPLETED:
             stats.error = self.message
         if self.outcome is not Outcome.CLIENT_DISCONNECTED and not self.client_gone:
-            with (
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(self.policy.send_timeout or 1.0),
-            ):
+            with anyio.move_on_after(self.policy.send_timeout or 1.0, shield=True):
                 try:
                     await self._send(
                         {"type": "http.response.body", "body": b"", "more_body": False}

@@ -515,7 +515,7 @@ class _GuardedRequest:
         if self.client_gone or self.body_done:
             return app_error
         bound = self.policy.send_timeout or math.inf
-        with anyio.CancelScope(shield=True), anyio.move_on_after(bound):
+        with anyio.move_on_after(bound, shield=True):
             try:
                 if self.outcome is not Outcome.COMPLETED and self.framing.at_boundary:
                     for item in self.mw.format_error(self.outcome, self.message):

@@ -417,11 +417,13 @@ class Gateway:
             return self._resumable(request, exchange, events, items, slot, started)
 
         async def on_close(stats: StreamStats) -> None:
-            # The guard closed `events`; close the upstream request too (it may be mid-read).
+            # The guard closed `events`; close the upstream request too (it may be mid-read),
+            # unless `events` is that request (the pass-through) and the guard closed it.
             try:
-                # Bounded: an upstream that hangs while closing must not hold the slot.
-                with anyio.move_on_after(self.settings.policy.close_timeout):
-                    await items.aclose()
+                if items is not events or stats.extra.get("abandoned_source"):
+                    # Bounded: an upstream that hangs while closing must not hold the slot.
+                    with anyio.move_on_after(self.settings.policy.close_timeout):
+                        await items.aclose()
             finally:
                 slot.release()
                 self.metrics.stream_finished(stats, items.tokens, items.finished)
@@ -527,8 +529,7 @@ class Gateway:
         finally:
             with (
                 contextlib.suppress(Exception),
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(self.settings.policy.close_timeout),
+                anyio.move_on_after(self.settings.policy.close_timeout, shield=True),
             ):
                 await items.aclose()
             slot.release()
