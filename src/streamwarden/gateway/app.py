@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
-from streamwarden.gateway.admission import Admission, Rejected, Slot
+from streamwarden.gateway.admission import Admission, Rejected, SharedStreams, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, parse_json, read_body
 from streamwarden.gateway.drain import Drain
@@ -243,6 +243,7 @@ class Gateway:
         self,
         settings: GatewaySettings,
         upstream: Upstream | None = None,
+        shared_streams: SharedStreams | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
@@ -253,6 +254,7 @@ class Gateway:
             queue_timeout=settings.queue_timeout,
             key_max_streams=settings.key_max_streams,
             on_change=self._admission_changed,
+            shared=shared_streams,
         )
         self.drain = Drain(self.admission, settings.drain_timeout)
         self.keys = KeyRing(settings.api_keys)
@@ -666,10 +668,12 @@ def create_app(
     upstream: Upstream | None = None,
     *,
     serve_metrics: bool = True,
+    shared_streams: SharedStreams | None = None,
 ) -> Starlette:
     """The gateway app. `serve_metrics=False` leaves `/metrics` to `metrics_app` on its own
-    port (`--metrics-port`)."""
-    gateway = Gateway(settings or GatewaySettings(), upstream)
+    port (`--metrics-port`); `shared_streams` is one worker's share of `--max-streams` under
+    `--workers N`."""
+    gateway = Gateway(settings or GatewaySettings(), upstream, shared_streams)
 
     async def chat_completions(request: Request) -> Response:
         return await gateway.handle(request, OPENAI)
