@@ -111,7 +111,9 @@ class StreamStats:
 
 
 class ShutdownSignal(Protocol):
-    """Anything with `async wait()`, such as `asyncio.Event` or `anyio.Event`."""
+    """Anything with `async wait()`, such as `asyncio.Event` or `anyio.Event`. One that also
+    has `subscribe(callback) -> unsubscribe` (call `callback` once when set, at once if it
+    is) is watched through that on asyncio, without a task per stream."""
 
     async def wait(self) -> Any: ...
 
@@ -426,7 +428,11 @@ class _StreamRun:
             loop.create_task(self._watch_client(receive)),
             loop.create_task(self._watchdog()),
         ]
-        if shutdown is not None:
+        subscribe = getattr(shutdown, "subscribe", None)
+        unsubscribe: Callable[[], None] | None = None
+        if subscribe is not None:
+            unsubscribe = subscribe(self._shut_down)
+        elif shutdown is not None:
             watchers.append(loop.create_task(self._watch_shutdown(shutdown)))
         for watcher in watchers:
             watcher.add_done_callback(watcher_done)
@@ -439,6 +445,8 @@ class _StreamRun:
                 raise
             withdrawn = True
         finally:
+            if unsubscribe is not None:
+                unsubscribe()
             for watcher in watchers:
                 watcher.remove_done_callback(watcher_done)
                 watcher.cancel()
@@ -459,6 +467,8 @@ class _StreamRun:
                 del error  # no frame -> exception -> traceback -> frame cycle
 
     async def _run_pump(self) -> None:
+        if self.outcome is not None:
+            return  # ended before it began (a shutdown already signalled)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -467,7 +477,10 @@ class _StreamRun:
                 await self._pump()
             return
         self._pump_waiter = waiter = loop.create_future()
-        self._pump_task = loop.create_task(self._pump_owned())
+        self._pump_task = task = loop.create_task(self._pump_owned())
+        # A callback, not the coroutine's `finally`: a task cancelled before its first step
+        # never runs its body.
+        task.add_done_callback(self._pump_finished)
         await waiter  # resolved when the pump is done, or at the bound `end()` sets
         if not self._pump_done.is_set():
             self._abandon()
@@ -478,10 +491,11 @@ class _StreamRun:
         except asyncio.CancelledError:
             # Only `end()` cancels this task; ending quietly leaves no exception cycle.
             pass
-        finally:
-            self._pump_done.set()
-            if self._pump_waiter is not None:
-                _resolve(self._pump_waiter)
+
+    def _pump_finished(self, task: asyncio.Task[None]) -> None:
+        self._pump_done.set()
+        if self._pump_waiter is not None:
+            _resolve(self._pump_waiter)
 
     async def _stop_pump(self) -> None:
         task = self._pump_task
@@ -576,6 +590,9 @@ class _StreamRun:
         except anyio.get_cancelled_exc_class():
             self._stop_quietly()
             return
+        self._shut_down()
+
+    def _shut_down(self) -> None:
         self.end(Outcome.SHUTDOWN, _ERROR_MESSAGES[Outcome.SHUTDOWN])
 
     def _stop_quietly(self) -> None:
