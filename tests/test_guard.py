@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from rawclient import RawStream
 from streamwarden import Comment, Event, Outcome, StreamPolicy, StreamStats, encode, stream_response
+from streamwarden.gateway.drain import Shutdown
 from streamwarden.procs import ServerThread, find_binary, free_port, start_nginx
 
 CONTENT: list[Event | str] = [
@@ -180,7 +181,12 @@ def build_app(rec: Recorder) -> Starlette:
         return stream_response(request, source(), policy=policy(request), on_close=on_close)
 
     async def stoppable(request: Request) -> Response:
-        shutdown = asyncio.Event()
+        # `?signal=subscribe`: the gateway's drain signal, watched without a task.
+        shutdown = (
+            Shutdown() if request.query_params.get("signal") == "subscribe" else asyncio.Event()
+        )
+        if request.query_params.get("preset"):
+            shutdown.set()
         rec.stoppers.put((asyncio.get_running_loop(), shutdown))
 
         async def source() -> AsyncIterator[str]:
@@ -512,14 +518,31 @@ def test_a_failing_on_close_is_logged_and_the_response_still_completes(
         time.sleep(0.01)
 
 
-def test_shutdown_ends_a_running_stream_with_an_error_event(rec: Recorder, port: int) -> None:
-    stream = get(port, "/stoppable?heartbeat=10")
+@pytest.mark.parametrize("signal", ["event", "subscribe"])
+def test_shutdown_ends_a_running_stream_with_an_error_event(
+    rec: Recorder, port: int, signal: str
+) -> None:
+    stream = get(port, f"/stoppable?heartbeat=10&signal={signal}")
     stream.read_until(lambda r: any(e.data == "a" for e in r.events()))
     loop, shutdown = rec.stoppers.get(timeout=5)
     loop.call_soon_threadsafe(shutdown.set)
     response = stream.read_all()
     last = response.events()[-1]
     assert last.event == "error" and json.loads(last.data)["error"]["type"] == "shutdown"
+    assert rec.next_stats().outcome is Outcome.SHUTDOWN
+
+
+@pytest.mark.parametrize("signal", ["event", "subscribe"])
+def test_a_shutdown_signalled_before_the_stream_ends_it_before_its_first_token(
+    rec: Recorder, port: int, signal: str
+) -> None:
+    started = time.monotonic()
+    response = get(port, f"/stoppable?heartbeat=10&signal={signal}&preset=1").read_all()
+    assert time.monotonic() - started < 5.0
+    events = response.events()
+    assert [e.data for e in events[:-1]] in ([], ["a"])
+    assert events[-1].event == "error"
+    assert json.loads(events[-1].data)["error"]["type"] == "shutdown"
     assert rec.next_stats().outcome is Outcome.SHUTDOWN
 
 

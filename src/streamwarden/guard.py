@@ -111,7 +111,9 @@ class StreamStats:
 
 
 class ShutdownSignal(Protocol):
-    """Anything with `async wait()`, such as `asyncio.Event` or `anyio.Event`."""
+    """Anything with `async wait()`, such as `asyncio.Event` or `anyio.Event`. One that also
+    has `subscribe(callback) -> unsubscribe` (call `callback` once when set, at once if it
+    is) is watched through that on asyncio, without a task per stream."""
 
     async def wait(self) -> Any: ...
 
@@ -228,6 +230,10 @@ class GuardedStreamResponse(Response):
     #: event id (as EventSource does), a blank line would dispatch an empty event, which the
     #: OpenAI SDK then fails to read as JSON.
     heartbeat: bytes = _HEARTBEAT
+    #: Turns each item of the source into the bytes written: None for the default (`str` and
+    #: `Event` through `sse.encode`, `bytes` as they are). A stream whose events carry ids
+    #: sets it to its numbering, which then sees every item, bytes included.
+    encoder: Callable[[Event | str | bytes], bytes] | None = None
 
     def __init__(
         self,
@@ -291,12 +297,17 @@ class _StreamRun:
         # abandoned after `close_timeout` instead of holding the request (and its slot).
         self._pump_task: asyncio.Task[None] | None = None
         self._pump_done = anyio.Event()
-        self._pump_wait: anyio.CancelScope | None = None
         self._pump_inline: anyio.CancelScope | None = None
         self.abandoned = False
         #: When the timer will next look; `_poke` wakes it for anything due earlier.
         self._timer_at = math.inf
         self._wake = anyio.Event()
+        #: On asyncio: the loop, the future the timer sleeps on and the one `run` waits on
+        #: for the pump, in place of anyio's cancel scopes and events, which cost several
+        #: times more and are made for every stream (on trio these stay None).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_future: asyncio.Future[None] | None = None
+        self._pump_waiter: asyncio.Future[None] | None = None
 
     # -- ending ---------------------------------------------------------------------------
     def end(self, outcome: Outcome, message: str = "") -> None:
@@ -309,17 +320,20 @@ class _StreamRun:
         task = self._pump_task
         if task is not None and not task.done() and asyncio.current_task() is not task:
             task.cancel()
-            if self._pump_wait is not None:
+            waiter = self._pump_waiter
+            if waiter is not None and self._loop is not None:
                 # Past this bound the pump is abandoned: see `_run_pump`.
-                bound = anyio.current_time() + self.policy.close_timeout
-                self._pump_wait.deadline = min(self._pump_wait.deadline, bound)
+                self._loop.call_later(self.policy.close_timeout, _resolve, waiter)
 
     def _poke(self, at: float) -> None:
         """A deadline at `at` began to count (first item, a write): wake the timer if it
         would otherwise sleep past it."""
         if at < self._timer_at:
             self._timer_at = at
-            self._wake.set()
+            if self._loop is None:
+                self._wake.set()
+            elif self._wake_future is not None:
+                _resolve(self._wake_future)
 
     # -- writing --------------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
@@ -348,6 +362,10 @@ class _StreamRun:
     # -- tasks ----------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
         response = self.response
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None  # trio: anyio's primitives
         try:
             try:
                 await self._send(
@@ -410,7 +428,11 @@ class _StreamRun:
             loop.create_task(self._watch_client(receive)),
             loop.create_task(self._watchdog()),
         ]
-        if shutdown is not None:
+        subscribe = getattr(shutdown, "subscribe", None)
+        unsubscribe: Callable[[], None] | None = None
+        if subscribe is not None:
+            unsubscribe = subscribe(self._shut_down)
+        elif shutdown is not None:
             watchers.append(loop.create_task(self._watch_shutdown(shutdown)))
         for watcher in watchers:
             watcher.add_done_callback(watcher_done)
@@ -423,6 +445,8 @@ class _StreamRun:
                 raise
             withdrawn = True
         finally:
+            if unsubscribe is not None:
+                unsubscribe()
             for watcher in watchers:
                 watcher.remove_done_callback(watcher_done)
                 watcher.cancel()
@@ -443,6 +467,8 @@ class _StreamRun:
                 del error  # no frame -> exception -> traceback -> frame cycle
 
     async def _run_pump(self) -> None:
+        if self.outcome is not None:
+            return  # ended before it began (a shutdown already signalled)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -450,9 +476,12 @@ class _StreamRun:
             with anyio.CancelScope() as self._pump_inline:
                 await self._pump()
             return
-        self._pump_task = loop.create_task(self._pump_owned())
-        with anyio.CancelScope() as self._pump_wait:
-            await self._pump_done.wait()
+        self._pump_waiter = waiter = loop.create_future()
+        self._pump_task = task = loop.create_task(self._pump_owned())
+        # A callback, not the coroutine's `finally`: a task cancelled before its first step
+        # never runs its body.
+        task.add_done_callback(self._pump_finished)
+        await waiter  # resolved when the pump is done, or at the bound `end()` sets
         if not self._pump_done.is_set():
             self._abandon()
 
@@ -462,15 +491,18 @@ class _StreamRun:
         except asyncio.CancelledError:
             # Only `end()` cancels this task; ending quietly leaves no exception cycle.
             pass
-        finally:
-            self._pump_done.set()
+
+    def _pump_finished(self, task: asyncio.Task[None]) -> None:
+        self._pump_done.set()
+        if self._pump_waiter is not None:
+            _resolve(self._pump_waiter)
 
     async def _stop_pump(self) -> None:
         task = self._pump_task
         if task is None or self._pump_done.is_set() or self.abandoned:
             return
         task.cancel()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.policy.close_timeout):
+        with anyio.move_on_after(self.policy.close_timeout, shield=True):
             await self._pump_done.wait()
         if not self._pump_done.is_set():
             self._abandon()
@@ -488,6 +520,7 @@ class _StreamRun:
     async def _pump(self) -> None:
         iterator = self.iterator
         timeline = self.timeline
+        encoder = self.response.encoder
         try:
             async for item in iterator:
                 if self.outcome is not None:
@@ -502,8 +535,11 @@ class _StreamRun:
                     self.stats.ttft = now - timeline.started
                     if self.policy.idle_timeout is not None:
                         self._poke(now + self.policy.idle_timeout)
-                # bytes are events already encoded (a pass-through relay): written as they are.
-                await self.write(item if isinstance(item, bytes) else encode(item))
+                if encoder is not None:
+                    await self.write(encoder(item))
+                else:
+                    # bytes are events already encoded (a pass-through relay): written as is.
+                    await self.write(item if isinstance(item, bytes) else encode(item))
                 # Silence counts from when the pump is ready for the next item.
                 timeline.last_item = self.clock()
                 self.stats.events += 1
@@ -554,6 +590,9 @@ class _StreamRun:
         except anyio.get_cancelled_exc_class():
             self._stop_quietly()
             return
+        self._shut_down()
+
+    def _shut_down(self) -> None:
         self.end(Outcome.SHUTDOWN, _ERROR_MESSAGES[Outcome.SHUTDOWN])
 
     def _stop_quietly(self) -> None:
@@ -579,10 +618,7 @@ class _StreamRun:
             if due.at > now:
                 # Sleep to the nearest deadline, unless `_poke` brings a nearer one.
                 self._timer_at = due.at
-                with anyio.move_on_after(due.at - now):
-                    await self._wake.wait()
-                if self._wake.is_set():
-                    self._wake = anyio.Event()
+                await self._sleep(due.at - now)
             elif due.action == HEARTBEAT:
                 if not await self._heartbeat(now):
                     return
@@ -590,6 +626,24 @@ class _StreamRun:
                 return self._expire(due.action)
             else:
                 await anyio.lowlevel.checkpoint()
+
+    async def _sleep(self, delay: float) -> None:
+        """Sleep `delay` seconds, or until `_poke` wakes the timer."""
+        loop = self._loop
+        if loop is None:
+            with anyio.move_on_after(delay):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = anyio.Event()
+            return
+        self._wake_future = future = loop.create_future()
+        handle = loop.call_later(delay, _resolve, future) if delay != math.inf else None
+        try:
+            await future
+        finally:
+            self._wake_future = None
+            if handle is not None:
+                handle.cancel()
 
     async def _heartbeat(self, now: float) -> bool:
         """Write one heartbeat; False once the stream has ended."""
@@ -626,7 +680,7 @@ class _StreamRun:
         aclose = getattr(self.iterator, "aclose", None)
         if aclose is None or self.abandoned:
             return
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.policy.close_timeout):
+        with anyio.move_on_after(self.policy.close_timeout, shield=True):
             try:
                 await aclose()
             except Exception as exc:
@@ -639,10 +693,7 @@ class _StreamRun:
         if self.message and stats.error is None and stats.outcome is not Outcome.COMPLETED:
             stats.error = self.message
         if self.outcome is not Outcome.CLIENT_DISCONNECTED and not self.client_gone:
-            with (
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(self.policy.send_timeout or 1.0),
-            ):
+            with anyio.move_on_after(self.policy.send_timeout or 1.0, shield=True):
                 try:
                     await self._send(
                         {"type": "http.response.body", "body": b"", "more_body": False}
@@ -650,6 +701,11 @@ class _StreamRun:
                 except OSError:
                     pass
         await report_close(self.response.on_close, stats)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def report_close(on_close: OnClose | None, stats: StreamStats) -> None:

@@ -63,6 +63,8 @@ _APP_PINGS_FACTOR = 2.0
 #: Before that, a heartbeat waits a tenth longer than `heartbeat`, so that an app pinging at
 #: the same interval (sse-starlette's 15 s against the guard's 15 s) is seen first.
 _GRACE_FACTOR = 1.1
+#: The timer's look at the app's common-path writes, as a share of the shortest interval.
+_SAMPLE_SHARE = 0.25
 
 _ERROR_MESSAGES = {
     Outcome.FIRST_TOKEN_TIMEOUT: "no first event within {limit:g}s",
@@ -306,6 +308,18 @@ class StreamGuardMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+def _sample_period(policy: StreamPolicy) -> float:
+    """How often the timer looks at the app's common-path writes while they may flow: a
+    quarter of the shortest interval that counts from them, so that a heartbeat or deadline
+    comes at most that much late."""
+    intervals = [
+        value
+        for value in (policy.heartbeat, policy.idle_timeout, policy.send_timeout)
+        if value is not None
+    ]
+    return min(intervals) * _SAMPLE_SHARE if intervals else math.inf
+
+
 def _prefix(path: str, option: str) -> str:
     if not path.startswith("/"):
         raise ValueError(f"StreamGuardMiddleware {option}: {path!r} must start with '/'")
@@ -354,6 +368,7 @@ class _GuardedRequest:
         "pending",
         "policy",
         "scope",
+        "seen_events",
         "started",
         "stats",
         "stopping",
@@ -388,11 +403,12 @@ class _GuardedRequest:
         #: When the last write began (the app's or the middleware's), and the last content.
         self.last_write = self.started
         self.last_item = self.started
-        #: When the app's last write on `send`'s common path began, and how many such
-        #: writes there were: that path stores one time for both `last_write` and
-        #: `last_item` (see `_last_write`, `_last_item`).
-        self.last_event = self.started
+        #: Writes on `send`'s common path, how many of them the timer has seen, and when
+        #: it saw the last one: one time for both `last_write` and `last_item` (see
+        #: `_sample_events`, `_last_write`, `_last_item`).
         self.events = 0
+        self.seen_events = 0
+        self.last_event = self.started
         #: Writes in flight through the middleware's own coroutines, and the server's
         #: awaitable for the app's last common write (see `_in_flight`).
         self.writing = 0
@@ -499,7 +515,7 @@ class _GuardedRequest:
         if self.client_gone or self.body_done:
             return app_error
         bound = self.policy.send_timeout or math.inf
-        with anyio.CancelScope(shield=True), anyio.move_on_after(bound):
+        with anyio.move_on_after(bound, shield=True):
             try:
                 if self.outcome is not Outcome.COMPLETED and self.framing.at_boundary:
                     for item in self.mw.format_error(self.outcome, self.message):
@@ -525,21 +541,32 @@ class _GuardedRequest:
 
     # -- what the app sees ----------------------------------------------------------------
     def send(self, message: Message) -> Awaitable[None]:
-        """The app's send. A plain function: the common write (whole events, with more to
-        come, on a running stream) is noted and handed straight to the server, whose
-        awaitable the app then awaits, so the middleware adds no coroutine of its own per
-        event. Everything else goes through `_send_other`."""
-        if self.hot and message["type"] == "http.response.body" and message.get("more_body"):
+        """The app's send. A plain function: the common write (whole events that start with
+        a field name, with more to come, on a running stream) is counted and handed straight
+        to the server, whose awaitable the app then awaits, so the middleware adds no
+        coroutine of its own per event. Everything else goes through `_send_other`.
+
+        The common path reads no clock: the timer notices the count moving (see
+        `_sample_events`). `more_body` is only ever set on body messages, and a write that
+        ends in a blank line leaves the stream at an event boundary whatever came before."""
+        if self.hot and message.get("more_body"):
             body: bytes = message.get("body", b"")
-            # `whole_events(body)`, inlined: a call costs as much as the check.
-            if body[-2:] == b"\n\n" and body[0] not in b":\r\n":
-                self.last_event = self.clock()
-                # Counted as one: a scan to count them costs as much as the rest of this.
+            # Inlined, each check costs as much as the rest of this path: a call would double
+            # it. Bytes above `:` start a field name, so the write carries content.
+            if body[-2:] == b"\n\n" and body[0] > 0x3A:
                 self.events += 1
                 self.bytes += len(body)
                 self.pending = pending = self._send(message)
                 return pending
         return self._send_other(message)
+
+    def _sample_events(self, now: float) -> None:
+        """The timer's view of the common path: writes since its last look began at the
+        latest `now`, which is late by at most the time since that look (`_sample_period`
+        bounds it); a deadline computed from it is late, never early."""
+        if self.events != self.seen_events:
+            self.seen_events = self.events
+            self.last_event = now
 
     def _last_write(self) -> float:
         return max(self.last_write, self.last_event)
@@ -733,8 +760,10 @@ class _GuardedRequest:
         """One timer for heartbeats and every deadline, on the guard's `Timeline`: sleep to
         the nearest, then act."""
         policy = self.policy
+        period = _sample_period(policy)
         while True:
             now = self.clock()
+            self._sample_events(now)
             # Writes begin in order, so one in flight is the last one, begun at `last_write`.
             last_write = self._last_write()
             heartbeat = policy.heartbeat
@@ -756,9 +785,11 @@ class _GuardedRequest:
                 again = max(due.at, now + heartbeat / 4)
                 due = deadline if deadline.at <= again else Due(again, None)
             if due.at > now:
-                if due.at == math.inf:
+                # While the common path may be writing, look at least every `period`.
+                wake = min(due.at, now + period) if self.hot else due.at
+                if wake == math.inf:
                     await anyio.sleep_forever()
-                await anyio.sleep(due.at - now)
+                await anyio.sleep(wake - now)
             elif due.action == HEARTBEAT:
                 if await self._heartbeat(timeline.deadline(now).at - now):
                     return

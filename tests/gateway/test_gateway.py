@@ -8,6 +8,7 @@ import random
 import signal
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -371,6 +372,36 @@ def test_workers_are_separate_processes_sharing_one_port_and_metrics(tmp_path: P
         assert gw.wait_metric("streamwarden_streams_total", 'outcome="completed"', 6) == 6
         gw.process.popen.send_signal(signal.SIGTERM)
         assert gw.process.popen.wait(15) == 0
+
+
+def test_max_streams_is_one_limit_across_workers(tmp_path: Path) -> None:
+    """`--max-streams 2 --workers 2`: two streams in all, whichever workers take them."""
+    with run_gateway(
+        tmp_path, "--workers", "2", "--max-streams", "2", "--sim-ttft", "0"
+    ) as gw:  # fmt: skip
+        body = stream_body(tokens=2, pause_after=1, pause=3.0)
+        pids: set[int] = set()
+        deadline = time.monotonic() + 15
+        while len(pids) < 2 and time.monotonic() < deadline:  # both workers up
+            with httpx.Client(timeout=20) as fresh:
+                pids.add(fresh.get(f"{gw.url}/healthz").json()["pid"])
+        holders: list[RawStream] = []
+
+        def open_stream() -> int:
+            stream = RawStream(
+                "127.0.0.1", gw.port, "/v1/chat/completions", method="POST", body=body
+            )
+            holders.append(stream)
+            return stream.response.status
+
+        try:
+            # At once: both workers wake for the burst of connections and take some each.
+            with ThreadPoolExecutor(12) as pool:
+                statuses = list(pool.map(lambda _: open_stream(), range(12)))
+            assert sorted(statuses) == [200] * 2 + [503] * 10, statuses
+        finally:
+            for stream in holders:
+                stream.close()
 
 
 def test_per_key_limit_counts_queued_requests(tmp_path: Path) -> None:

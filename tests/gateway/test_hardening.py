@@ -5,8 +5,10 @@ cache, /metrics on its own port, and one-line CLI errors."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -121,3 +123,28 @@ def test_bad_serve_flags_are_one_line_errors(args: list[str], needle: str) -> No
     assert needle in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "pick another --port" not in out.stderr or "99999" in args
+
+
+def test_each_phase_of_a_request_gets_its_own_deadline(tmp_path: Path) -> None:
+    """One timer per connection, moved as a request goes from head to body: a shorter body
+    deadline replaces the head's, a keep-alive connection serves its next request in time,
+    and a client that stalls in its body is cut at the body deadline, not the head's."""
+    with run_gateway(tmp_path, "--header-timeout", "20", "--body-timeout", "0.5") as gw:
+        sock = socket.create_connection(("127.0.0.1", gw.port))
+        try:
+            body = json.dumps({**OPENAI_BODY, "stream": False}).encode()
+            head = (
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            )
+            sock.sendall(head % len(body) + body)  # a whole request: answered
+            sock.settimeout(10)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(0.8)  # longer than the body deadline, between requests: fine
+            sock.sendall(head % len(body) + body[:5])  # then a body that stalls
+            started = time.monotonic()
+            while sock.recv(65536):
+                pass
+            assert time.monotonic() - started < 5.0  # the 0.5 s body deadline, not 20 s
+        finally:
+            sock.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
 from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
 
-from streamwarden.gateway.admission import Admission, Rejected
+from streamwarden.gateway.admission import Admission, Rejected, SharedStreams
 from streamwarden.gateway.body import MAX_DEPTH, BadBody, parse_json
 from streamwarden.gateway.drain import Drain
 from streamwarden.gateway.settings import GatewaySettings
@@ -140,6 +141,35 @@ def test_admission_counts_slots_queue_and_keys() -> None:
         slot.release()
         slot.release()  # idempotent
         assert admission.active == 0 and dict(admission.per_key) == {}
+
+    asyncio.run(main())
+
+
+def test_workers_share_one_stream_limit() -> None:
+    """Two workers' admissions over one shared array (as `--workers 2` builds it): the limit
+    is theirs together, a slot one frees reaches the other's queue, and a dead worker's
+    count is cleared."""
+    cells = multiprocessing.get_context("spawn").Array("i", 2)
+
+    async def main() -> None:
+        one = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, 0, 3))
+        two = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, 1, 3))
+        held = [await one.acquire(), await one.acquire(), await two.acquire()]
+        assert list(cells) == [2, 1]
+        assert two.try_acquire() is None and one.try_acquire() is None
+        queued = asyncio.create_task(two.acquire())
+        await asyncio.sleep(0.05)
+        assert two.queued == 1 and not queued.done()
+        held.pop(0).release()  # freed by the other worker: found by the queue's next look
+        slot = await asyncio.wait_for(queued, 2)
+        assert list(cells) == [1, 2]
+        slot.release()
+        for other in held:
+            other.release()
+        assert list(cells) == [0, 0]
+        await one.acquire()  # a worker that dies with a stream open...
+        SharedStreams.clear(cells, 0)  # ...has its count cleared by the supervisor
+        assert list(cells) == [0, 0]
 
     asyncio.run(main())
 

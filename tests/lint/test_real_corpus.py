@@ -20,8 +20,21 @@ HERE = Path(__file__).parent
 DOCS = HERE.parents[1] / "docs" / "lint.md"
 REAL = HERE / "real"
 HOLDOUT = HERE / "real_holdout"
+FRESH = HERE / "real_fresh"
 ROW = re.compile(r"^\| (.+?) \| `(.+?)` \| `(.+?)` \| (true|false|info|missed) \| .+ \|$")
 Key = tuple[str, str, str]  # (run, file:line, rule)
+# Projects of the held-out corpus whose files belong together (linted as a directory too).
+HOLDOUT_TREES = (
+    "bisheng",
+    "chatgpt-web",
+    "gpt-researcher",
+    "librechat",
+    "private-gpt",
+    "production-stack",
+    "sglang",
+    "weknora",
+)
+CORPORA = [(REAL, "real"), (HOLDOUT, "real_holdout"), (FRESH, "real_fresh")]
 
 
 def judged(corpus: str) -> dict[Key, str]:
@@ -51,6 +64,20 @@ def runs(base: Path) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
             )
         )
         out.append(("tree: sample-app-aoai-chatGPT", [str(REAL / "sample-app-aoai-chatGPT")], []))
+    if base == HOLDOUT:
+        ragflow = str(HOLDOUT / "ragflow")
+        out.append(
+            (
+                "tree: ragflow, --root /etc/nginx/conf.d=ragflow",
+                [ragflow],
+                [("/etc/nginx/conf.d", ragflow)],
+            )
+        )
+        out += [(f"tree: {p}", [str(HOLDOUT / p)], []) for p in HOLDOUT_TREES]
+    if base == FRESH:
+        geekai = str(FRESH / "geekai")
+        out.append(("tree: geekai, --root /etc/nginx=geekai", [geekai], [("/etc/nginx", geekai)]))
+        out += [(f"tree: {p}", [str(FRESH / p)], []) for p in ("superagi", "taskingai")]
     return out
 
 
@@ -79,7 +106,7 @@ def figures(rows: dict[Key, str]) -> tuple[float, float]:
     return precision, recall
 
 
-@pytest.mark.parametrize(("base", "corpus"), [(REAL, "real"), (HOLDOUT, "real_holdout")])
+@pytest.mark.parametrize(("base", "corpus"), CORPORA)
 def test_every_finding_is_judged(base: Path, corpus: str) -> None:
     rows = judged(corpus)
     listed = {key for key, verdict in rows.items() if verdict != "missed"}
@@ -87,7 +114,7 @@ def test_every_finding_is_judged(base: Path, corpus: str) -> None:
 
 
 def test_sources_name_every_file() -> None:
-    for base in (REAL, HOLDOUT):
+    for base, corpus in CORPORA:
         named = {
             line.split(" | ")[0]
             for line in (base / "SOURCES").read_text().splitlines()
@@ -96,8 +123,9 @@ def test_sources_name_every_file() -> None:
         files = {str(p.relative_to(base)) for p in base.rglob("*") if p.name != "SOURCES"}
         assert named == {f for f in files if (base / f).is_file()}
         projects = {name.split("/")[0] for name in named}
-        assert len(named) >= 20
-        assert len(projects) >= 10
+        # The fresh corpus is smaller: 12 files from 8 projects at least.
+        assert len(named) >= (12 if corpus == "real_fresh" else 20)
+        assert len(projects) >= (8 if corpus == "real_fresh" else 10)
 
 
 def test_precision_and_recall_on_the_corpus() -> None:
@@ -105,20 +133,31 @@ def test_precision_and_recall_on_the_corpus() -> None:
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
 
 
-def test_recall_on_the_held_out_corpus() -> None:
-    # Precision there is documented in docs/lint.md (the app-sent X-Accel-Buffering case).
-    _, recall = figures(judged("real_holdout"))
-    assert recall >= 0.9
+@pytest.mark.parametrize(
+    ("corpus", "least_precision", "least_recall"),
+    [("real_holdout", 0.6, 0.9), ("real_fresh", 0.75, 0.85)],
+)
+def test_figures_on_the_corpora_not_tuned_on(
+    corpus: str, least_precision: float, least_recall: float
+) -> None:
+    # Below 90 % precision, measured and explained in docs/lint.md: default-buffering nginx
+    # routes whose app sends X-Accel-Buffering: no, or that carry no stream, look exactly like
+    # the ones that burst. These bounds only keep the figures from sliding back.
+    precision, recall = figures(judged(corpus))
+    assert precision >= least_precision and recall >= least_recall, (precision, recall)
 
 
 @pytest.mark.parametrize(
     ("corpus", "row"),
     [
         ("real", "| `real/` (tuned on) |"),
-        ("real_holdout", "| `real_holdout/`, all sets, after the fixes below"),
+        ("real_holdout", "| `real_holdout/`, all sets, now (the table the test reads)"),
+        ("real_fresh", "| `real_fresh/`, now (the table the test reads)"),
     ],
 )
 def test_the_documented_figures_are_the_judged_ones(corpus: str, row: str) -> None:
     [line] = [line for line in DOCS.read_text().splitlines() if line.startswith(row)]
-    true, false, missed = (int(cell) for cell in line.split(" | ")[1:4])
+    runs, *cells = line.split(" | ")[1:5]
+    assert runs == "all"
+    true, false, missed = (int(cell) for cell in cells)
     assert (true, false, missed) == counts(judged(corpus))

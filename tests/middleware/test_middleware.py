@@ -425,6 +425,24 @@ def test_steady_whole_events_keep_the_idle_deadline_and_heartbeats_away(
     assert stats.events == 30
 
 
+def test_idle_deadline_counts_from_the_last_shortcut_write_never_earlier(
+    gens: Generators, port: int
+) -> None:
+    """The shortcut reads no clock: the timer samples its count. Eleven events 0.05 s apart
+    outlast the 0.3 s idle timeout, so a timer blind to them would cut the stream; after
+    the last one, the deadline comes late by at most a sample period, never early."""
+    response = get(
+        port, "/sse?key=flow&tokens=12&interval=0.05&pause=5&pause_after=11", policy="idle"
+    ).read_all()
+    events = [(t, i) for t, i in response.timed_items() if isinstance(i, Event)]
+    assert [i.data for _, i in events[:-1]] == [f"t{i}" for i in range(11)]
+    assert events[-1][1].event == "error"
+    assert json.loads(events[-1][1].data)["error"]["type"] == "idle_timeout"
+    assert events[-1][0] - events[-2][0] >= 0.3
+    stats = gens.next_stats()
+    assert stats.outcome is Outcome.IDLE_TIMEOUT and stats.events == 11
+
+
 def test_error_event_shape_is_configurable(gens: Generators, port: int) -> None:
     response = get(port, "/sse?tokens=2&pause=5", policy="shaped").read_all()
     last = response.events()[-1]

@@ -106,3 +106,22 @@ def test_the_fast_paths_write_what_sse_encode_writes(item: Event | str) -> None:
     numbering = Numbering("msg_1")
     expected = encode(numbering.event(item, 1))
     assert numbering.encode(item) == expected
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        b'data: {"choices":[{"delta":{"content":"id: x"}}]}\n\n',  # one line: the fast path
+        b"id: theirs:7\ndata: a\n\n",  # their id: replaced, so the event has ours
+        b"data: a\nid: theirs:8\n\n",
+        b"data: a\n\ndata: b\n\n",
+        b"\n\ndata: a\n\n",
+    ],
+)
+def test_relayed_bytes_get_our_ids_on_every_path(item: bytes) -> None:
+    """The one-line read takes a shortcut; every shape decodes to the same events with ours."""
+    numbering = Numbering("chatcmpl-x")
+    bare = [e for e in SSEDecoder().feed(item) if isinstance(e, Event)]
+    out = [e for e in SSEDecoder().feed(numbering.encode(item)) if isinstance(e, Event)]
+    assert [e.data for e in out] == [e.data for e in bare]
+    assert [e.id for e in out] == [f"chatcmpl-x:{n}" for n in range(1, len(out) + 1)]

@@ -2,15 +2,55 @@
 
 Overload is never a hang: past the limits, or after the queue timeout, `acquire` raises
 `Rejected` at once with the status and the Retry-After to answer with.
+
+With `--workers N`, `SharedStreams` makes `--max-streams` one limit for all the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
+from typing import Any
 
-__all__ = ["Admission", "Rejected", "Slot"]
+__all__ = ["Admission", "Rejected", "SharedStreams", "Slot"]
+
+#: How often a worker's queue looks for a slot another worker freed (its own releases hand
+#: theirs over at once).
+SHARED_POLL = 0.02
+
+
+class SharedStreams:
+    """The stream count of several worker processes, against one limit.
+
+    `cells` is a `multiprocessing` `Array("i", workers)` made by the supervisor: each worker
+    counts its streams in its own cell, and taking a slot sums the cells under the array's
+    lock, so the limit holds across workers. A worker that dies leaves its count behind;
+    the supervisor zeroes its cell (`clear`), so its slots come back.
+    """
+
+    def __init__(self, cells: Any, index: int, limit: int) -> None:
+        self.cells = cells
+        self.index = index
+        self.limit = limit
+
+    def take(self) -> bool:
+        with self.cells.get_lock():
+            counts: MutableSequence[int] = self.cells.get_obj()
+            if sum(counts) >= self.limit:
+                return False
+            counts[self.index] += 1
+        return True
+
+    def give(self) -> None:
+        with self.cells.get_lock():
+            counts: MutableSequence[int] = self.cells.get_obj()
+            counts[self.index] = max(0, counts[self.index] - 1)
+
+    @staticmethod
+    def clear(cells: Any, index: int) -> None:
+        with cells.get_lock():
+            cells.get_obj()[index] = 0
 
 
 class Rejected(Exception):
@@ -47,6 +87,7 @@ class Admission:
         key_max_streams: int | None = None,
         retry_after: int = 1,
         on_change: Callable[[], None] | None = None,
+        shared: SharedStreams | None = None,
     ) -> None:
         if queue_timeout <= 0:
             raise ValueError("queue_timeout must be > 0: a queued request must not wait forever")
@@ -65,6 +106,8 @@ class Admission:
         self._on_change = on_change
         self._idle = asyncio.Event()
         self._idle.set()
+        self.shared = shared
+        self._poll: asyncio.TimerHandle | None = None
 
     @property
     def queued(self) -> int:
@@ -81,19 +124,29 @@ class Admission:
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
-    def _has_room(self) -> bool:
-        return self.max_streams is None or self.active < self.max_streams
+    def _reserve(self) -> bool:
+        """Count one more stream if there is room for it, here and across the workers."""
+        if self.max_streams is not None and self.active >= self.max_streams:
+            return False
+        if self.shared is not None and not self.shared.take():
+            return False
+        self.active += 1
+        return True
+
+    def _unreserve(self) -> None:
+        self.active -= 1
+        if self.shared is not None:
+            self.shared.give()
 
     def try_acquire(self, key: str | None = None) -> Slot | None:
         """A slot now if one is free and nobody is queued; None if the request would have
         to wait (then `acquire` queues it). Raises `Rejected` as `acquire` does. Lets the
         common case skip the disconnect watcher that a wait in the queue needs."""
         self._check(key)
-        if not (self._has_room() and not self._waiters):
+        if self._waiters or not self._reserve():
             return None
         if key is not None:
             self.per_key[key] += 1
-        self.active += 1
         self._changed()
         return Slot(self, key)
 
@@ -117,9 +170,7 @@ class Admission:
             # Counted before any wait, so that queued requests count against the key too.
             self.per_key[key] += 1
         try:
-            if self._has_room() and not self._waiters:
-                self.active += 1
-            else:
+            if self._waiters or not self._reserve():
                 await self._wait_in_queue()  # returns with our slot already counted
         except BaseException:
             self._forget_key(key)
@@ -148,6 +199,8 @@ class Admission:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._changed()
+        if self.shared is not None and self._poll is None:
+            self._poll = asyncio.get_running_loop().call_later(SHARED_POLL, self._look_again)
         try:
             async with asyncio.timeout(self.queue_timeout):
                 await waiter
@@ -162,7 +215,7 @@ class Admission:
         except BaseException:
             # Cancelled while queued (client left): hand a slot we were given to the next.
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self.active -= 1
+                self._unreserve()
                 self._wake_next()
             raise
         finally:
@@ -177,16 +230,25 @@ class Admission:
                 del self.per_key[key]
 
     def _release(self, slot: Slot) -> None:
-        self.active -= 1
+        self._unreserve()
         self._forget_key(slot.key)
         self._wake_next()
         self._changed()
 
     def _wake_next(self) -> None:
-        while self._waiters and self._has_room():
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                # Reserve the slot now so that a newcomer cannot take it first.
-                self.active += 1
-                waiter.set_result(None)
+        while self._waiters:
+            if self._waiters[0].done():
+                self._waiters.popleft()
+                continue
+            # Reserve the slot now so that a newcomer cannot take it first.
+            if not self._reserve():
                 return
+            self._waiters.popleft().set_result(None)
+            return
+
+    def _look_again(self) -> None:
+        """While requests are queued here, a slot freed by another worker is taken too."""
+        self._poll = None
+        self._wake_next()
+        if self._waiters:
+            self._poll = asyncio.get_running_loop().call_later(SHARED_POLL, self._look_again)

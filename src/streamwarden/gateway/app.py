@@ -25,11 +25,11 @@ from starlette.types import Receive, Scope, Send
 
 from streamwarden.doctor.canary import canary_app
 from streamwarden.gateway import relay
-from streamwarden.gateway.admission import Admission, Rejected, Slot
+from streamwarden.gateway.admission import Admission, Rejected, SharedStreams, Slot
 from streamwarden.gateway.auth import KeyRing
 from streamwarden.gateway.body import BadBody, parse_json, read_body
 from streamwarden.gateway.drain import Drain
-from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, NumberedEvents, Numbering
+from streamwarden.gateway.ids import HEARTBEAT_LINE, STREAM_ID_HEADER, Numbering
 from streamwarden.gateway.resume import GloballyFull, NotResumable, Resume
 from streamwarden.gateway.settings import GatewaySettings
 from streamwarden.gateway.waits import (
@@ -243,6 +243,7 @@ class Gateway:
         self,
         settings: GatewaySettings,
         upstream: Upstream | None = None,
+        shared_streams: SharedStreams | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
@@ -253,6 +254,7 @@ class Gateway:
             queue_timeout=settings.queue_timeout,
             key_max_streams=settings.key_max_streams,
             on_change=self._admission_changed,
+            shared=shared_streams,
         )
         self.drain = Drain(self.admission, settings.drain_timeout)
         self.keys = KeyRing(settings.api_keys)
@@ -417,11 +419,13 @@ class Gateway:
             return self._resumable(request, exchange, events, items, slot, started)
 
         async def on_close(stats: StreamStats) -> None:
-            # The guard closed `events`; close the upstream request too (it may be mid-read).
+            # The guard closed `events`; close the upstream request too (it may be mid-read),
+            # unless `events` is that request (the pass-through) and the guard closed it.
             try:
-                # Bounded: an upstream that hangs while closing must not hold the slot.
-                with anyio.move_on_after(self.settings.policy.close_timeout):
-                    await items.aclose()
+                if items is not events or stats.extra.get("abandoned_source"):
+                    # Bounded: an upstream that hangs while closing must not hold the slot.
+                    with anyio.move_on_after(self.settings.policy.close_timeout):
+                        await items.aclose()
             finally:
                 slot.release()
                 self.metrics.stream_finished(stats, items.tokens, items.finished)
@@ -430,7 +434,7 @@ class Gateway:
         numbering = Numbering(exchange.rid)
         response = stream_response(
             request,
-            NumberedEvents(numbering, events),
+            events,
             policy=self.settings.policy,
             on_close=on_close,
             format_error=numbering.errors(protocol.error_events),
@@ -439,6 +443,7 @@ class Gateway:
             headers={STREAM_ID_HEADER: exchange.rid},
         )
         response.heartbeat = HEARTBEAT_LINE
+        response.encoder = numbering.encode
         return response
 
     def _resumable(
@@ -526,8 +531,7 @@ class Gateway:
         finally:
             with (
                 contextlib.suppress(Exception),
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(self.settings.policy.close_timeout),
+                anyio.move_on_after(self.settings.policy.close_timeout, shield=True),
             ):
                 await items.aclose()
             slot.release()
@@ -664,10 +668,12 @@ def create_app(
     upstream: Upstream | None = None,
     *,
     serve_metrics: bool = True,
+    shared_streams: SharedStreams | None = None,
 ) -> Starlette:
     """The gateway app. `serve_metrics=False` leaves `/metrics` to `metrics_app` on its own
-    port (`--metrics-port`)."""
-    gateway = Gateway(settings or GatewaySettings(), upstream)
+    port (`--metrics-port`); `shared_streams` is one worker's share of `--max-streams` under
+    `--workers N`."""
+    gateway = Gateway(settings or GatewaySettings(), upstream, shared_streams)
 
     async def chat_completions(request: Request) -> Response:
         return await gateway.handle(request, OPENAI)

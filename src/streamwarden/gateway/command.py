@@ -80,7 +80,9 @@ def serve(
     send_timeout: Annotated[
         float, typer.Option(help="Seconds a client may stop reading before it is dropped (0: off).")
     ] = 30.0,
-    max_streams: Annotated[int, typer.Option(help="Streams served at once (0: unlimited).")] = 0,
+    max_streams: Annotated[
+        int, typer.Option(help="Streams served at once, by all workers together (0: unlimited).")
+    ] = 0,
     queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot.")] = 0,
     queue_timeout: Annotated[
         float, typer.Option(help="Seconds a queued request waits before 503.")

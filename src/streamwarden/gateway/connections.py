@@ -70,7 +70,11 @@ def guarded_protocol(base: type[Any], listen: Listen) -> type[Any]:
         return base
 
     class GuardedProtocol(base):  # type: ignore[misc]
-        _deadline: asyncio.TimerHandle | None = None
+        # One timer per connection, moved lazily: a request re-arms its deadline three
+        # times, and a timer made and cancelled each time costs more than the check below.
+        _timer: asyncio.TimerHandle | None = None
+        #: When the current phase's deadline falls (loop time); None: no deadline now.
+        _due: float | None = None
         _busy = False
         _opened = 0.0
 
@@ -85,7 +89,10 @@ def guarded_protocol(base: type[Any], listen: Listen) -> type[Any]:
                 transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._arm(None)
+            self._due = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             super().connection_lost(exc)
 
         def on_message_begin(self) -> None:
@@ -106,15 +113,27 @@ def guarded_protocol(base: type[Any], listen: Listen) -> type[Any]:
             super().on_response_complete()
 
         def _arm(self, limit: float | None) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-            if limit is not None:
-                self._deadline = self.loop.call_later(limit, self._too_slow)
+            """The deadline for the phase that begins now. A timer already set for later
+            is replaced; one set for earlier stays and looks again when it fires."""
+            if limit is None:
+                self._due = None
+                return
+            self._due = due = self.loop.time() + limit
+            timer = self._timer
+            if timer is not None:
+                if timer.when() <= due:
+                    return
+                timer.cancel()
+            self._timer = self.loop.call_at(due, self._check)
 
-        def _too_slow(self) -> None:
-            self._deadline = None
-            if not self.transport.is_closing():
+        def _check(self) -> None:
+            self._timer = None
+            due = self._due
+            if due is None:
+                return
+            if self.loop.time() < due:
+                self._timer = self.loop.call_at(due, self._check)
+            elif not self.transport.is_closing():
                 self.transport.close()
 
         def _shed_idle(self) -> bool:

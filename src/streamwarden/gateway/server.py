@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from streamwarden.gateway.admission import SharedStreams
 from streamwarden.gateway.app import create_app, metrics_app
 from streamwarden.gateway.connections import Listen, guarded_protocol
 from streamwarden.gateway.drain import Drain
@@ -35,11 +36,13 @@ class GatewayServer(uvicorn.Server):
         settings: GatewaySettings,
         listen: Listen | None = None,
         metrics_sock: socket.socket | None = None,
+        shared_streams: SharedStreams | None = None,
     ) -> None:
         super().__init__(config)
         self.settings = settings
         self.listen = listen or Listen()
         self.metrics_sock = metrics_sock
+        self.shared_streams = shared_streams
         self._drain: Drain | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -59,7 +62,11 @@ class GatewayServer(uvicorn.Server):
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         if self.settings.access_log:
             _log_access_to_stderr()
-        app = create_app(self.settings, serve_metrics=self.metrics_sock is None)
+        app = create_app(
+            self.settings,
+            serve_metrics=self.metrics_sock is None,
+            shared_streams=self.shared_streams,
+        )
         self._drain = app.state.gateway.drain
         self._loop = asyncio.get_running_loop()
         self.config.app = app
@@ -200,8 +207,9 @@ def _worker(
     sock: socket.socket,
     listen: Listen,
     metrics_sock: socket.socket | None,
+    shared_streams: SharedStreams | None,
 ) -> None:
-    GatewayServer(config, settings, listen, metrics_sock).run(sockets=[sock])
+    GatewayServer(config, settings, listen, metrics_sock, shared_streams).run(sockets=[sock])
 
 
 def _run_workers(
@@ -215,6 +223,7 @@ def _run_workers(
     """A small supervisor: uvicorn's own builds a plain `Server` in each worker, which would
     lose the drain. One socket, N spawned workers, signals forwarded, exit 0 when all do."""
     import multiprocessing
+    import multiprocessing.connection
     import os
     import tempfile
 
@@ -224,11 +233,24 @@ def _run_workers(
         own_dir = tempfile.mkdtemp(prefix="streamwarden-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     context = multiprocessing.get_context("spawn")
+    # --max-streams is one limit for all the workers: each counts in its own cell.
+    cells = context.Array("i", workers) if settings.max_streams is not None else None
     processes = [
         context.Process(
-            target=_worker, args=(config, settings, sock, listen, metrics_sock), daemon=False
+            target=_worker,
+            args=(
+                config,
+                settings,
+                sock,
+                listen,
+                metrics_sock,
+                SharedStreams(cells, index, settings.max_streams)
+                if cells is not None and settings.max_streams is not None
+                else None,
+            ),
+            daemon=False,
         )
-        for _ in range(workers)
+        for index in range(workers)
     ]
 
     def forward(sig: int, frame: FrameType | None) -> None:
@@ -240,8 +262,16 @@ def _run_workers(
     try:
         for process in processes:
             process.start()
-        for process in processes:
-            process.join()
+        running = dict(enumerate(processes))
+        while running:
+            ended = multiprocessing.connection.wait([p.sentinel for p in running.values()])
+            for index, process in list(running.items()):
+                if process.sentinel in ended:
+                    process.join()
+                    del running[index]
+                    if cells is not None:
+                        # Its streams ended with it: the others may use their slots.
+                        SharedStreams.clear(cells, index)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 
 from streamwarden.lint import (
     apigateway,
+    appheaders,
     envoy,
     gunicorn,
     haproxy,
@@ -57,6 +59,8 @@ class Result:
     files: list[str] = field(default_factory=list)  # files that were checked
     streaming: list[str] = field(default_factory=list)  # nginx routes treated as streaming
     skipped: list[str] = field(default_factory=list)  # nginx routes skipped, with why
+    # Where the app's own source sends X-Accel-Buffering: no ("file:line"), found in a tree.
+    app_headers: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -197,6 +201,10 @@ def lint_paths(
     result.errors += [ConfigError(p, "no such file or directory") for p in missing]
     named = {os.path.normpath(p) for p in paths}
     prefix = nginx_prefix(paths)
+    sources = [p for p in files if os.path.normpath(p) not in named and _app_source(p, paths)]
+    result.app_headers = _app_headers(sources)
+    if result.app_headers and not limits.app_sends_accel_buffering:
+        limits = dataclasses.replace(limits, app_sends_accel_buffering=True)
     texts: dict[str, tuple[str, Kind]] = {}
     for path in files:
         if path == STDIN:
@@ -268,6 +276,32 @@ def lint_paths(
             unique.append(f)
     result.findings = sorted(unique, key=lambda f: (f.file or "", f.line or 0, f.id))
     return result
+
+
+def _app_source(path: str, linted: list[str]) -> bool:
+    """Whether a file found under a linted directory is app source, judged by its path
+    inside that directory (a project kept under `~/tests/` is still an app)."""
+    for top in linted:
+        if top != STDIN and os.path.isdir(top):
+            rel = os.path.relpath(path, top)
+            if not rel.startswith(os.pardir):
+                return appheaders.is_app_source(rel)
+    return False
+
+
+def _app_headers(sources: list[str]) -> list[str]:
+    """`file:line` of each place the app's source sets X-Accel-Buffering: no."""
+    found = []
+    for path in sources:
+        try:
+            if os.path.getsize(path) > appheaders.MAX_FILE_BYTES:
+                continue  # a bundle or generated file, not a handler
+        except OSError:
+            continue
+        text = _read_disk(path)
+        if text is not None:
+            found += [f"{path}:{n}" for n in appheaders.header_lines(text)]
+    return found
 
 
 def _one(

@@ -64,7 +64,21 @@ _STATIC = re.compile(
     re.I,
 )
 # Stored files served through the app (Dify's and WeKnora's `/files`): downloads, not streams.
-_FILES = re.compile(r"(^|/)(files|uploads|downloads|media|images)(/|$|\b)", re.I)
+_FILES = re.compile(
+    r"(^|/)(files|uploads|downloads|media|images|imgs?|icons|avatars|thumbnails|fonts)(/|$|\b)",
+    re.I,
+)
+# Where an app's API lives: a catch-all `location /` beside one of these serves the front end.
+_API_PATH = re.compile(r"^/(api|v\d+|backend|graphql|rpc)(/|$|\b)", re.I)
+_CATCH_ALL = {("/",), ("^~", "/")}
+# Service names that say "front end" whatever the stack; a catch-all to one serves pages.
+_FRONTEND_PARTS = {"frontend", "front", "gui", "client", "nextjs", "nuxt", "vite", "spa"}
+# Sign-in, admin and API-docs pages, by the first path segment (`/api/docs/chat` may stream).
+_PAGES = re.compile(
+    r"^/(auth|login|logout|signin|signup|oauth2?|sso|saml|admin|docs|redoc|swagger|"
+    r"openapi\.json)(/|$|\b)",
+    re.I,
+)
 _WEBSOCKET = re.compile(r"(^|/)(socket\.io|ws|websocket)(/|$)", re.I)
 # Object stores answer with stored files, never with streams: MinIO and S3-compatible hosts by
 # a host-name part, the big clouds' blob endpoints by their domain.
@@ -370,6 +384,66 @@ def _object_store(proxy_pass: Directive) -> bool:
     return bool(parts & _OBJECT_STORE_PARTS) or host.endswith(_OBJECT_STORE_DOMAINS)
 
 
+def _host_parts(proxy_pass: Directive) -> set[str]:
+    """The name parts of proxy_pass's host or upstream (`http://web-frontend:3000`: web,
+    frontend); none for a variable host."""
+    if not proxy_pass.args:
+        return set()
+    match = re.match(r"^https?://([^/:$]+)", proxy_pass.args[0], re.I)
+    return set(re.split(r"[.\-_]", match.group(1).lower())) if match else set()
+
+
+def _locations(chain: Chain) -> list[Directive]:
+    return [b for b in chain if b.name == "location"]
+
+
+def _api_like(path: str, regex: bool) -> bool:
+    """Whether a location holds an app's API: a prefix like `/api`, or a regex that matches
+    `/api/` or `/v1/` (Onyx's `~ ^/(api|openapi.json)(/.*)?$`)."""
+    if not regex:
+        return _API_PATH.search(path) is not None
+    try:
+        return any(re.search(path, probe) for probe in ("/api/", "/v1/"))
+    except re.error:
+        return False
+
+
+def _api_sibling(server: Directive, me: Directive) -> str | None:
+    """A proxied location of `server`, other than `me`, that holds the app's API or an
+    upgraded connection: its path, else None."""
+    for _, chain in proxied([server]):
+        locations = _locations(chain)
+        if not locations or locations[0] is me:
+            continue
+        path, regex = _location_path(chain)
+        upgraded = any(
+            d.args and d.args[0].lower() == "upgrade"
+            for b in chain
+            for d in own(b, "proxy_set_header")
+        )
+        if _api_like(path, regex) or _WEBSOCKET.search(path) or upgraded:
+            return path
+    return None
+
+
+def front_end(chain: Chain, proxy_pass: Directive) -> str | None:
+    """Why a catch-all `location /` serves a front end's pages rather than streams, or None.
+
+    A server that sends its API (`/api`, `/v1`, …) or its WebSocket through more specific
+    locations sends its streams there too; what is left for `location /` is the front end.
+    A catch-all to a service named like one (`frontend`, `gui`, `client`, …) serves pages."""
+    locations = _locations(chain)
+    if len(locations) != 1 or locations[0].args not in _CATCH_ALL:
+        return None
+    if _host_parts(proxy_pass) & _FRONTEND_PARTS:
+        return "a front end (the catch-all proxies a service named like one)"
+    servers = [b for b in chain if b.name == "server"]
+    sibling = _api_sibling(servers[-1], locations[0]) if servers else None
+    if sibling is not None:
+        return f"a front end (the catch-all beside {sibling}, where the API and its streams go)"
+    return None
+
+
 def why_not_streaming(chain: Chain, limits: Limits, proxy_pass: Directive) -> str | None:
     """None when the route may carry streams; else why it is skipped."""
     path, regex = _location_path(chain)
@@ -393,7 +467,9 @@ def why_not_streaming(chain: Chain, limits: Limits, proxy_pass: Directive) -> st
         return "WebSocket (upgraded connections are not buffered)"
     if _object_store(proxy_pass):
         return "an object store (stored files, not streams)"
-    return None
+    if not regex and _PAGES.search(path):
+        return "sign-in, admin or API-docs pages"
+    return front_end(chain, proxy_pass)
 
 
 @dataclass(frozen=True, slots=True)

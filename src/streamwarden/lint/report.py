@@ -59,6 +59,13 @@ def to_text(result: Result, console: Console) -> None:
     if result.skipped:
         listed = "; ".join(result.skipped)
         console.print(f"[dim]nginx routes skipped: {escape(listed)}[/dim]", soft_wrap=True)
+    if result.app_headers:
+        listed = ", ".join(result.app_headers)
+        console.print(
+            f"the app sends X-Accel-Buffering: no ({escape(listed)}): nginx routes in this tree "
+            "were judged as with --app-sends-accel-buffering",
+            soft_wrap=True,
+        )
     checked = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
     console.print(f"{checked}: {summary or 'no findings'}")
 

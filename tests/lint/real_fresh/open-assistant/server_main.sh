@@ -1,0 +1,3 @@
+#!/bin/bash
+
+uvicorn main:app --host 0.0.0.0 --port "$PORT"
