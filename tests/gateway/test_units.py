@@ -155,21 +155,21 @@ def test_workers_share_one_stream_limit() -> None:
         one = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, 0, 3))
         two = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, 1, 3))
         held = [await one.acquire(), await one.acquire(), await two.acquire()]
-        assert list(cells) == [2, 1]
+        assert cells[:] == [2, 1]
         assert two.try_acquire() is None and one.try_acquire() is None
         queued = asyncio.create_task(two.acquire())
         await asyncio.sleep(0.05)
         assert two.queued == 1 and not queued.done()
         held.pop(0).release()  # freed by the other worker: found by the queue's next look
         slot = await asyncio.wait_for(queued, 2)
-        assert list(cells) == [1, 2]
+        assert cells[:] == [1, 2]
         slot.release()
         for other in held:
             other.release()
-        assert list(cells) == [0, 0]
+        assert cells[:] == [0, 0]
         await one.acquire()  # a worker that dies with a stream open...
         SharedStreams.clear(cells, 0)  # ...has its count cleared by the supervisor
-        assert list(cells) == [0, 0]
+        assert cells[:] == [0, 0]
 
     asyncio.run(main())
 
