@@ -48,6 +48,7 @@ _HTTPTOOLS = re.compile(
 # What `--app-server` accepts: the servers whose framing of HTTP/1.0 answers is known.
 NAMED: dict[str, tuple[str, Framing]] = {
     "uvicorn": ("uvicorn (httptools)", Framing.CHUNKED),
+    "sanic": ("Sanic", Framing.CHUNKED),
     "h11": ("uvicorn --http h11", Framing.CLOSE),
     "gunicorn": ("gunicorn (sync, gthread or gevent worker)", Framing.CLOSE),
     "node": ("Node's http server", Framing.CLOSE),
@@ -59,7 +60,7 @@ NAMED: dict[str, tuple[str, Framing]] = {
 def named(value: str) -> AppServer:
     """The app server `--app-server VALUE` names (KeyError for an unknown one)."""
     name, framing = NAMED[value]
-    return AppServer(f"{name} (--app-server {value})", framing)
+    return AppServer(f"{name}, from --app-server {value},", framing)
 
 
 def is_requirements(path: str) -> bool:

@@ -650,7 +650,7 @@ def _chunked(route: Route, server: AppServer) -> list[Finding]:
             f"app server behind it, {server.name}{where}, answers in chunks: chunked, no "
             "hold-back; would burst under --http h11 (or any server that answers HTTP/1.0 "
             "close-delimited).",
-            f'To stay safe whatever serves the app, add `proxy_http_version 1.1;` and '
+            f"To stay safe whatever serves the app, add `proxy_http_version 1.1;` and "
             f'`proxy_set_header Connection "";` to {route.label}.',
             route.proxy_pass.file,
             route.proxy_pass.line,
