@@ -567,7 +567,11 @@ MEASURED = (
     "close-delimited stream arrives in one burst when it ends; with `proxy_http_version 1.1` "
     "the app answers in chunks and each event passes as it comes, buffering or not; "
     "`X-Accel-Buffering: no` from the app turns buffering off per response unless "
-    f"`proxy_ignore_headers` lists it ({DOCS}#proxy_buffering)."
+    f"`proxy_ignore_headers` lists it ({DOCS}#proxy_buffering). Whether the app answers "
+    "nginx's HTTP/1.0 in chunks is up to its server: uvicorn on httptools (its default "
+    "whenever httptools is installed) does, and its events pass one by one; `uvicorn --http "
+    "h11`, gunicorn's own workers, Node and Go answer close-delimited, and burst. In a linted "
+    "tree the server is read from the start commands (nginx/app-server-chunked)."
 )
 
 
