@@ -249,3 +249,41 @@ def test_a_config_file_alone_keeps_its_verdict(tmp_path: Path) -> None:
     tree = {f.id for f in lint_paths([str(root)]).findings}
     assert alone & BURST_RULES and CHUNKED_RULE not in alone
     assert CHUNKED_RULE in tree and not tree & BURST_RULES
+
+
+BUILT = """services:
+  backend:
+    build: ./backend
+  frontend:
+    build: {context: ./web, dockerfile: Dockerfile.prod}
+  nginx:
+    image: nginx:1.25
+"""
+
+
+@pytest.mark.parametrize(("host", "chunked"), [("backend", True), ("frontend", False)])
+def test_a_dockerfile_belongs_to_the_compose_service_built_from_it(
+    tmp_path: Path, host: str, chunked: bool
+) -> None:
+    # Both listen on 8000; only the name tells them apart. The front end's Node server starts
+    # no command the linter reads, so its route keeps the warning.
+    root = write(
+        tmp_path,
+        {
+            "docker-compose.yml": BUILT,
+            "backend/Dockerfile": 'CMD ["uvicorn", "main:app", "--host", "0.0.0.0"]\n',
+            "backend/requirements.txt": "fastapi[standard]\n",
+            "web/Dockerfile.prod": 'CMD ["node", "server.js"]\n',
+            "nginx/default.conf": SITE.format(host=host),
+        },
+    )
+    result = lint_paths([str(root)])
+    assert [s.service for s in result.app_servers] == ["backend"]
+    ids = {f.id for f in result.findings}
+    assert (CHUNKED_RULE in ids) is chunked
+    assert bool(ids & BURST_RULES) is not chunked
+
+
+def test_a_host_that_is_another_service_matches_nothing() -> None:
+    assert serving([("web", 8001)], (UNNAMED,), frozenset({"web", "api"})) is None
+    assert serving([("127.0.0.1", 8001)], (UNNAMED,), frozenset({"web"})) == UNNAMED

@@ -148,17 +148,20 @@ def target(url: str) -> tuple[str, int] | None:
 
 
 def serving(
-    targets: list[tuple[str, int]] | None, servers: tuple[AppServer, ...]
+    targets: list[tuple[str, int]] | None,
+    servers: tuple[AppServer, ...],
+    hosts: frozenset[str] = frozenset(),
 ) -> AppServer | None:
     """The app server behind a route's targets, or None when that is not certain.
 
     A target's host must name the service that runs the server (Compose service, workload),
     or, in a tree that names no services, be any host whose port the server listens on (one
-    start script next to one nginx config). Every target must lead to servers that frame
-    answers the same way."""
+    start script next to one nginx config). A host that is one of the tree's other services
+    (`hosts`: a Node front end without a command) matches nothing. Every target must lead to
+    servers that frame answers the same way."""
     if not targets or not servers:
         return None
-    services = {s.service for s in servers if s.service}
+    services = {s.service for s in servers if s.service} | set(hosts)
     found: list[AppServer] = []
     for host, port in targets:
         listening = [s for s in servers if port in s.ports]

@@ -45,8 +45,9 @@ class Limits:
     URL prefixes that stream (empty: guess from each route). `app_sends_accel_buffering` says
     the app answers streams with `X-Accel-Buffering: no`, which turns nginx buffering off per
     response. `app_servers` are the app servers a linted tree starts (matched to nginx
-    routes by service name and port); `app_server` is the one `--app-server` names for every
-    route no detected server matches.
+    routes by service name and port), `service_hosts` every service name the tree defines
+    (a route to one that starts no known server is not matched by port); `app_server` is the
+    one `--app-server` names for every route no detected server matches.
     """
 
     max_gap: float = HEARTBEAT
@@ -55,6 +56,7 @@ class Limits:
     stream_paths: tuple[str, ...] = ()
     app_sends_accel_buffering: bool = False
     app_servers: tuple[AppServer, ...] = ()
+    service_hosts: frozenset[str] = frozenset()
     app_server: AppServer | None = None
 
     @property

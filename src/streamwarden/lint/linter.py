@@ -243,9 +243,12 @@ def lint_paths(
             continue
         texts[path] = (text, found)
 
-    result.app_servers = _app_servers(texts, [p for p in files if appservers.is_requirements(p)])
+    requirements = [p for p in files if appservers.is_requirements(p)]
+    result.app_servers, hosts = _app_servers(texts, requirements)
     if result.app_servers:
-        limits = dataclasses.replace(limits, app_servers=tuple(result.app_servers))
+        limits = dataclasses.replace(
+            limits, app_servers=tuple(result.app_servers), service_hosts=hosts
+        )
 
     # An nginx file included by another one is checked through it, in its context.
     included: set[str] = set()
@@ -322,14 +325,21 @@ def _app_headers(sources: list[str]) -> list[str]:
     return found
 
 
-def _app_servers(texts: dict[str, tuple[str, Kind]], requirements: list[str]) -> list[AppServer]:
+def _app_servers(
+    texts: dict[str, tuple[str, Kind]], requirements: list[str]
+) -> tuple[list[AppServer], frozenset[str]]:
     """The app servers the linted start commands run (Dockerfiles, Procfiles, scripts,
-    Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known."""
+    Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known, and
+    every service name the linted files define (hosts nginx may proxy to)."""
     starts: list[tuple[str, str | None, Command]] = []
+    scripts: list[tuple[str, Command]] = []
+    names: set[str] = set()
+    contexts: dict[str, str] = {}  # a Compose build context (absolute) -> its service
+    dockerfiles: dict[str, str] = {}  # the Dockerfile Compose builds a service from -> service
     for path, (text, found) in texts.items():
         if found is Kind.COMMANDS:
-            starts += [(path, None, cmd) for cmd in find_commands(text)]
-        elif found is Kind.YAML and ("command" in text or "args" in text):
+            scripts += [(path, cmd) for cmd in find_commands(text)]
+        elif found is Kind.YAML:
             if templates.is_template(text):
                 text = templates.strip(text).text
             try:
@@ -337,8 +347,18 @@ def _app_servers(texts: dict[str, tuple[str, Kind]], requirements: list[str]) ->
             except (ConfigError, ValueError):
                 continue  # reported when the file itself is checked
             starts += [(path, service, cmd) for service, cmd in workloads.started(file)]
+            found_services = workloads.services(file)
+            names |= found_services.names
+            here = os.path.dirname(os.path.abspath(path))
+            for service, (context, dockerfile) in found_services.builds.items():
+                context = os.path.normpath(os.path.join(here, context))
+                contexts[context] = service
+                dockerfiles[os.path.normpath(os.path.join(context, dockerfile))] = service
+    for path, cmd in scripts:
+        # A Dockerfile or script inside a Compose build context belongs to that service.
+        starts.append((path, _built_by(os.path.abspath(path), contexts, dockerfiles), cmd))
     if not starts:
-        return []
+        return [], frozenset(names)
     evidence = [t for t in (_read_disk(p) for p in requirements) if t is not None]
     evidence += [text for text, found in texts.values() if found is Kind.COMMANDS]
     httptools = appservers.installs_httptools(evidence)
@@ -350,7 +370,14 @@ def _app_servers(texts: dict[str, tuple[str, Kind]], requirements: list[str]) ->
         server = appservers.from_command(cmd, httptools, service, path, settings)
         if server is not None:
             out.append(server)
-    return out
+    return out, frozenset(names)
+
+
+def _built_by(path: str, contexts: dict[str, str], dockerfiles: dict[str, str]) -> str | None:
+    if path in dockerfiles:
+        return dockerfiles[path]
+    inside = [c for c in contexts if path.startswith(c + os.sep)]
+    return contexts[max(inside, key=len)] if inside else None
 
 
 def _one(

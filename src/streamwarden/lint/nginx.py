@@ -528,7 +528,8 @@ def routes(loaded: Loaded, limits: Limits) -> list[Route]:
 
 def app_server(route: Route, limits: Limits) -> AppServer | None:
     """The app server behind the route: one the linted tree starts, else `--app-server`."""
-    return appservers.serving(route.targets, limits.app_servers) or limits.app_server
+    found = appservers.serving(route.targets, limits.app_servers, limits.service_hosts)
+    return found or limits.app_server
 
 
 def _version_default_http(limits: Limits) -> str:

@@ -192,6 +192,37 @@ def started(file: y.YamlFile) -> list[tuple[str | None, Command]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The names others reach a file's services by, and where Compose builds each one."""
+
+    names: set[str]  # Compose services, Kubernetes workloads and Services
+    builds: dict[str, tuple[str, str]]  # Compose service -> (build context, its Dockerfile)
+
+
+def services(file: y.YamlFile) -> Services:
+    """Service names and Compose build contexts (paths relative to the file's folder)."""
+    names: set[str] = set()
+    builds: dict[str, tuple[str, str]] = {}
+    for doc in file.docs:
+        kind = y.kind_of(doc)
+        if kind in WORKLOADS or kind == "Service":
+            name = y.name_of(doc)
+            if _PLAIN_NAME.match(name):
+                names.add(name)
+        found = y.get(doc, "services")
+        if kind != "" or not isinstance(found, yaml.MappingNode):
+            continue
+        for name, _, svc in y.items(found):
+            names.add(name)
+            build = y.get(svc, "build")
+            context = y.scalar(build) or y.scalar(y.get(build, "context"))
+            if context and "$" not in context and "://" not in context:
+                dockerfile = y.scalar(y.get(build, "dockerfile")) or "Dockerfile"
+                builds[name] = (context, dockerfile)
+    return Services(names, builds)
+
+
 def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
     for container in _containers(file):
