@@ -350,10 +350,10 @@ def _app_servers(
             found_services = workloads.services(file)
             names |= found_services.names
             here = os.path.dirname(os.path.abspath(path))
-            for service, (context, dockerfile) in found_services.builds.items():
+            for built, (context, dockerfile) in found_services.builds.items():
                 context = os.path.normpath(os.path.join(here, context))
-                contexts[context] = service
-                dockerfiles[os.path.normpath(os.path.join(context, dockerfile))] = service
+                contexts[context] = built
+                dockerfiles[os.path.normpath(os.path.join(context, dockerfile))] = built
     for path, cmd in scripts:
         # A Dockerfile or script inside a Compose build context belongs to that service.
         starts.append((path, _built_by(os.path.abspath(path), contexts, dockerfiles), cmd))
@@ -365,7 +365,7 @@ def _app_servers(
     out: list[AppServer] = []
     for path, service, cmd in starts:
         settings = None
-        if cmd.program == "gunicorn" and service is None:
+        if cmd.program == "gunicorn" and texts[path][1] is Kind.COMMANDS:
             settings, _ = _gunicorn_settings(cmd, path, _read_disk, set())
         server = appservers.from_command(cmd, httptools, service, path, settings)
         if server is not None:
