@@ -340,14 +340,15 @@ def _app_servers(
         if found is Kind.COMMANDS:
             scripts += [(path, cmd) for cmd in find_commands(text)]
         elif found is Kind.YAML:
-            if templates.is_template(text):
-                text = templates.strip(text).text
             try:
+                if templates.is_template(text):
+                    text = templates.strip(text).text
                 file = y.YamlFile(path, y.documents(text, path), {})
-            except (ConfigError, ValueError):
+                started = workloads.started(file)
+                found_services = workloads.services(file)
+            except (ConfigError, ValueError, RecursionError):
                 continue  # reported when the file itself is checked
-            starts += [(path, service, cmd) for service, cmd in workloads.started(file)]
-            found_services = workloads.services(file)
+            starts += [(path, service, cmd) for service, cmd in started]
             names |= found_services.names
             here = os.path.dirname(os.path.abspath(path))
             for built, (context, dockerfile) in found_services.builds.items():
