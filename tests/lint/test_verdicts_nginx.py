@@ -17,6 +17,8 @@ import pytest
 
 from streamwarden.lab.stacks import HOST, Launcher, MissingBinary, nginx_in_front, uvicorn_app
 from streamwarden.lint import Kind, Limits, lint_paths, lint_text
+from streamwarden.lint.appservers import named
+from streamwarden.procs import start_process
 
 HERE = Path(__file__).parent
 BURST_RULES = {"nginx/proxy-buffering", "nginx/http-version", "nginx/ignores-accel-buffering"}
@@ -98,3 +100,27 @@ def test_the_app_servers_framing_decides_behind_default_nginx(
     ids = {f.id for f in lint_paths([str(tmp_path)]).findings}
     assert bool(ids & BURST_RULES) == measured_bursts, ids
     assert ("nginx/app-server-chunked" in ids) == (not measured_bursts), ids
+
+
+@pytest.mark.nginx
+def test_a_node_app_bursts_behind_default_nginx(lab: Launcher) -> None:
+    # Node's http server answers nginx's HTTP/1.0 close-delimited, like uvicorn on h11.
+    try:
+        node = lab.binary("node")
+        upstream = lab.listen(
+            lambda p: start_process(
+                [node, str(HERE / "sse_app.js"), str(p)],
+                p,
+                log_path=lab.workdir / "node.log",
+                env=lab.env,
+            )
+        )
+        port = nginx_in_front(lab, upstream)
+    except MissingBinary as exc:
+        pytest.skip(f"{exc} is not installed")
+    got = arrivals(port)
+    assert len(got) == 10
+    assert got[-1] - got[0] < 0.3, got  # one burst
+    conf = f"server {{ location / {{ proxy_pass http://{HOST}:{upstream}; }} }}"
+    said = lint_text("site.conf", conf, Kind.NGINX, Limits(app_server=named("node")))
+    assert {f.id for f in said} & BURST_RULES
