@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from streamwarden.lint import Limits, lint_paths
+from streamwarden.lint import AppServer, Framing, Limits, lint_paths
 from streamwarden.lint.appservers import from_command, installs_httptools, named, serving
 from streamwarden.lint.cmdline import find_commands
-from streamwarden.lint import AppServer, Framing
 from streamwarden.lint.nginx import check, load, routes
 
 BURST_RULES = {"nginx/proxy-buffering", "nginx/http-version", "nginx/ignores-accel-buffering"}
