@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from streamwarden.lint import lint_paths
+from streamwarden.lint.appservers import is_requirements
+from streamwarden.lint.detect import detect
 
 HERE = Path(__file__).parent
 DOCS = HERE.parents[1] / "docs" / "lint.md"
@@ -49,8 +51,15 @@ def judged(corpus: str) -> dict[Key, str]:
     return rows
 
 
+def evidence_only(path: Path) -> bool:
+    """A requirements file: read in a tree for the app server, not a config to lint alone."""
+    return is_requirements(str(path)) and detect(str(path), path.read_text()) is None
+
+
 def runs(base: Path) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
-    files = sorted(p for p in base.rglob("*") if p.is_file() and p.name != "SOURCES")
+    files = sorted(
+        p for p in base.rglob("*") if p.is_file() and p.name != "SOURCES" and not evidence_only(p)
+    )
     out: list[tuple[str, list[str], list[tuple[str, str]]]] = [
         (f"alone: {p.relative_to(base)}", [str(p)], []) for p in files
     ]
@@ -135,7 +144,7 @@ def test_precision_and_recall_on_the_corpus() -> None:
 
 @pytest.mark.parametrize(
     ("corpus", "least_precision", "least_recall"),
-    [("real_holdout", 0.6, 0.9), ("real_fresh", 0.75, 0.85)],
+    [("real_holdout", 0.6, 0.9), ("real_fresh", 0.75, 0.9)],
 )
 def test_figures_on_the_corpora_not_tuned_on(
     corpus: str, least_precision: float, least_recall: float

@@ -1,9 +1,12 @@
 """The nginx burst verdicts, re-measured on real nginx: for each combination of buffering,
-HTTP version, `X-Accel-Buffering` and `proxy_ignore_headers`, the linter says "bursts" exactly
-when a real stream through real nginx (lab stacks) arrives in one burst."""
+HTTP version, `X-Accel-Buffering` and `proxy_ignore_headers`, and for the app server's own
+framing (uvicorn on httptools answers nginx's HTTP/1.0 in chunks, on h11 close-delimited), the
+linter says "bursts" exactly when a real stream through real nginx (lab stacks) arrives in one
+burst."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import time
@@ -13,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from streamwarden.lab.stacks import HOST, Launcher, MissingBinary, nginx_in_front, uvicorn_app
-from streamwarden.lint import Kind, Limits, lint_text
+from streamwarden.lint import Kind, Limits, lint_paths, lint_text
+from streamwarden.lint.appservers import named
+from streamwarden.procs import start_process
 
 HERE = Path(__file__).parent
 BURST_RULES = {"nginx/proxy-buffering", "nginx/http-version", "nginx/ignores-accel-buffering"}
@@ -64,3 +69,58 @@ def test_linter_says_bursts_exactly_when_nginx_bursts(
     limits = Limits(app_sends_accel_buffering=accel)
     said = {f.id for f in lint_text("site.conf", conf, Kind.NGINX, limits)} & BURST_RULES
     assert bool(said) == measured_bursts, (directives, app, got)
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_the_app_servers_framing_decides_behind_default_nginx(
+    lab: Launcher, tmp_path: Path, http: str
+) -> None:
+    # nginx's defaults (buffering on, HTTP/1.0): uvicorn's default http is httptools whenever
+    # httptools is installed (uvicorn[standard]); `--http h11` is the close-delimited case.
+    if http == "httptools" and importlib.util.find_spec("httptools") is None:
+        pytest.skip("httptools is not installed")
+    try:
+        upstream = uvicorn_app(lab, "sse_app:app", name=f"sse-{http}", http=http)
+        port = nginx_in_front(lab, upstream)
+    except MissingBinary as exc:
+        pytest.skip(f"{exc} is not installed")
+    got = arrivals(port)
+    assert len(got) == 10
+    measured_bursts = got[-1] - got[0] < 0.3
+    assert measured_bursts == (http == "h11"), (http, got)
+
+    # The same deployment as a project tree: the nginx site, the start script, the requirements.
+    site = f"server {{ location /api {{ proxy_pass http://{HOST}:{upstream}; }} }}"
+    (tmp_path / "site.conf").write_text(site)
+    option = " --http h11" if http == "h11" else ""
+    start = f"#!/bin/sh\nexec uvicorn sse_app:app --port {upstream}{option}\n"
+    (tmp_path / "start.sh").write_text(start)
+    (tmp_path / "requirements.txt").write_text("uvicorn[standard]\n")
+    ids = {f.id for f in lint_paths([str(tmp_path)]).findings}
+    assert bool(ids & BURST_RULES) == measured_bursts, ids
+    assert ("nginx/app-server-chunked" in ids) == (not measured_bursts), ids
+
+
+@pytest.mark.nginx
+def test_a_node_app_bursts_behind_default_nginx(lab: Launcher) -> None:
+    # Node's http server answers nginx's HTTP/1.0 close-delimited, like uvicorn on h11.
+    try:
+        node = lab.binary("node")
+        upstream = lab.listen(
+            lambda p: start_process(
+                [node, str(HERE / "sse_app.js"), str(p)],
+                p,
+                log_path=lab.workdir / "node.log",
+                env=lab.env,
+            )
+        )
+        port = nginx_in_front(lab, upstream)
+    except MissingBinary as exc:
+        pytest.skip(f"{exc} is not installed")
+    got = arrivals(port)
+    assert len(got) == 10
+    assert got[-1] - got[0] < 0.3, got  # one burst
+    conf = f"server {{ location / {{ proxy_pass http://{HOST}:{upstream}; }} }}"
+    said = lint_text("site.conf", conf, Kind.NGINX, Limits(app_server=named("node")))
+    assert {f.id for f in said} & BURST_RULES

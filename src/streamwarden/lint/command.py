@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from streamwarden.defaults import HEARTBEAT, IDLE_TIMEOUT, MAX_DURATION
-from streamwarden.lint import report, snippets
+from streamwarden.lint import appservers, report, snippets
 from streamwarden.lint.catalog import INFOS
 from streamwarden.lint.detect import Kind
 from streamwarden.lint.findings import Limits
@@ -109,6 +109,17 @@ def lint(
             "many SSE libraries do), which turns nginx buffering off per response.",
         ),
     ] = False,
+    app_server: Annotated[
+        str | None,
+        typer.Option(
+            "--app-server",
+            callback=_app_server,
+            help="What serves the app behind nginx: uvicorn (on httptools) or sanic answer "
+            "nginx's HTTP/1.0 in chunks (no hold-back); h11, gunicorn, node, go or aiohttp "
+            "answer it close-delimited. Used for routes no start command in a linted tree "
+            "explains.",
+        ),
+    ] = None,
     exclude: Annotated[
         list[str] | None,
         typer.Option("--exclude", help="Glob of files or directories to skip (repeatable)."),
@@ -126,6 +137,7 @@ def lint(
         _version(nginx_version),
         tuple(stream_path or ()),
         app_sends_accel_buffering,
+        app_server=appservers.named(app_server) if app_server else None,
     )
     result = lint_paths(paths, limits, kind, _roots(root or []), list(exclude or []))
     for error in result.errors:
@@ -144,6 +156,13 @@ def lint(
     elif result.files or not result.errors:
         report.to_text(result, Console(highlight=False))
     raise typer.Exit(result.exit_code)
+
+
+def _app_server(value: str | None) -> str | None:
+    if value is not None and value not in appservers.NAMED:
+        known = ", ".join(appservers.NAMED)
+        raise typer.BadParameter(f"{value!r} is not one of {known}")
+    return value
 
 
 def _port(text: str) -> bool:

@@ -4,11 +4,34 @@ error the edges raise."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from streamwarden.defaults import HEARTBEAT, MAX_DURATION
 from streamwarden.findings import Finding, Severity
 
-__all__ = ["ConfigError", "Finding", "Limits", "Severity"]
+__all__ = ["AppServer", "ConfigError", "Finding", "Framing", "Limits", "Severity"]
+
+
+class Framing(Enum):
+    """How an app server frames a streamed answer to nginx's HTTP/1.0 request."""
+
+    CHUNKED = "chunked"  # nginx finds the end inside the body and passes each chunk on
+    CLOSE = "close-delimited"  # no length, no chunks: nginx waits for a full buffer or the end
+
+
+@dataclass(frozen=True, slots=True)
+class AppServer:
+    """An app server a project starts (or `--app-server` names), and where it listens.
+
+    `ports` empty: unknown. `service` is the Compose service or Kubernetes workload that runs
+    it (None: a Dockerfile, Procfile or script, which names no service)."""
+
+    name: str  # "uvicorn (httptools)", "gunicorn (gthread worker)"
+    framing: Framing
+    ports: frozenset[int] = frozenset()
+    service: str | None = None
+    file: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +44,10 @@ class Limits:
     nginx older than 1.29.7, as every distribution shipped in 2025). `stream_paths` names the
     URL prefixes that stream (empty: guess from each route). `app_sends_accel_buffering` says
     the app answers streams with `X-Accel-Buffering: no`, which turns nginx buffering off per
-    response.
+    response. `app_servers` are the app servers a linted tree starts (matched to nginx
+    routes by service name and port), `service_hosts` every service name the tree defines
+    (a route to one that starts no known server is not matched by port); `app_server` is the
+    one `--app-server` names for every route no detected server matches.
     """
 
     max_gap: float = HEARTBEAT
@@ -29,6 +55,9 @@ class Limits:
     nginx_version: tuple[int, ...] | None = None
     stream_paths: tuple[str, ...] = ()
     app_sends_accel_buffering: bool = False
+    app_servers: tuple[AppServer, ...] = ()
+    service_hosts: frozenset[str] = frozenset()
+    app_server: AppServer | None = None
 
     @property
     def idle_threshold(self) -> float:

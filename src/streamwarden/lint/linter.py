@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from streamwarden.lint import (
     apigateway,
     appheaders,
+    appservers,
     envoy,
     gunicorn,
     haproxy,
@@ -24,9 +25,9 @@ from streamwarden.lint import (
     workloads,
 )
 from streamwarden.lint import yamlnodes as y
-from streamwarden.lint.cmdline import find_commands
+from streamwarden.lint.cmdline import Command, find_commands
 from streamwarden.lint.detect import Kind, detect, expand, looks_like_yaml, nginx_prefix
-from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
+from streamwarden.lint.findings import AppServer, ConfigError, Finding, Limits, Severity
 from streamwarden.lint.registry import Registry
 
 STDIN = "-"
@@ -61,6 +62,8 @@ class Result:
     skipped: list[str] = field(default_factory=list)  # nginx routes skipped, with why
     # Where the app's own source sends X-Accel-Buffering: no ("file:line"), found in a tree.
     app_headers: list[str] = field(default_factory=list)
+    # App servers the linted files start, with how they frame answers to nginx's HTTP/1.0.
+    app_servers: list[AppServer] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -107,29 +110,40 @@ def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
     return out
 
 
+def _gunicorn_settings(
+    cmd: Command, path: str, read: Reader, merged: set[str]
+) -> tuple[gunicorn.Settings, str | None]:
+    """A gunicorn command's settings over those of the config file it reads, and the name of
+    a config file it names that could not be read."""
+    here = os.path.dirname(os.path.abspath(path)) if path != STDIN_NAME else os.getcwd()
+    settings = gunicorn.from_command(cmd, path)
+    named = gunicorn.config_file(settings)
+    # gunicorn reads -c FILE, or ./gunicorn.conf.py from where it starts when none is named.
+    conf = os.path.join(here, named or "gunicorn.conf.py")
+    body = read(conf)
+    if body is not None:
+        try:
+            base = gunicorn.from_conf_py(body, os.path.relpath(conf))
+            settings = settings.merged_under(base)
+            merged.add(os.path.abspath(conf))
+        except SyntaxError:
+            settings.unreadable = True
+        return settings, None
+    if named:
+        settings.unreadable = True
+    return settings, named
+
+
 def _gunicorn_commands(
     path: str, text: str, limits: Limits, read: Reader, merged: set[str]
 ) -> list[Finding]:
     out: list[Finding] = []
-    here = os.path.dirname(os.path.abspath(path)) if path != STDIN_NAME else os.getcwd()
     for cmd in find_commands(text):
         if cmd.program != "gunicorn":
             out += uvicorn.check(cmd, path, limits)
             continue
-        settings = gunicorn.from_command(cmd, path)
-        named = gunicorn.config_file(settings)
-        # gunicorn reads -c FILE, or ./gunicorn.conf.py from where it starts when none is named.
-        conf = os.path.join(here, named or "gunicorn.conf.py")
-        body = read(conf)
-        if body is not None:
-            try:
-                base = gunicorn.from_conf_py(body, os.path.relpath(conf))
-                settings = settings.merged_under(base)
-                merged.add(os.path.abspath(conf))
-            except SyntaxError:
-                settings.unreadable = True
-        elif named:
-            settings.unreadable = True
+        settings, named = _gunicorn_settings(cmd, path, read, merged)
+        if named:
             out.append(
                 UNREAD_CONFIG.finding(
                     f"gunicorn reads `{named}`, which is not in the linted files: the settings "
@@ -229,6 +243,13 @@ def lint_paths(
             continue
         texts[path] = (text, found)
 
+    requirements = [p for p in files if appservers.is_requirements(p)]
+    result.app_servers, hosts = _app_servers(texts, requirements)
+    if result.app_servers:
+        limits = dataclasses.replace(
+            limits, app_servers=tuple(result.app_servers), service_hosts=hosts
+        )
+
     # An nginx file included by another one is checked through it, in its context.
     included: set[str] = set()
     loaded: dict[str, nginx.Loaded] = {}
@@ -302,6 +323,62 @@ def _app_headers(sources: list[str]) -> list[str]:
         if text is not None:
             found += [f"{path}:{n}" for n in appheaders.header_lines(text)]
     return found
+
+
+def _app_servers(
+    texts: dict[str, tuple[str, Kind]], requirements: list[str]
+) -> tuple[list[AppServer], frozenset[str]]:
+    """The app servers the linted start commands run (Dockerfiles, Procfiles, scripts,
+    Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known, and
+    every service name the linted files define (hosts nginx may proxy to)."""
+    starts: list[tuple[str, str | None, Command]] = []
+    scripts: list[tuple[str, Command]] = []
+    names: set[str] = set()
+    contexts: dict[str, str] = {}  # a Compose build context (absolute) -> its service
+    dockerfiles: dict[str, str] = {}  # the Dockerfile Compose builds a service from -> service
+    for path, (text, found) in texts.items():
+        if found is Kind.COMMANDS:
+            scripts += [(path, cmd) for cmd in find_commands(text)]
+        elif found is Kind.YAML:
+            try:
+                if templates.is_template(text):
+                    text = templates.strip(text).text
+                file = y.YamlFile(path, y.documents(text, path), {})
+                started = workloads.started(file)
+                found_services = workloads.services(file)
+            except (ConfigError, ValueError, RecursionError):
+                continue  # reported when the file itself is checked
+            starts += [(path, service, cmd) for service, cmd in started]
+            names |= found_services.names
+            here = os.path.dirname(os.path.abspath(path))
+            for built, (context, dockerfile) in found_services.builds.items():
+                context = os.path.normpath(os.path.join(here, context))
+                contexts[context] = built
+                dockerfiles[os.path.normpath(os.path.join(context, dockerfile))] = built
+    for path, cmd in scripts:
+        # A Dockerfile or script inside a Compose build context belongs to that service.
+        starts.append((path, _built_by(os.path.abspath(path), contexts, dockerfiles), cmd))
+    if not starts:
+        return [], frozenset(names)
+    evidence = [t for t in (_read_disk(p) for p in requirements) if t is not None]
+    evidence += [text for text, found in texts.values() if found is Kind.COMMANDS]
+    httptools = appservers.installs_httptools(evidence)
+    out: list[AppServer] = []
+    for path, service, cmd in starts:
+        settings = None
+        if cmd.program == "gunicorn" and texts[path][1] is Kind.COMMANDS:
+            settings, _ = _gunicorn_settings(cmd, path, _read_disk, set())
+        server = appservers.from_command(cmd, httptools, service, path, settings)
+        if server is not None:
+            out.append(server)
+    return out, frozenset(names)
+
+
+def _built_by(path: str, contexts: dict[str, str], dockerfiles: dict[str, str]) -> str | None:
+    if path in dockerfiles:
+        return dockerfiles[path]
+    inside = [c for c in contexts if path.startswith(c + os.sep)]
+    return contexts[max(inside, key=len)] if inside else None
 
 
 def _one(

@@ -18,8 +18,9 @@ from typing import Any
 
 import crossplane  # the ngxparse distribution installs the `crossplane` module
 
+from streamwarden.lint import appservers
 from streamwarden.lint.durations import nginx_seconds, show
-from streamwarden.lint.findings import ConfigError, Finding, Limits, Severity
+from streamwarden.lint.findings import AppServer, ConfigError, Finding, Framing, Limits, Severity
 from streamwarden.lint.registry import Registry
 
 DOCS = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html"
@@ -477,16 +478,58 @@ class Route:
     proxy_pass: Directive
     chain: Chain
     skipped: str | None  # why it is not treated as streaming; None: it is
+    # (host, port) of each server the route proxies to; None: unknown (a variable, a socket).
+    targets: list[tuple[str, int]] | None = None
 
     @property
     def label(self) -> str:
         return label(self.chain)
 
 
+def _upstreams(root: Directive) -> dict[str, list[Directive]]:
+    """`upstream NAME { server …; }` blocks anywhere in the config, by name."""
+    found: dict[str, list[Directive]] = {}
+    for d in root.block or ():
+        if d.name == "upstream" and d.args and d.block is not None:
+            found[d.args[0].lower()] = own(d, "server")
+        elif d.block is not None:
+            found.update(_upstreams(d))
+    return found
+
+
+def targets(chain: Chain, proxy_pass: Directive) -> list[tuple[str, int]] | None:
+    """The (host, port) servers a proxy_pass reaches, through an upstream block if it names
+    one; None when any of them cannot be read."""
+    if not proxy_pass.args:
+        return None
+    url = proxy_pass.args[0]
+    found = appservers.target(url)
+    if found is None:
+        return None
+    match = re.match(r"^https?://([^/:$]+)(?:/|$)", url, re.I)
+    servers = _upstreams(chain[0]).get(match.group(1).lower()) if match else None
+    if servers is None:
+        return [found]
+    out: list[tuple[str, int]] = []
+    for server in servers:
+        one = appservers.target(f"http://{server.args[0]}") if server.args else None
+        if one is None:
+            return None
+        out.append(one)
+    return out or None
+
+
 def routes(loaded: Loaded, limits: Limits) -> list[Route]:
     return [
-        Route(pp, chain, why_not_streaming(chain, limits, pp)) for pp, chain in proxied(loaded.root)
+        Route(pp, chain, why_not_streaming(chain, limits, pp), targets(chain, pp))
+        for pp, chain in proxied(loaded.root)
     ]
+
+
+def app_server(route: Route, limits: Limits) -> AppServer | None:
+    """The app server behind the route: one the linted tree starts, else `--app-server`."""
+    found = appservers.serving(route.targets, limits.app_servers, limits.service_hosts)
+    return found or limits.app_server
 
 
 def _version_default_http(limits: Limits) -> str:
@@ -525,7 +568,11 @@ MEASURED = (
     "close-delimited stream arrives in one burst when it ends; with `proxy_http_version 1.1` "
     "the app answers in chunks and each event passes as it comes, buffering or not; "
     "`X-Accel-Buffering: no` from the app turns buffering off per response unless "
-    f"`proxy_ignore_headers` lists it ({DOCS}#proxy_buffering)."
+    f"`proxy_ignore_headers` lists it ({DOCS}#proxy_buffering). Whether the app answers "
+    "nginx's HTTP/1.0 in chunks is up to its server: uvicorn on httptools (its default "
+    "whenever httptools is installed) does, and its events pass one by one; `uvicorn --http "
+    "h11`, gunicorn's own workers, Node and Go answer close-delimited, and burst. In a linted "
+    "tree the server is read from the start commands (nginx/app-server-chunked)."
 )
 
 
@@ -548,7 +595,12 @@ def _bursts(route: Route, limits: Limits) -> tuple[Setting, Setting] | None:
 )
 def proxy_buffering(route: Route, limits: Limits) -> list[Finding]:
     found = _bursts(route, limits)
-    if found is None or _ignores_accel(route.chain) is not None:
+    if found is None:
+        return []
+    server = app_server(route, limits)
+    if server is not None and server.framing is Framing.CHUNKED:
+        return _chunked(route, server)
+    if _ignores_accel(route.chain) is not None:
         return []  # with X-Accel-Buffering ignored, nginx/ignores-accel-buffering reports it
     if limits.app_sends_accel_buffering:
         return []
@@ -563,7 +615,7 @@ def proxy_buffering(route: Route, limits: Limits) -> list[Finding]:
     return [
         rules.info(rule).finding(
             f"{route.label}: {_setting(buffering.d, 'proxy_buffering is on by default')} and "
-            f"{why_version}: the app cannot answer in chunks, so nginx holds its events in "
+            f"{why_version}: {_who(server)}, so nginx holds its events in "
             "4-8 KB buffers and the client gets them in bursts, a short answer all at the end "
             "(measured on nginx 1.22). `X-Accel-Buffering: no` from the app would avoid it "
             "(then pass --app-sends-accel-buffering).",
@@ -571,6 +623,42 @@ def proxy_buffering(route: Route, limits: Limits) -> list[Finding]:
             f"`proxy_buffering off;`, to {route.label}.",
             at.file,
             at.line,
+        )
+    ]
+
+
+def _who(server: AppServer | None) -> str:
+    if server is None:
+        return "the app cannot answer in chunks"
+    where = f" ({server.file}:{server.line})" if server.file else ""
+    return f"{server.name}{where} answers HTTP/1.0 close-delimited"
+
+
+CHUNKED_APP = rules.note(
+    "app-server-chunked",
+    "the app server answers nginx's HTTP/1.0 in chunks, so default buffering holds nothing back",
+    Severity.INFO,
+    "Measured on nginx 1.22 (tests/lint/test_verdicts_nginx.py): behind nginx's defaults "
+    "(proxy_buffering on, HTTP/1.0) uvicorn on httptools (its default whenever httptools is "
+    "installed: uvicorn[standard], fastapi[standard]) still answers with "
+    "`Transfer-Encoding: chunked`, and its events arrive one by one; the same app under "
+    "`uvicorn --http h11` answers close-delimited and arrives in one burst. The app server "
+    "is read from the linted tree's start commands, or from `--app-server`.",
+)
+
+
+def _chunked(route: Route, server: AppServer) -> list[Finding]:
+    where = f" ({server.file}:{server.line})" if server.file else ""
+    return [
+        CHUNKED_APP.finding(
+            f"{route.label}: buffering on and HTTP/1.0 to the app (nginx's defaults), but the "
+            f"app server behind it, {server.name}{where}, answers in chunks: chunked, no "
+            "hold-back; would burst under --http h11 (or any server that answers HTTP/1.0 "
+            "close-delimited).",
+            f"To stay safe whatever serves the app, add `proxy_http_version 1.1;` and "
+            f'`proxy_set_header Connection "";` to {route.label}.',
+            route.proxy_pass.file,
+            route.proxy_pass.line,
         )
     ]
 
@@ -593,6 +681,9 @@ def ignores_accel_buffering(route: Route, limits: Limits) -> list[Finding]:
     ignore = _ignores_accel(route.chain)
     if ignore is None or _bursts(route, limits) is None:
         return []
+    server = app_server(route, limits)
+    if server is not None and server.framing is Framing.CHUNKED:
+        return []  # chunked answers pass as they come; nginx/app-server-chunked says so
     kept = [a for a in ignore.args if a.lower() != "x-accel-buffering"]
     fix = f"`proxy_ignore_headers {' '.join(kept)};`" if kept else "delete the directive"
     buffering = lookup(route.chain, "proxy_buffering").d

@@ -66,6 +66,16 @@ def to_text(result: Result, console: Console) -> None:
             "were judged as with --app-sends-accel-buffering",
             soft_wrap=True,
         )
+    if result.app_servers:
+        listed = "; ".join(
+            f"{s.name} ({s.framing.value}{_ports(s.ports)}{_service(s.service)}, {s.file}:{s.line})"
+            for s in result.app_servers
+        )
+        console.print(
+            f"app servers started here (matched to nginx routes by service and port): "
+            f"{escape(listed)}",
+            soft_wrap=True,
+        )
     checked = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
     console.print(f"{checked}: {summary or 'no findings'}")
 
@@ -129,3 +139,11 @@ def to_sarif(findings: Sequence[Finding], version: str, rule_docs: Mapping[str, 
 
 def error_line(error: ConfigError) -> str:
     return f"streamwarden lint: {error.one_line()}"
+
+
+def _ports(ports: frozenset[int]) -> str:
+    return f", port {', '.join(str(p) for p in sorted(ports))}" if ports else ""
+
+
+def _service(service: str | None) -> str:
+    return f", service {service}" if service else ""

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 K8S_GRACE = 30.0  # terminationGracePeriodSeconds default
 COMPOSE_GRACE = 10.0  # stop_grace_period default
 K8S_DOCS = "https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination"
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 COMPOSE_DOCS = "https://docs.docker.com/reference/compose-file/services/#stop_grace_period"
 
 
@@ -35,6 +37,7 @@ class Container:
     has_readiness: bool
     line: int
     compose: bool
+    service: str | None = None  # the Compose service or workload name, as others address it
 
 
 def _argv(node: yaml.Node | None) -> list[str]:
@@ -84,6 +87,7 @@ def _containers(file: y.YamlFile) -> list[Container]:
                         y.get(c, "readinessProbe") is not None,
                         y.line(key),
                         False,
+                        y.name_of(doc) or None,
                     )
                 )
         services = y.get(doc, "services")
@@ -105,6 +109,7 @@ def _containers(file: y.YamlFile) -> list[Container]:
                         True,
                         y.line(key),
                         True,
+                        str(name),
                     )
                 )
     return out
@@ -175,6 +180,47 @@ def readiness_probe(c: Container, file: str, limits: Limits) -> list[Finding]:
             c.line,
         )
     ]
+
+
+def started(file: y.YamlFile) -> list[tuple[str | None, Command]]:
+    """(service or workload name, command) of every server the file's containers start."""
+    out: list[tuple[str | None, Command]] = []
+    for c in _containers(file):
+        # A name from a template (`{{…}}`) or none at all addresses nothing.
+        service = c.service if c.service and _PLAIN_NAME.match(c.service) else None
+        out += [(service, cmd) for cmd in c.commands]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The names others reach a file's services by, and where Compose builds each one."""
+
+    names: set[str]  # Compose services, Kubernetes workloads and Services
+    builds: dict[str, tuple[str, str]]  # Compose service -> (build context, its Dockerfile)
+
+
+def services(file: y.YamlFile) -> Services:
+    """Service names and Compose build contexts (paths relative to the file's folder)."""
+    names: set[str] = set()
+    builds: dict[str, tuple[str, str]] = {}
+    for doc in file.docs:
+        kind = y.kind_of(doc)
+        if kind in WORKLOADS or kind == "Service":
+            name = y.name_of(doc)
+            if _PLAIN_NAME.match(name):
+                names.add(name)
+        found = y.get(doc, "services")
+        if kind != "" or not isinstance(found, yaml.MappingNode):
+            continue
+        for name, _, svc in y.items(found):
+            names.add(name)
+            build = y.get(svc, "build")
+            context = y.scalar(build) or y.scalar(y.get(build, "context"))
+            if context and "$" not in context and "://" not in context:
+                dockerfile = y.scalar(y.get(build, "dockerfile")) or "Dockerfile"
+                builds[name] = (context, dockerfile)
+    return Services(names, builds)
 
 
 def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
