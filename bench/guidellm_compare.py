@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -50,8 +49,10 @@ from streamwarden.probe.metrics import percentile, token_times
 from streamwarden.procs import ManagedProcess, free_port, wait_for_port
 from streamwarden.upstreams.sim import SIM_MODEL, WORDS
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import git_rev, machine, write_json
+
 TOLERANCE_PCT = 5.0
 DEFAULT_GUIDELLM = ("guidellm", "/tmp/gvenv/bin/guidellm")
 
@@ -232,29 +233,6 @@ def diff_pct(probe: float, guidellm: float) -> float:
     return round(100.0 * (probe - guidellm) / guidellm, 2)
 
 
-def machine() -> dict[str, Any]:
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def git_rev() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    return done.stdout.strip() or "?"
-
-
 def summarize(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for gated, pairs in ((True, PAIRS), (False, REFERENCE)):
@@ -303,7 +281,7 @@ def main() -> None:
     version = subprocess.run(
         [str(guidellm), "--version"], capture_output=True, text=True
     ).stdout.split()[-1]
-    started = machine()
+    started = dict(machine(), loadavg_start=[round(x, 2) for x in os.getloadavg()])
     port = free_port()
     argv = [sys.executable, "-m", "streamwarden", "serve", "--port", str(port)]
     argv += ["--sim-ttft", str(args.ttft), "--sim-tokens", str(args.output_tokens)]
@@ -361,8 +339,7 @@ def main() -> None:
         "summary": rows,
         "passed": passed,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(out, indent=1) + "\n")
+    write_json(args.out.removesuffix(".json"), out)
 
 
 if __name__ == "__main__":
