@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -149,11 +150,12 @@ def test_workers_share_one_stream_limit() -> None:
     """Two workers' admissions over one shared array (as `--workers 2` builds it): the limit
     is theirs together, a slot one frees reaches the other's queue, and a dead worker's
     count is cleared."""
-    cells = multiprocessing.get_context("spawn").Array("i", 2)
+    context = multiprocessing.get_context("spawn")
+    cells, lock = context.RawArray("i", 2), context.Lock()
 
     async def main() -> None:
-        one = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, 0, 3))
-        two = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, 1, 3))
+        one = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, lock, 0, 3))
+        two = Admission(max_streams=3, queue=1, shared=SharedStreams(cells, lock, 1, 3))
         held = [await one.acquire(), await one.acquire(), await two.acquire()]
         assert cells[:] == [2, 1]
         assert two.try_acquire() is None and one.try_acquire() is None
@@ -168,7 +170,15 @@ def test_workers_share_one_stream_limit() -> None:
             other.release()
         assert cells[:] == [0, 0]
         await one.acquire()  # a worker that dies with a stream open...
-        SharedStreams.clear(cells, 0)  # ...has its count cleared by the supervisor
+        SharedStreams.clear(cells, lock, 0)  # ...has its count cleared by the supervisor
+        assert cells[:] == [0, 0]
+        # One that dies holding the lock: the others answer "full" at once, never hang...
+        assert lock.acquire(timeout=1)
+        started = time.monotonic()
+        assert two.try_acquire() is None
+        assert time.monotonic() - started < 1.0
+        SharedStreams.clear(cells, lock, 0)  # ...until the supervisor frees it
+        (await two.acquire()).release()
         assert cells[:] == [0, 0]
 
     asyncio.run(main())

@@ -9,11 +9,14 @@ With `--workers N`, `SharedStreams` makes `--max-streams` one limit for all the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter, deque
 from collections.abc import Callable, MutableSequence
 from typing import Any
 
 __all__ = ["Admission", "Rejected", "SharedStreams", "Slot"]
+
+logger = logging.getLogger("streamwarden.gateway")
 
 #: How often a worker's queue looks for a slot another worker freed (its own releases hand
 #: theirs over at once).
@@ -23,34 +26,54 @@ SHARED_POLL = 0.02
 class SharedStreams:
     """The stream count of several worker processes, against one limit.
 
-    `cells` is a `multiprocessing` `Array("i", workers)` made by the supervisor: each worker
-    counts its streams in its own cell, and taking a slot sums the cells under the array's
-    lock, so the limit holds across workers. A worker that dies leaves its count behind;
-    the supervisor zeroes its cell (`clear`), so its slots come back.
+    The supervisor makes `cells` (a `multiprocessing` `RawArray("i", workers)`) and `lock`
+    (a plain, non-recursive `Lock`) and gives each worker its index. A worker counts its
+    streams in its own cell; taking a slot sums the cells under the lock, so the limit holds
+    across workers. The lock is held for microseconds and never waited on for long: a worker
+    that cannot get it within `LOCK_WAIT` treats the limit as reached (a 503, never a hang).
+    A worker that dies leaves its count behind, and the lock too if it died holding it; the
+    supervisor's `clear` zeroes its cell and frees the lock.
     """
 
-    def __init__(self, cells: Any, index: int, limit: int) -> None:
+    #: Seconds a worker waits for the lock before it answers "full".
+    LOCK_WAIT = 0.1
+
+    def __init__(self, cells: Any, lock: Any, index: int, limit: int) -> None:
         self.cells = cells
+        self.lock = lock
         self.index = index
         self.limit = limit
 
     def take(self) -> bool:
-        with self.cells.get_lock():
-            counts: MutableSequence[int] = self.cells.get_obj()
+        if not self.lock.acquire(timeout=self.LOCK_WAIT):
+            return False
+        try:
+            counts: MutableSequence[int] = self.cells
             if sum(counts) >= self.limit:
                 return False
             counts[self.index] += 1
-        return True
+            return True
+        finally:
+            self.lock.release()
 
     def give(self) -> None:
-        with self.cells.get_lock():
-            counts: MutableSequence[int] = self.cells.get_obj()
-            counts[self.index] = max(0, counts[self.index] - 1)
+        # Waits longer than `take`: a count not given back would shrink the limit.
+        if not self.lock.acquire(timeout=1.0):
+            return
+        try:
+            self.cells[self.index] = max(0, self.cells[self.index] - 1)
+        finally:
+            self.lock.release()
 
     @staticmethod
-    def clear(cells: Any, index: int) -> None:
-        with cells.get_lock():
-            cells.get_obj()[index] = 0
+    def clear(cells: Any, lock: Any, index: int) -> None:
+        """After worker `index` died: zero its count. A lock still taken a second later is
+        the dead worker's (the others hold it for microseconds), so it is released here."""
+        held = lock.acquire(timeout=1.0)
+        cells[index] = 0
+        lock.release()
+        if not held:
+            logger.warning("a worker died holding the shared stream count's lock; released")
 
 
 class Rejected(Exception):

@@ -234,7 +234,8 @@ def _run_workers(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     context = multiprocessing.get_context("spawn")
     # --max-streams is one limit for all the workers: each counts in its own cell.
-    cells = context.Array("i", workers) if settings.max_streams is not None else None
+    cells = context.RawArray("i", workers) if settings.max_streams is not None else None
+    cells_lock = context.Lock()
     processes = [
         context.Process(
             target=_worker,
@@ -244,7 +245,7 @@ def _run_workers(
                 sock,
                 listen,
                 metrics_sock,
-                SharedStreams(cells, index, settings.max_streams)
+                SharedStreams(cells, cells_lock, index, settings.max_streams)
                 if cells is not None and settings.max_streams is not None
                 else None,
             ),
@@ -271,7 +272,7 @@ def _run_workers(
                     del running[index]
                     if cells is not None:
                         # Its streams ended with it: the others may use their slots.
-                        SharedStreams.clear(cells, index)
+                        SharedStreams.clear(cells, cells_lock, index)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
