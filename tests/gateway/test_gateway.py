@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import signal
 import socket
@@ -399,6 +400,57 @@ def test_max_streams_is_one_limit_across_workers(tmp_path: Path) -> None:
             with ThreadPoolExecutor(12) as pool:
                 statuses = list(pool.map(lambda _: open_stream(), range(12)))
             assert sorted(statuses) == [200] * 2 + [503] * 10, statuses
+        finally:
+            for stream in holders:
+                stream.close()
+
+
+def test_a_worker_killed_with_streams_open_gives_its_slots_back(tmp_path: Path) -> None:
+    """kill -9 on a worker holding streams: the supervisor clears its share of
+    `--max-streams`, so the surviving worker can admit that many again."""
+    with run_gateway(
+        tmp_path, "--workers", "2", "--max-streams", "2", "--sim-ttft", "0"
+    ) as gw:  # fmt: skip
+        body = stream_body(tokens=2, pause_after=1, pause=20.0)
+        holders: list[RawStream] = []
+
+        def open_stream() -> int:
+            stream = RawStream(
+                "127.0.0.1", gw.port, "/v1/chat/completions", method="POST", body=body
+            )
+            holders.append(stream)
+            return stream.response.status
+
+        def busy_workers() -> dict[int, int]:
+            """Each worker's pid and open streams, over fresh connections until both seen."""
+            seen: dict[int, int] = {}
+            deadline = time.monotonic() + 15
+            while len(seen) < 2 and time.monotonic() < deadline:
+                with httpx.Client(timeout=20) as one:  # one connection: one worker
+                    pid = one.get(f"{gw.url}/healthz").json()["pid"]
+                    seen[pid] = one.get(f"{gw.url}/readyz").json()["active_streams"]
+            return seen
+
+        try:
+            busy_workers()  # both up
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(lambda _: open_stream(), range(8)))
+            assert statuses.count(200) == 2, statuses
+            workers = busy_workers()
+            assert sum(workers.values()) == 2, workers
+            victim = max(workers, key=lambda pid: workers[pid])
+            os.kill(victim, signal.SIGKILL)
+            survivors = 2 - workers[victim]
+            # The victim's streams are cut; the survivor's go on, and its admission has
+            # room for what the victim held.
+            deadline = time.monotonic() + 10
+            again: list[int] = []
+            while again.count(200) < workers[victim] and time.monotonic() < deadline:
+                again.append(open_stream())
+                time.sleep(0.1)
+            assert again.count(200) == workers[victim], (workers, again)
+            assert open_stream() == 503  # and no more: the limit is still 2 in all
+            assert survivors + again.count(200) == 2
         finally:
             for stream in holders:
                 stream.close()
