@@ -1,6 +1,7 @@
 """The gateway in front of a real HTTP upstream, side by side with its peers.
 
     .venv/bin/python bench/peers.py [--rounds 3] [--workloads long c200 c10 c1000] [--name NAME]
+        [--layout shared|spread]
 
 One fake OpenAI-compatible upstream (bench/apps/fake_openai.py) and, in front of it:
 `streamwarden serve --upstream openai` (OpenAI client, so the pass-through relay), the naive
@@ -8,8 +9,11 @@ FastAPI + httpx passthrough a user would write (bench/apps/naive_passthrough.py)
 LiteLLM proxy when `litellm` is on PATH (it is never installed for this). "direct" is the
 client talking to the upstream itself: the baseline for added time to first token.
 
-Layout on a 2-core box: each front runs pinned to core 0; the upstream and this client share
-core 1. `c1000` runs the fronts with two workers, unpinned (both cores). Every workload runs
+Layout on a 2-core box (`--layout shared`, the default): each front runs pinned to core 0;
+the upstream and this client share core 1. `c1000` runs the fronts with two workers, on both
+cores. With `--layout spread` (a machine with at least 4 cores) the fronts keep cores 0 and 1
+and the upstream and this client get cores 2 and 3 of their own, so `c1000` measures the
+fronts, not the box. Every workload runs
 each system once per round, interleaved, so each ratio compares figures measured minutes
 apart on the same machine. The machine is shared: each result records `uptime`'s 1-minute
 load and the CPU other processes used meanwhile.
@@ -176,13 +180,26 @@ def main() -> None:
     parser.add_argument(
         "--name", help="results file name in bench/results (default: peers, or peers_burstN)"
     )
+    parser.add_argument(
+        "--layout",
+        choices=("shared", "spread"),
+        default="shared",
+        help="shared: upstream and client on core 1; spread: on cores 2 and 3 (4+ cores)",
+    )
     args = parser.parse_args()
     raise_nofile(NOFILE)
-    pin_client()
+    upstream_core = "1"
+    if args.layout == "spread":
+        if (os.cpu_count() or 1) < 4:
+            parser.error("--layout spread needs at least 4 cores")
+        upstream_core = "2"
+        os.sched_setaffinity(0, {3})
+    else:
+        pin_client()
     fronts = [GATEWAY, NAIVE] + ([LITELLM] if shutil.which("litellm") else [])
     up_port = free_port()
     fake = [PY, "bench/apps/fake_openai.py", "--port", str(up_port), "--burst", str(args.burst)]
-    upstream = start_server("peers-fake", ["taskset", "-c", "1", *fake], port=up_port)
+    upstream = start_server("peers-fake", ["taskset", "-c", upstream_core, *fake], port=up_port)
     upstream_url = f"http://{HOST}:{up_port}"
     runs: list[dict[str, Any]] = []
     try:
@@ -221,6 +238,7 @@ def main() -> None:
             "machine": machine(),
             "method": __doc__,
             "burst": args.burst,
+            "layout": args.layout,
             "summary": summary,
             "runs": runs,
         },
