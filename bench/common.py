@@ -386,6 +386,19 @@ async def measure_relay(
     return window, load.counters.errors
 
 
+def relay_round(
+    server: Server, tokens: int, concurrency: int, warmup: float, duration: float
+) -> tuple[Window, int]:
+    """`measure_relay` on `server` in an event loop of its own, then the server stopped."""
+    try:
+        window, errors = run_async(
+            lambda: measure_relay(server, tokens, concurrency, warmup, duration)
+        )
+        return window, errors
+    finally:
+        server.stop()
+
+
 def run_async(main: Callable[[], Any]) -> Any:
     try:
         import uvloop

@@ -27,9 +27,8 @@ from common import (
     chat_body,
     git_rev,
     machine,
-    measure_relay,
     pin_client,
-    run_async,
+    relay_round,
     uvicorn_app,
     write_json,
 )
@@ -137,14 +136,9 @@ def main() -> None:
         order = list(APPS) if round_ % 2 == 0 else list(reversed(APPS))
         for label in order:
             server = uvicorn_app(f"mwcost-{APPS[label]}", APPS[label])
-            try:
-                window, errors = run_async(
-                    lambda s=server: measure_relay(
-                        s, args.tokens, args.concurrency, args.warmup, args.duration
-                    )
-                )
-            finally:
-                server.stop()
+            window, errors = relay_round(
+                server, args.tokens, args.concurrency, args.warmup, args.duration
+            )
             row = window.row(errors=errors, round=round_)
             samples[label].append(row)
             print(

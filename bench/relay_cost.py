@@ -21,9 +21,8 @@ from common import (
     gateway,
     git_rev,
     machine,
-    measure_relay,
     pin_client,
-    run_async,
+    relay_round,
     uvicorn_app,
     write_json,
 )
@@ -61,14 +60,9 @@ def main() -> None:
     for round_ in range(args.rounds):
         for label, module in APPS:
             server = start(module, args.tokens)
-            try:
-                window, errors = run_async(
-                    lambda s=server: measure_relay(
-                        s, args.tokens, args.concurrency, args.warmup, args.duration
-                    )
-                )
-            finally:
-                server.stop()
+            window, errors = relay_round(
+                server, args.tokens, args.concurrency, args.warmup, args.duration
+            )
             row = window.row(errors=errors, round=round_)
             samples[label].append(row)
             print(

@@ -33,9 +33,8 @@ from common import (
     gateway,
     git_rev,
     machine,
-    measure_relay,
     pin_client,
-    run_async,
+    relay_round,
     write_json,
 )
 
@@ -127,14 +126,9 @@ def main() -> None:
                     flags_for(variant, redis_url, args.tokens),
                 )
                 redis_before = cpu_seconds(redis_proc.pid)
-                try:
-                    window, errors = run_async(
-                        lambda s=server: measure_relay(
-                            s, args.tokens, args.concurrency, args.warmup, args.duration
-                        )
-                    )
-                finally:
-                    server.stop()
+                window, errors = relay_round(
+                    server, args.tokens, args.concurrency, args.warmup, args.duration
+                )
                 redis_cpu = cpu_seconds(redis_proc.pid) - redis_before
                 row = window.row(
                     # Over the whole run of this variant (warm-up included): an upper bound.

@@ -301,13 +301,14 @@ class _StreamRun:
         self.abandoned = False
         #: When the timer will next look; `_poke` wakes it for anything due earlier.
         self._timer_at = math.inf
-        self._wake = anyio.Event()
         #: On asyncio: the loop, the future the timer sleeps on and the one `run` waits on
         #: for the pump, in place of anyio's cancel scopes and events, which cost several
-        #: times more and are made for every stream (on trio these stay None).
+        #: times more and are made for every stream. On trio the loop stays None and the
+        #: timer sleeps on `_wake` instead (made in `run`).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_future: asyncio.Future[None] | None = None
         self._pump_waiter: asyncio.Future[None] | None = None
+        self._wake: anyio.Event | None = None
 
     # -- ending ---------------------------------------------------------------------------
     def end(self, outcome: Outcome, message: str = "") -> None:
@@ -330,7 +331,7 @@ class _StreamRun:
         would otherwise sleep past it."""
         if at < self._timer_at:
             self._timer_at = at
-            if self._loop is None:
+            if self._wake is not None:
                 self._wake.set()
             elif self._wake_future is not None:
                 _resolve(self._wake_future)
@@ -365,7 +366,7 @@ class _StreamRun:
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._loop = None  # trio: anyio's primitives
+            self._wake = anyio.Event()  # trio: anyio's primitives
         try:
             try:
                 await self._send(
@@ -396,10 +397,7 @@ class _StreamRun:
     async def _supervise(self, receive: Receive) -> None:
         """The pump, with the watchers beside it until it is done."""
         shutdown = self.response.shutdown
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = self._loop
         if loop is None:
             # Not asyncio (trio): an anyio task group.
             async with anyio.create_task_group() as tg:
@@ -469,9 +467,8 @@ class _StreamRun:
     async def _run_pump(self) -> None:
         if self.outcome is not None:
             return  # ended before it began (a shutdown already signalled)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = self._loop
+        if loop is None:
             # Not asyncio (trio): the pump runs inline, without the abandon bound.
             with anyio.CancelScope() as self._pump_inline:
                 await self._pump()
@@ -631,6 +628,7 @@ class _StreamRun:
         """Sleep `delay` seconds, or until `_poke` wakes the timer."""
         loop = self._loop
         if loop is None:
+            assert self._wake is not None
             with anyio.move_on_after(delay):
                 await self._wake.wait()
             if self._wake.is_set():

@@ -234,24 +234,20 @@ def _run_workers(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     context = multiprocessing.get_context("spawn")
     # --max-streams is one limit for all the workers: each counts in its own cell.
-    cells = context.RawArray("i", workers) if settings.max_streams is not None else None
+    limit = settings.max_streams
+    cells = context.RawArray("i", workers) if limit is not None else None
     cells_lock = context.Lock()
+    shares = [
+        SharedStreams(cells, cells_lock, index, limit) if limit is not None else None
+        for index in range(workers)
+    ]
     processes = [
         context.Process(
             target=_worker,
-            args=(
-                config,
-                settings,
-                sock,
-                listen,
-                metrics_sock,
-                SharedStreams(cells, cells_lock, index, settings.max_streams)
-                if cells is not None and settings.max_streams is not None
-                else None,
-            ),
+            args=(config, settings, sock, listen, metrics_sock, share),
             daemon=False,
         )
-        for index in range(workers)
+        for share in shares
     ]
 
     def forward(sig: int, frame: FrameType | None) -> None:
