@@ -19,54 +19,36 @@ engine clients do, and counts every token it generates after its client disconne
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from streamwarden import Event, StreamPolicy, stream_response
-from streamwarden.lab.apps.common import DONE, Pace, chunk, sse
+from streamwarden.lab.apps.common import (
+    DONE,
+    GRACE,
+    DisconnectWatch,
+    Pace,
+    Tally,
+    chunk,
+    sse,
+)
 
 Scope = dict[str, Any]
-Message = dict[str, Any]
 
-#: The guard's contract: the source is closed within 100 ms of a disconnect.
-GRACE = 0.1
 POLICY = StreamPolicy(heartbeat=0.5, first_token_timeout=10.0, idle_timeout=10.0, max_duration=60.0)
 
 
-@dataclass(slots=True)
-class Tally:
-    streams: int = 0
-    disconnects: int = 0
-    generated: int = 0
-    after_disconnect: int = 0
-
-
-class _Watch:
-    """When this request's client went away mid-answer, as seen on the ASGI `receive` channel."""
-
-    __slots__ = ("disconnected_at", "generating")
-
-    def __init__(self) -> None:
-        self.disconnected_at: float | None = None
-        #: A client that leaves after the whole answer is not one that left mid-stream.
-        self.generating = True
-
-
-async def _model(pace: Pace, queue: asyncio.Queue[str | None], watch: _Watch, tally: Tally) -> None:
+async def _model(pace: Pace, queue: asyncio.Queue[str | None], watch: DisconnectWatch) -> None:
     try:
         await asyncio.sleep(pace.ttft)
         for index in range(pace.tokens):
             if index:
                 await asyncio.sleep(pace.interval)
-            tally.generated += 1
-            gone = watch.disconnected_at
-            if gone is not None and time.monotonic() - gone > GRACE:
-                tally.after_disconnect += 1
+            watch.generated()
             queue.put_nowait(chunk(index))
         queue.put_nowait(None)
     finally:
@@ -95,15 +77,8 @@ class CancelLab:
     async def _stream(self, route: str, scope: Scope, receive: Any, send: Any) -> None:
         tally = self.tallies[route]
         tally.streams += 1
-        watch = _Watch()
-
-        async def watched_receive() -> Message:
-            message: Message = await receive()
-            gone = message["type"] == "http.disconnect"
-            if gone and watch.generating and watch.disconnected_at is None:
-                watch.disconnected_at = time.monotonic()
-                tally.disconnects += 1
-            return message
+        watch = DisconnectWatch(tally)
+        watched_receive = watch.receive(receive)
 
         more = True
         while more:  # the request body (ignored)
@@ -111,7 +86,7 @@ class CancelLab:
             more = message.get("more_body", False) and message["type"] == "http.request"
         query = dict(parse_qsl(scope.get("query_string", b"").decode()))
         queue: asyncio.Queue[str | None] = asyncio.Queue()
-        task = asyncio.create_task(_model(Pace.from_query(query), queue, watch, tally))
+        task = asyncio.create_task(_model(Pace.from_query(query), queue, watch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -12,9 +12,8 @@ disconnected; `GET /stats` returns the counts.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,30 +22,18 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from streamwarden import StreamGuardMiddleware, StreamPolicy
-from streamwarden.lab.apps.common import DONE, Pace, chunk, sse
+from streamwarden.lab.apps.common import (
+    DONE,
+    GRACE,
+    DisconnectWatch,
+    Pace,
+    Tally,
+    chunk,
+    sse,
+)
 
-#: The guard's contract: the app's handling is cancelled within 100 ms of a disconnect.
-GRACE = 0.1
 POLICY = StreamPolicy(heartbeat=0.5, first_token_timeout=10.0, idle_timeout=10.0, max_duration=60.0)
 _WATCH = "streamwarden.lab.watch"
-
-
-@dataclass(slots=True)
-class Tally:
-    streams: int = 0
-    disconnects: int = 0
-    generated: int = 0
-    after_disconnect: int = 0
-
-
-class _Watch:
-    """When this request's client went away, as seen on the ASGI `receive` channel."""
-
-    __slots__ = ("disconnected_at", "generating")
-
-    def __init__(self) -> None:
-        self.disconnected_at: float | None = None
-        self.generating = True
 
 
 def build(tally: Tally) -> Starlette:
@@ -55,7 +42,7 @@ def build(tally: Tally) -> Starlette:
         pace = Pace.from_query(request.query_params)
         pause_after = int(request.query_params.get("pause_after", -1))
         pause = float(request.query_params.get("pause", 0))
-        watch: _Watch = request.scope[_WATCH]
+        watch: DisconnectWatch = request.scope[_WATCH]
         tally.streams += 1
 
         async def generate() -> AsyncIterator[bytes]:
@@ -66,10 +53,7 @@ def build(tally: Tally) -> Starlette:
                         await asyncio.sleep(pause)
                     elif index:
                         await asyncio.sleep(pace.interval)
-                    tally.generated += 1
-                    gone = watch.disconnected_at
-                    if gone is not None and time.monotonic() - gone > GRACE:
-                        tally.after_disconnect += 1
+                    watch.generated()
                     yield sse(chunk(index))
                 yield sse(DONE)
             finally:
@@ -99,17 +83,8 @@ class Counted:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        watch = scope[_WATCH] = _Watch()
-
-        async def watched_receive() -> dict[str, Any]:
-            message: dict[str, Any] = await receive()
-            gone = message["type"] == "http.disconnect"
-            if gone and watch.generating and watch.disconnected_at is None:
-                watch.disconnected_at = time.monotonic()
-                self.tally.disconnects += 1
-            return message
-
-        await self.app(scope, watched_receive, send)
+        watch = scope[_WATCH] = DisconnectWatch(self.tally)
+        await self.app(scope, watch.receive(receive), send)
 
 
 naive_tally = Tally()
