@@ -15,6 +15,7 @@ from streamwarden.lint.nginx import check, load, routes
 
 BURST_RULES = {"nginx/proxy-buffering", "nginx/http-version", "nginx/ignores-accel-buffering"}
 CHUNKED_RULE = "nginx/app-server-chunked"
+UNVERIFIED_RULE = "nginx/buffering-unverified"
 
 
 def server(line: str, httptools: bool = True, service: str | None = None) -> AppServer | None:
@@ -171,16 +172,17 @@ SITE = "server {{ listen 80; location /api/ {{ proxy_pass http://{host}:8000; }}
 
 
 @pytest.mark.parametrize(
-    ("option", "host", "requirements", "chunked"),
+    ("option", "host", "requirements", "verdict"),
     [
-        ("", "api", "fastapi\nuvicorn[standard]\n", True),
-        (" --http h11", "api", "fastapi\nuvicorn[standard]\n", False),
-        ("", "api", "fastapi\nuvicorn\n", False),  # no httptools in sight: unknown, warning
-        ("", "web", "fastapi\nuvicorn[standard]\n", False),  # nginx proxies another service
+        ("", "api", "fastapi\nuvicorn[standard]\n", CHUNKED_RULE),
+        (" --http h11", "api", "fastapi\nuvicorn[standard]\n", "nginx/proxy-buffering"),
+        # No httptools in sight: h11 or not is unknown, so the route is named, not warned.
+        ("", "api", "fastapi\nuvicorn\n", UNVERIFIED_RULE),
+        ("", "web", "fastapi\nuvicorn[standard]\n", UNVERIFIED_RULE),  # another service
     ],
 )
 def test_a_compose_tree(
-    tmp_path: Path, option: str, host: str, requirements: str, chunked: bool
+    tmp_path: Path, option: str, host: str, requirements: str, verdict: str
 ) -> None:
     root = write(
         tmp_path,
@@ -192,8 +194,7 @@ def test_a_compose_tree(
     )
     result = lint_paths([str(root)])
     ids = {f.id for f in result.findings}
-    assert (CHUNKED_RULE in ids) is chunked
-    assert bool(ids & BURST_RULES) is not chunked
+    assert ids & (BURST_RULES | {CHUNKED_RULE, UNVERIFIED_RULE}) == {verdict}
 
 
 def test_a_kubernetes_deployment_and_a_gunicorn_dockerfile(tmp_path: Path) -> None:
@@ -246,8 +247,9 @@ def test_a_config_file_alone_keeps_its_verdict(tmp_path: Path) -> None:
     )
     alone = {f.id for f in lint_paths([str(root / "site.conf")]).findings}
     tree = {f.id for f in lint_paths([str(root)]).findings}
-    assert alone & BURST_RULES and CHUNKED_RULE not in alone
-    assert CHUNKED_RULE in tree and not tree & BURST_RULES
+    # Alone, nothing says what serves the route: named, neither warned nor cleared.
+    assert UNVERIFIED_RULE in alone and not alone & (BURST_RULES | {CHUNKED_RULE})
+    assert CHUNKED_RULE in tree and not tree & (BURST_RULES | {UNVERIFIED_RULE})
 
 
 BUILT = """services:
@@ -265,7 +267,7 @@ def test_a_dockerfile_belongs_to_the_compose_service_built_from_it(
     tmp_path: Path, host: str, chunked: bool
 ) -> None:
     # Both listen on 8000; only the name tells them apart. The front end's Node server starts
-    # no command the linter reads, so its route keeps the warning.
+    # no command the linter reads, so its route stays unverified.
     root = write(
         tmp_path,
         {
@@ -280,7 +282,8 @@ def test_a_dockerfile_belongs_to_the_compose_service_built_from_it(
     assert [s.service for s in result.app_servers] == ["backend"]
     ids = {f.id for f in result.findings}
     assert (CHUNKED_RULE in ids) is chunked
-    assert bool(ids & BURST_RULES) is not chunked
+    assert (UNVERIFIED_RULE in ids) is not chunked
+    assert not ids & BURST_RULES
 
 
 def test_a_host_that_is_another_service_matches_nothing() -> None:

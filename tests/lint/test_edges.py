@@ -117,7 +117,7 @@ def test_root_maps_absolute_includes_onto_the_tree(tmp_path: Path) -> None:
     alone = lint_paths([str(tmp_path / "nginx.conf")])
     assert ids(alone.findings) == {"nginx/missing-include"}
     mapped = lint_paths([str(tmp_path / "nginx.conf")], roots=[("/etc/nginx", str(tmp_path))])
-    assert {"nginx/read-timeout", "nginx/proxy-buffering"} == ids(mapped.findings)
+    assert {"nginx/read-timeout", "nginx/buffering-unverified"} == ids(mapped.findings)
 
 
 def test_an_unresolved_include_makes_its_block_unknown_not_default(tmp_path: Path) -> None:
@@ -267,7 +267,7 @@ def test_a_regex_location_naming_openapi_json_is_not_static(tmp_path: Path) -> N
     path.write_text(site)
     result = lint_paths([str(path)])
     assert len(result.streaming) == 1 and result.skipped == []
-    assert {f.id for f in result.findings} == {"nginx/proxy-buffering"}
+    assert {f.id for f in result.findings} == {"nginx/buffering-unverified"}
 
 
 def test_stock_includes_are_known_not_unknown(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_stock_includes_are_known_not_unknown(tmp_path: Path) -> None:
     conf = "events {}\nhttp {\n include /etc/nginx/mime.types;\n"
     conf += " server { location /v1 { proxy_pass http://a; } }\n}\n"
     found = lint_text(str(tmp_path / "nginx.conf"), conf, Kind.NGINX, Limits())
-    assert [f.id for f in found] == ["nginx/proxy-buffering"]
+    assert [f.id for f in found] == ["nginx/buffering-unverified"]
 
 
 def test_helm_on_path_renders_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

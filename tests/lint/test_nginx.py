@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from streamwarden.lint import ConfigError, Limits
+from streamwarden.lint.appservers import named
 from streamwarden.lint.nginx import check, effective, load, proxied
+
+CLOSE = Limits(app_server=named("node"))  # an app server that answers HTTP/1.0 close-delimited
 
 
 def lint(text: str, tmp_path: Path, limits: Limits | None = None) -> set[tuple[int | None, str]]:
@@ -31,11 +35,19 @@ def test_innermost_setting_wins(tmp_path: Path) -> None:
 
 def test_default_buffering_and_http10_are_one_finding_at_proxy_pass(tmp_path: Path) -> None:
     text = "server {\n location / {\n  proxy_pass http://a;\n }\n}\n"
-    assert lint(text, tmp_path) == {(3, "nginx/proxy-buffering")}
+    # A close-delimited app (here Node, as --app-server node says) bursts behind the defaults.
+    assert lint(text, tmp_path, CLOSE) == {(3, "nginx/proxy-buffering")}
+    # So does any app on a route the user says streams, unless it opts out.
+    assert lint(text, tmp_path, Limits(stream_paths=("/",))) == {(3, "nginx/proxy-buffering")}
+    # Told nothing about the app or the route, the linter names it and does not guess.
+    assert lint(text, tmp_path) == {(3, "nginx/buffering-unverified")}
     # HTTP/1.1 lets the app answer in chunks: buffering then holds nothing back (measured).
     chunked = text.replace("  proxy_pass", "  proxy_http_version 1.1;\n  proxy_pass")
+    assert lint(chunked, tmp_path, CLOSE) == set()
     assert lint(chunked, tmp_path) == set()
     # The app's X-Accel-Buffering: no turns buffering off per response.
+    accel = replace(CLOSE, app_sends_accel_buffering=True)
+    assert lint(text, tmp_path, accel) == set()
     assert lint(text, tmp_path, Limits(app_sends_accel_buffering=True)) == set()
 
 
@@ -57,15 +69,18 @@ def test_max_gap_moves_the_threshold(tmp_path: Path) -> None:
 
 def test_nginx_version_decides_the_http_version_default(tmp_path: Path) -> None:
     text = "server {\n location / {\n  proxy_pass http://a;\n }\n}\n"
-    assert lint(text, tmp_path) == {(3, "nginx/proxy-buffering")}
+    assert lint(text, tmp_path, CLOSE) == {(3, "nginx/proxy-buffering")}
+    assert lint(text, tmp_path, replace(CLOSE, nginx_version=(1, 29, 7))) == set()
     assert lint(text, tmp_path, Limits(nginx_version=(1, 29, 7))) == set()
-    assert lint(text, tmp_path, Limits(nginx_version=(1, 29, 6))) == {(3, "nginx/proxy-buffering")}
+    older = replace(CLOSE, nginx_version=(1, 29, 6))
+    assert lint(text, tmp_path, older) == {(3, "nginx/proxy-buffering")}
     # An explicit HTTP/1.0 is the cause the author wrote: the finding is named after it.
     explicit = text.replace("server {", "server { proxy_http_version 1.0;")
-    assert lint(explicit, tmp_path, Limits(nginx_version=(1, 30))) == {(1, "nginx/http-version")}
+    newer = replace(CLOSE, nginx_version=(1, 30))
+    assert lint(explicit, tmp_path, newer) == {(1, "nginx/http-version")}
     # Buffering off: HTTP/1.0 alone holds nothing back.
     off = text.replace("server {", "server { proxy_buffering off;")
-    assert lint(off, tmp_path) == set()
+    assert lint(off, tmp_path, CLOSE) == set()
 
 
 def test_headers_repeated_in_full_are_not_hidden(tmp_path: Path) -> None:

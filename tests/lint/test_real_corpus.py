@@ -144,14 +144,15 @@ def test_precision_and_recall_on_the_corpus() -> None:
 
 @pytest.mark.parametrize(
     ("corpus", "least_precision", "least_recall"),
-    [("real_holdout", 0.6, 0.9), ("real_fresh", 0.75, 0.9)],
+    [("real_holdout", 0.9, 0.75), ("real_fresh", 0.9, 0.8)],
 )
 def test_figures_on_the_corpora_not_tuned_on(
     corpus: str, least_precision: float, least_recall: float
 ) -> None:
-    # Below 90 % precision, measured and explained in docs/lint.md: default-buffering nginx
-    # routes whose app sends X-Accel-Buffering: no, or that carry no stream, look exactly like
-    # the ones that burst. These bounds only keep the figures from sliding back.
+    # Recall under 90 %, measured and explained in docs/lint.md: two default-buffering routes
+    # in front of Node apps burst, and their config files look exactly like the five that do
+    # not, so they are named (nginx/buffering-unverified, info) rather than warned. These
+    # bounds only keep the figures from sliding back.
     precision, recall = figures(judged(corpus))
     assert precision >= least_precision and recall >= least_recall, (precision, recall)
 

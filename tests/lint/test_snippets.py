@@ -18,6 +18,7 @@ from lint_helpers import free_port
 from conftest import Ran
 from streamwarden.lint import Kind, Limits, SnippetOptions, lint_paths, lint_text
 from streamwarden.lint import snippets as sn
+from streamwarden.lint.appservers import named
 
 Cli = Callable[..., Ran]
 HERE = Path(__file__).parent
@@ -192,8 +193,11 @@ def test_the_same_stream_through_default_nginx_arrives_in_one_burst(
     # HTTP/1.0 to the app) hold the close-delimited stream until it ends, and the linter says so.
     default = f"server {{ listen LISTEN_PORT; location / {{ proxy_pass {UPSTREAM}; }} }}"
     default = default.replace("UPSTREAM_PORT", str(sse_port))
-    rules = {f.id for f in lint_text("default.conf", default, Kind.NGINX, Limits())}
+    h11 = Limits(app_server=named("h11"))  # what serves sse_app.py, as a tree would tell
+    rules = {f.id for f in lint_text("default.conf", default, Kind.NGINX, h11)}
     assert rules == {"nginx/proxy-buffering"}  # one cause, one finding
+    alone = {f.id for f in lint_text("default.conf", default, Kind.NGINX, Limits())}
+    assert alone == {"nginx/buffering-unverified"}  # the app unknown: named, not guessed
     arrivals = event_arrivals(run_nginx(default))
     assert len(arrivals) == 10
     assert arrivals[-1] - arrivals[0] < 0.05

@@ -141,9 +141,9 @@ def test_a_tree_whose_app_sends_the_header(tmp_path: Path) -> None:
     result = lint_paths([str(tmp_path)])
     assert result.findings == []
     assert result.app_headers == [f"{src / 'setHeaders.js'}:4"]
-    # Named alone, the config says nothing about the app: the warning stays.
+    # Named alone, the config says nothing about the app: the route stays unverified.
     alone = lint_paths([str(tmp_path / "nginx.conf")])
-    assert [f.id for f in alone.findings] == ["nginx/proxy-buffering"]
+    assert [f.id for f in alone.findings] == ["nginx/buffering-unverified"]
     assert alone.app_headers == []
 
 
@@ -153,7 +153,7 @@ def test_a_header_in_tests_or_vendored_code_does_not_count(tmp_path: Path) -> No
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "sse.js").write_text("h = {'X-Accel-Buffering': 'no'}\n")
     result = lint_paths([str(tmp_path)])
-    assert [f.id for f in result.findings] == ["nginx/proxy-buffering"]
+    assert [f.id for f in result.findings] == ["nginx/buffering-unverified"]
     assert result.app_headers == []
 
 
@@ -189,13 +189,15 @@ HOLDOUT = Path(__file__).parent / "real_holdout"
 )
 def test_real_apps_that_send_the_header(tmp_path: Path, project: str, config: str) -> None:
     # The held-out corpus's false alarms, with the app's real source beside the config: the
-    # tree scan finds the header where LibreChat and FastGPT set it, and the warning goes.
+    # tree scan finds the header where LibreChat and FastGPT set it, and the route is cleared.
     shutil.copytree(APPS / project, tmp_path / project)
     shutil.copy(HOLDOUT / config, tmp_path / project / "nginx.conf")
     alone = lint_paths([str(tmp_path / project / "nginx.conf")])
-    assert "nginx/proxy-buffering" in {f.id for f in alone.findings}
+    assert "nginx/buffering-unverified" in {f.id for f in alone.findings}
     tree = lint_paths([str(tmp_path / project)])
-    assert "nginx/proxy-buffering" not in {f.id for f in tree.findings}
+    assert not {"nginx/buffering-unverified", "nginx/proxy-buffering"} & {
+        f.id for f in tree.findings
+    }
     assert len(tree.app_headers) == 1
 
 

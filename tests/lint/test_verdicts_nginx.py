@@ -66,9 +66,17 @@ def test_linter_says_bursts_exactly_when_nginx_bursts(
     # The app sends one event every 100 ms: spread out, or held back into one burst.
     measured_bursts = got[-1] - got[0] < 0.3
     conf = f"server {{ location / {{ proxy_pass http://{HOST}:{upstream}; {directives} }} }}"
-    limits = Limits(app_sends_accel_buffering=accel)
+    # The linter is told what serves the app, as a linted tree or --app-server would.
+    limits = Limits(app_sends_accel_buffering=accel, app_server=named("h11"))
     said = {f.id for f in lint_text("site.conf", conf, Kind.NGINX, limits)} & BURST_RULES
     assert bool(said) == measured_bursts, (directives, app, got)
+    # Told nothing about the app, it names the burst-prone route instead of guessing.
+    alone = {
+        f.id
+        for f in lint_text("site.conf", conf, Kind.NGINX, Limits(app_sends_accel_buffering=accel))
+    }
+    assert not alone & BURST_RULES - {"nginx/ignores-accel-buffering"}
+    assert ("nginx/buffering-unverified" in alone) == (measured_bursts and not accel), alone
 
 
 @pytest.mark.nginx

@@ -605,6 +605,8 @@ def proxy_buffering(route: Route, limits: Limits) -> list[Finding]:
     if limits.app_sends_accel_buffering:
         return []
     buffering, version = found
+    if server is None and not limits.stream_paths:
+        return _unverified(route, buffering, version)
     # One finding for the one cause; it is named after the setting the author wrote.
     rule = "http-version" if version.d and not buffering.d else "proxy-buffering"
     at = (version.d if rule == "http-version" else buffering.d) or route.proxy_pass
@@ -621,6 +623,44 @@ def proxy_buffering(route: Route, limits: Limits) -> list[Finding]:
             "(then pass --app-sends-accel-buffering).",
             f'Add `proxy_http_version 1.1;` and `proxy_set_header Connection "";`, or '
             f"`proxy_buffering off;`, to {route.label}.",
+            at.file,
+            at.line,
+        )
+    ]
+
+
+UNVERIFIED = rules.note(
+    "buffering-unverified",
+    "nginx's defaults hold a stream back unless the app answers in chunks or opts out; "
+    "nothing linted says which",
+    Severity.INFO,
+    "The same measurement as nginx/proxy-buffering: behind buffering on and HTTP/1.0 a stream "
+    "bursts only when the app answers close-delimited and does not send "
+    "`X-Accel-Buffering: no`. Of 7 such routes in public projects, judged by hand by "
+    "reading their apps (docs/lint.md), 2 burst; in the other 5 the app sent the header, "
+    "answered in chunks or did not stream, and the config files could not tell them apart. "
+    "So without the app server or `--stream-path` this is named, not warned. Linting the project's tree (start commands, "
+    "requirements, app source), `--app-server`, `--app-sends-accel-buffering` or "
+    "`--stream-path` turns it into a verdict.",
+)
+
+
+def _unverified(route: Route, buffering: Setting, version: Setting) -> list[Finding]:
+    """nginx's burst-prone settings in front of an app nothing linted describes: unknown is
+    not default, so this names what decides it instead of guessing a burst."""
+    at = version.d or buffering.d or route.proxy_pass
+    return [
+        UNVERIFIED.finding(
+            f"{route.label}: {_setting(buffering.d, 'proxy_buffering is on by default')} and "
+            f"{_setting(version.d, 'HTTP/1.0 to the app (the default before nginx 1.29.7)')}: a "
+            "stream bursts here if the app answers close-delimited (Node, Go, gunicorn's "
+            "workers, uvicorn --http h11, aiohttp) without `X-Accel-Buffering: no`, and passes "
+            "event by event if it answers in chunks (uvicorn on httptools, Sanic) or sends the "
+            "header. Nothing linted says which app serves it, or that the route streams.",
+            "Safe whatever serves it: add `proxy_http_version 1.1;` and "
+            f'`proxy_set_header Connection "";` to {route.label}. To get a verdict, lint the '
+            "project's directory, or pass --app-server NAME, --app-sends-accel-buffering or "
+            "--stream-path PREFIX; `streamwarden probe` through nginx measures it.",
             at.file,
             at.line,
         )
