@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamwarden.lint import ConfigError, Kind, Limits, lint_text
-from streamwarden.lint.cmdline import find_commands
+from streamwarden.lint.cmdline import COMPUTED, find_commands, python_commands
 from streamwarden.lint.detect import detect
 from streamwarden.lint.durations import envoy_seconds, haproxy_seconds, nginx_seconds, number
 
@@ -131,9 +131,54 @@ def test_terraform_ignores_comments_and_nested_blocks() -> None:
         ("Dockerfile.prod", "", Kind.COMMANDS),
         ("entrypoint", "#!/bin/sh\nexec uvicorn app:app\n", Kind.COMMANDS),
         ("main.tf", "", Kind.TERRAFORM),
+        # A launcher module that builds the command as a list; other modules never count.
+        ("services/gunicorn.py", "cmd = ['gunicorn', 'app:app']\n", Kind.COMMANDS),
+        ("start_server.py", "run(('python', '-m', 'uvicorn', 'a:b'))\n", Kind.COMMANDS),
+        ("views.py", "cmd = ['gunicorn', 'app:app']\n", None),
+        ("start.py", "cmd = ['celery', 'worker']\n", None),
         ("envoy.yml", "", Kind.YAML),
         ("notes.txt", "hello", None),
     ],
 )
 def test_detect(name: str, text: str, kind: Kind | None) -> None:
     assert detect(name, text) == kind
+
+
+def test_python_list_commands_keep_literals_and_mark_the_rest_unknown() -> None:
+    source = (
+        "import subprocess\n"
+        "class Service:\n"
+        "    def cmd(self):\n"
+        "        return [\n"
+        "            'gunicorn', 'app.wsgi:application',\n"
+        "            '-b', f'{HOST}:{PORT}', '-k', 'gthread', '--threads', '8',\n"
+        "            '-w', str(self.workers), '--max-requests', '500',\n"
+        "        ]\n"
+        "subprocess.run(['python', '-m', 'uvicorn', 'a:b', '--port', '9000'])\n"
+        "other = ['celery', 'gunicorn']\n"
+    )
+    gunicorn_cmd, uvicorn_cmd = python_commands(source)
+    assert gunicorn_cmd.line == 4 and gunicorn_cmd.argv[:2] == ("gunicorn", "app.wsgi:application")
+    assert gunicorn_cmd.argv[3] == COMPUTED and gunicorn_cmd.argv[9] == COMPUTED
+    assert uvicorn_cmd.program == "uvicorn" and uvicorn_cmd.argv[-1] == "9000"
+    assert python_commands("def broken(:\n") == []
+
+
+def test_max_requests_cuts_gthread_streams_only() -> None:
+    # gthread: a recycled worker's streams live graceful_timeout + timeout (measured).
+    line = "gunicorn -k gthread --threads 200 --max-requests 1000 app:app\n"
+    found = rules("start.sh", line, Kind.COMMANDS)
+    assert (1, "gunicorn/max-requests") in found
+    assert (1, "gunicorn/sync-worker") not in found  # 200 threads: streams are not capped
+    # Long enough together for the longest stream: nothing to say.
+    long = line.replace("app:app", "--graceful-timeout 600 --timeout 600 app:app")
+    assert (1, "gunicorn/max-requests") not in rules("start.sh", long, Kind.COMMANDS)
+    # The uvicorn worker lets open responses finish; sync finishes its one request first.
+    for worker in ("uvicorn_worker.UvicornWorker", "sync"):
+        # (sync with --threads is gthread to gunicorn, so the thread count goes too)
+        other = line.replace("gthread", worker).replace("--threads 200 ", "")
+        assert (1, "gunicorn/max-requests") not in rules("start.sh", other, Kind.COMMANDS)
+    # Unset: no recycling.
+    assert (1, "gunicorn/max-requests") not in rules(
+        "start.sh", "gunicorn -k gthread app:app\n", Kind.COMMANDS
+    )

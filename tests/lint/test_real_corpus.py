@@ -23,6 +23,7 @@ DOCS = HERE.parents[1] / "docs" / "lint.md"
 REAL = HERE / "real"
 HOLDOUT = HERE / "real_holdout"
 FRESH = HERE / "real_fresh"
+UNSEEN = HERE / "real_unseen"
 ROW = re.compile(r"^\| (.+?) \| `(.+?)` \| `(.+?)` \| (true|false|info|missed) \| .+ \|$")
 Key = tuple[str, str, str]  # (run, file:line, rule)
 # Projects of the held-out corpus whose files belong together (linted as a directory too).
@@ -36,7 +37,12 @@ HOLDOUT_TREES = (
     "sglang",
     "weknora",
 )
-CORPORA = [(REAL, "real"), (HOLDOUT, "real_holdout"), (FRESH, "real_fresh")]
+CORPORA = [
+    (REAL, "real"),
+    (HOLDOUT, "real_holdout"),
+    (FRESH, "real_fresh"),
+    (UNSEEN, "real_unseen"),
+]
 
 
 def judged(corpus: str) -> dict[Key, str]:
@@ -87,6 +93,8 @@ def runs(base: Path) -> list[tuple[str, list[str], list[tuple[str, str]]]]:
         geekai = str(FRESH / "geekai")
         out.append(("tree: geekai, --root /etc/nginx=geekai", [geekai], [("/etc/nginx", geekai)]))
         out += [(f"tree: {p}", [str(FRESH / p)], []) for p in ("superagi", "taskingai")]
+    if base == UNSEEN:
+        out += [(f"tree: {p}", [str(UNSEEN / p)], []) for p in ("docsgpt", "new-api")]
     return out
 
 
@@ -144,15 +152,17 @@ def test_precision_and_recall_on_the_corpus() -> None:
 
 @pytest.mark.parametrize(
     ("corpus", "least_precision", "least_recall"),
-    [("real_holdout", 0.9, 0.75), ("real_fresh", 0.9, 0.8)],
+    [("real_holdout", 0.9, 0.75), ("real_fresh", 0.9, 0.8), ("real_unseen", 0.9, 0.6)],
 )
 def test_figures_on_the_corpora_not_tuned_on(
     corpus: str, least_precision: float, least_recall: float
 ) -> None:
-    # Recall under 90 %, measured and explained in docs/lint.md: two default-buffering routes
-    # in front of Node apps burst, and their config files look exactly like the five that do
-    # not, so they are named (nginx/buffering-unverified, info) rather than warned. These
-    # bounds only keep the figures from sliding back.
+    # Recall under 90 %, measured and explained in docs/lint.md: default-buffering routes in
+    # front of Node and Go apps burst, and their config files look exactly like the ones that
+    # do not, so they are named (nginx/buffering-unverified, info) rather than warned; the
+    # unseen corpus adds problems that only the app's code shows (no keep-alives under a 60 s
+    # read timeout, no SIGTERM handling, a uvicorn hidden behind `poetry run`). These bounds
+    # only keep the figures from sliding back.
     precision, recall = figures(judged(corpus))
     assert precision >= least_precision and recall >= least_recall, (precision, recall)
 
@@ -163,6 +173,7 @@ def test_figures_on_the_corpora_not_tuned_on(
         ("real", "| `real/` (tuned on) |"),
         ("real_holdout", "| `real_holdout/`, all sets, now (the table the test reads)"),
         ("real_fresh", "| `real_fresh/`, now (the table the test reads)"),
+        ("real_unseen", "| `real_unseen/`, now (the table the test reads)"),
     ],
 )
 def test_the_documented_figures_are_the_judged_ones(corpus: str, row: str) -> None:

@@ -1,7 +1,9 @@
-"""Find gunicorn and uvicorn command lines in Procfiles, Dockerfiles and shell scripts."""
+"""Find gunicorn and uvicorn command lines in Procfiles, Dockerfiles, shell scripts and the
+Python modules that build them as lists."""
 
 from __future__ import annotations
 
+import ast
 import json
 import shlex
 from dataclasses import dataclass
@@ -17,6 +19,9 @@ class Command:
 
 
 PROGRAMS = ("gunicorn", "uvicorn")
+# An argument a Python module computes (`str(self.workers)`, `f"{HOST}:{PORT}"`): unknown, as
+# a shell variable without a default is.
+COMPUTED = "${computed}"
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -115,3 +120,32 @@ def options(argv: tuple[str, ...], aliases: dict[str, str]) -> dict[str, str]:
                 i += 1
         i += 1
     return out
+
+
+def python_commands(text: str) -> list[Command]:
+    """gunicorn/uvicorn command lines that a Python module builds as list or tuple literals
+    (`subprocess.Popen(["gunicorn", "app:app", "-k", "gthread", …])`), read with `ast` and
+    never run; an element that is not a string literal is unknown."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    found: list[Command] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.List | ast.Tuple):
+            continue
+        words = [
+            e.value if isinstance(e, ast.Constant) and isinstance(e.value, str) else COMPUTED
+            for e in node.elts
+        ]
+        for i, word in enumerate(words[:3]):
+            base = word.rsplit("/", 1)[-1]
+            if base in PROGRAMS and (i == 0 or words[i - 1] == "-m"):
+                found.append(Command(base, tuple(words[i:]), node.lineno))
+                break
+    return sorted(found, key=lambda c: c.line)
+
+
+def commands_in(path: str, text: str) -> list[Command]:
+    """The server command lines of one file, by its kind."""
+    return python_commands(text) if path.lower().endswith(".py") else find_commands(text)

@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from streamwarden.lint.cmdline import python_commands
 from streamwarden.lint.gunicorn import settings_assigned
 
 
@@ -33,6 +34,7 @@ _YAML_HINT = re.compile(
 )
 _SERVER_CMD = re.compile(r"\b(gunicorn|uvicorn)\b")
 _GUNICORN_NAME = re.compile(r"gunicorn.*\.py$")
+_LAUNCHER_NAME = re.compile(r"(gunicorn|uvicorn|start|serve|launch|entrypoint)[\w.-]*\.py$")
 # Settings that, assigned together at module level, only a gunicorn config assigns.
 _GUNICORN_SETTINGS = {"bind", "workers", "worker_class", "graceful_timeout", "keepalive"}
 _GUNICORN_SETTINGS |= {"worker_connections", "threads", "preload_app", "accesslog", "errorlog"}
@@ -54,7 +56,13 @@ def detect(path: str, text: str) -> Kind | None:
     if lower.endswith(".py"):
         assigned = settings_assigned(text)
         by_name = _GUNICORN_NAME.search(lower) and (assigned or not text.strip())
-        return Kind.GUNICORN if by_name or len(assigned & _GUNICORN_SETTINGS) >= 2 else None
+        if by_name or len(assigned & _GUNICORN_SETTINGS) >= 2:
+            return Kind.GUNICORN
+        # A launcher module that builds the server's command line as a list (MaxKB's
+        # services/gunicorn.py): read only by its name, so a tree's other modules stay out.
+        if _LAUNCHER_NAME.search(lower) and python_commands(text):
+            return Kind.COMMANDS
+        return None
     if lower == "procfile" or lower.startswith(("dockerfile", "containerfile")):
         return Kind.COMMANDS
     if lower.endswith((".dockerfile", ".sh", ".bash")):

@@ -26,6 +26,7 @@ DEFAULTS = {
     "graceful_timeout": "30",
     "keepalive": "2",
     "worker_connections": "1000",
+    "max_requests": "0",
 }
 # Every gunicorn setting name a config file may assign (gunicorn 23), to catch misspellings.
 KNOWN = frozenset(
@@ -54,6 +55,7 @@ ALIASES = {
     "--graceful-timeout": "graceful_timeout",
     "--keep-alive": "keepalive",
     "--worker-connections": "worker_connections",
+    "--max-requests": "max_requests",
     "-c": "config",
     "--config": "config",
 }
@@ -202,6 +204,9 @@ def sync_worker(s: Settings, limits: Limits) -> list[Finding]:
         ]
     if worker in THREADED:
         threads, _ = s.get("threads")
+        count = number(threads) if threads else None
+        if count is not None and count >= FEW_CONNECTIONS:
+            return []  # as many streams per worker as an async worker's few connections allow
         per = f"{threads} thread(s) per worker" if threads else "the thread count"
         return [
             rules.info("sync-worker").finding(
@@ -284,6 +289,41 @@ def graceful_timeout(s: Settings, limits: Limits) -> list[Finding]:
             f"mid-answer (--max-duration is {show(limits.max_duration)}).",
             f"Set `--graceful-timeout {int(limits.max_duration) + 30}` (and a matching "
             "terminationGracePeriodSeconds), or end streams cleanly on SIGTERM.",
+            file,
+            line,
+        )
+    ]
+
+
+@rules.rule(
+    "max-requests",
+    "max_requests recycles gthread workers, and each recycle cuts the streams they serve",
+    Severity.WARNING,
+    f"A worker that has served `max_requests` requests ({DOCS}#max-requests) stops and gives "
+    "the requests it still serves `graceful_timeout`; a gthread worker's threads then keep it "
+    "alive only until the arbiter's `timeout` kills it. Measured on gunicorn 27 "
+    "(`--max-requests 1`, a 20 s stream): gthread with graceful_timeout 3 s and timeout 6 s "
+    "cut it at 9.9 s, with timeout 30 s it finished; the uvicorn worker finished it (uvicorn "
+    "waits for open responses); the sync worker exits only after its request.",
+)
+def max_requests(s: Settings, limits: Limits) -> list[Finding]:
+    recycle, set_at = s.seconds("max_requests")
+    if s.worker() not in THREADED or not recycle or set_at is None:
+        return []
+    graceful, _ = s.seconds("graceful_timeout")
+    timeout, _ = s.seconds("timeout")
+    if graceful is None or timeout is None or graceful + timeout >= limits.max_duration:
+        return []
+    file, line = s.where(set_at)
+    return [
+        rules.info("max-requests").finding(
+            f"max_requests is {int(recycle)} with gthread: every recycled worker stops, and the "
+            f"streams it still serves are killed about {show(graceful + timeout)} later "
+            f"(graceful_timeout {show(graceful)} + timeout {show(timeout)}), over and over on a "
+            f"busy server, not only on deploys (--max-duration is {show(limits.max_duration)}).",
+            "Drop --max-requests, or serve streams from an async worker (`-k "
+            "uvicorn_worker.UvicornWorker` lets open responses finish), or raise "
+            f"--graceful-timeout and --timeout above {int(limits.max_duration)} s together.",
             file,
             line,
         )

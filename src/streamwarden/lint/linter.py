@@ -25,7 +25,7 @@ from streamwarden.lint import (
     workloads,
 )
 from streamwarden.lint import yamlnodes as y
-from streamwarden.lint.cmdline import Command, find_commands
+from streamwarden.lint.cmdline import Command, commands_in
 from streamwarden.lint.detect import Kind, detect, expand, looks_like_yaml, nginx_prefix
 from streamwarden.lint.findings import AppServer, ConfigError, Finding, Limits, Severity
 from streamwarden.lint.registry import Registry
@@ -138,7 +138,7 @@ def _gunicorn_commands(
     path: str, text: str, limits: Limits, read: Reader, merged: set[str]
 ) -> list[Finding]:
     out: list[Finding] = []
-    for cmd in find_commands(text):
+    for cmd in commands_in(path, text):
         if cmd.program != "gunicorn":
             out += uvicorn.check(cmd, path, limits)
             continue
@@ -338,7 +338,7 @@ def _app_servers(
     dockerfiles: dict[str, str] = {}  # the Dockerfile Compose builds a service from -> service
     for path, (text, found) in texts.items():
         if found is Kind.COMMANDS:
-            scripts += [(path, cmd) for cmd in find_commands(text)]
+            scripts += [(path, cmd) for cmd in commands_in(path, text)]
         elif found is Kind.YAML:
             try:
                 if templates.is_template(text):
