@@ -1,4 +1,4 @@
-"""A 16-event stream (one event every 0.25 s, 4 s in all) as WSGI and ASGI apps, for gunicorn's
+"""A 24-event stream (one event every 0.25 s, 6 s in all) as WSGI and ASGI apps, for gunicorn's
 worker recycling (tests/lint/test_gunicorn_recycling.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-EVENTS = 16
+EVENTS = 24
 GAP = 0.25
 
 

@@ -384,3 +384,100 @@ def test_stored_file_paths_are_not_streams(tmp_path: Path) -> None:
     assert [f.line for f in result.findings] == [4, 5]
     assert len(result.skipped) == 2
     assert all("stored files" in why for why in result.skipped)
+
+
+POD = (
+    "apiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: chat}}\nspec:\n  template:\n"
+    "    spec:\n{grace}      containers:\n        - name: app\n          image: {image}\n"
+    "{extra}"
+)
+PORT = "          ports: [{containerPort: 8080}]\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "grace", "image", "extra", "expected"),
+    [
+        # A Go or Node app (no command the linter reads) that serves HTTP: the 30 s default
+        # grace is what ends its streams on a rollout.
+        ("Deployment", "", "ghcr.io/acme/relay:1.2", PORT, {("k8s/termination-grace", 6)}),
+        ("StatefulSet", "", "acme/relay", PORT, {("k8s/termination-grace", 6)}),
+        (
+            "Deployment",
+            "      terminationGracePeriodSeconds: 10\n",
+            "acme/relay",
+            PORT,
+            {("k8s/termination-grace", 7)},
+        ),
+        # Long enough for the longest stream: nothing.
+        ("Deployment", "      terminationGracePeriodSeconds: 930\n", "acme/relay", PORT, set()),
+        # A template value nobody can read here is unknown, not the default.
+        (
+            "Deployment",
+            "      terminationGracePeriodSeconds: '{{ .Values.grace }}'\n",
+            "acme/relay",
+            PORT,
+            set(),
+        ),
+        # No port and no HTTP probe: nothing says it serves anything.
+        ("Deployment", "", "acme/worker", "", set()),
+        # An HTTP probe is enough.
+        (
+            "Deployment",
+            "",
+            "acme/relay",
+            "          readinessProbe: {httpGet: {path: /readyz, port: 8080}}\n",
+            {("k8s/termination-grace", 6)},
+        ),
+        # Data stores and stand-in upstreams serve no streams.
+        ("StatefulSet", "", "docker.io/library/postgres:16", PORT, set()),
+        ("Deployment", "", "qdrant/qdrant:v1.9", PORT, set()),
+        ("Deployment", "", "envoyproxy/ai-gateway-testupstream:latest", PORT, set()),
+        # Not a workload that rolls.
+        ("DaemonSet", "", "acme/relay", PORT, set()),
+    ],
+)
+def test_a_pod_that_serves_http_gets_a_grace_period_for_its_streams(
+    kind: str, grace: str, image: str, extra: str, expected: set[tuple[str, int]]
+) -> None:
+    manifest = POD.format(kind=kind, grace=grace, image=image, extra=extra)
+    found = {(f.id, f.line) for f in lint_text("d.yaml", manifest, Kind.YAML, Limits())}
+    assert {f for f in found if f[0] == "k8s/termination-grace"} == expected
+
+
+def test_a_pod_whose_server_drains_for_a_known_time_is_judged_by_that_drain() -> None:
+    # gunicorn drains for graceful_timeout: the container rule compares the two; the pod
+    # check stays out of it (one finding for one cause).
+    manifest = (
+        POD.format(kind="Deployment", grace="", image="acme/api", extra=PORT)
+        + "          command: [gunicorn, -k, gevent, --graceful-timeout, '20', app:app]\n"
+    )
+    found = [f.id for f in lint_text("d.yaml", manifest, Kind.YAML, Limits())]
+    assert "k8s/termination-grace" not in found
+    # uvicorn without --timeout-graceful-shutdown waits forever: the grace decides.
+    forever = manifest.replace(
+        "[gunicorn, -k, gevent, --graceful-timeout, '20', app:app]", "[uvicorn, app:app]"
+    )
+    found = [f.id for f in lint_text("d.yaml", forever, Kind.YAML, Limits())]
+    assert found.count("k8s/termination-grace") == 1
+
+
+def test_a_dockerfile_shell_form_inside_exec_form_is_read() -> None:
+    dockerfile = (
+        'CMD ["sh", "-c", "uv run gunicorn api:app \\\n'
+        "  --worker-class uvicorn.workers.UvicornWorker \\\n"
+        '  --graceful-timeout 600 --threads $THREADS"]\n'
+    )
+    found = {(f.id, f.line) for f in lint_text("Dockerfile", dockerfile, Kind.COMMANDS, Limits())}
+    assert ("gunicorn/deprecated-uvicorn-worker", 1) in found
+    assert ("gunicorn/graceful-timeout", 1) in found  # 600 s < --max-duration's 900 s
+
+
+def test_an_unreadable_grace_period_is_unknown_for_a_known_drain_too() -> None:
+    manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n"
+        "    spec:\n      terminationGracePeriodSeconds: '{{ .Values.grace }}'\n"
+        "      containers:\n        - name: web\n"
+        "          command: [gunicorn, -k, gevent, --graceful-timeout, '60', app:app]\n"
+    )
+    found = {f.id for f in lint_text("d.yaml", manifest, Kind.YAML, Limits())}
+    assert "k8s/termination-grace" not in found  # it was read as the 30 s default before

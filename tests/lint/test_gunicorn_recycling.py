@@ -17,9 +17,11 @@ from streamwarden.lab.stacks import HOST, Launcher
 from streamwarden.lint import Kind, Limits, lint_text
 
 HERE = Path(__file__).parent
-EVENTS = 16  # recycle_app.EVENTS: 4 s of stream
-# graceful_timeout 1 s + timeout 1 s: a gthread stream is cut about 2 s in, half way.
-FLAGS = ["--max-requests", "1", "--graceful-timeout", "1", "--timeout", "1"]
+EVENTS = 24  # recycle_app.EVENTS: 6 s of stream
+# graceful_timeout 1 s + timeout 3 s: a gthread stream is cut about 4 s in. (A shorter
+# timeout risks the arbiter killing a busy uvicorn worker on a loaded box: workers notify it
+# every timeout / 2.)
+FLAGS = ["--max-requests", "1", "--graceful-timeout", "1", "--timeout", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +63,8 @@ def test_a_recycled_gthread_worker_cuts_its_stream_and_uvicorns_does_not(lab: La
         cut, whole = pool.map(events, (threaded, uvicorn_port))
     assert cut[0] < EVENTS, cut  # killed mid-stream once its one request made it recycle
     assert whole[0] == EVENTS, whole
-    # The linter, told the stream lasts 4 s, says exactly that.
-    limits = Limits(max_duration=4)
+    # The linter, told the stream lasts 6 s, says exactly that.
+    limits = Limits(max_duration=6)
     for worker, measured_cut in (("gthread", True), ("uvicorn_worker.UvicornWorker", False)):
         line = f"gunicorn -k {worker} {' '.join(FLAGS)} app:app\n"
         ids = {f.id for f in lint_text("start.sh", line, Kind.COMMANDS, limits)}

@@ -70,7 +70,7 @@ def find_commands(text: str) -> list[Command]:
     for number, line in _logical_lines(text):
         if not any(p in line.lower() for p in PROGRAMS):
             continue
-        words = _words(line)
+        words = _inline_scripts(_words(line))
         for i, word in enumerate(words):
             base = word.rsplit("/", 1)[-1]
             if base in PROGRAMS and (i == 0 or _is_command_position(words, i)):
@@ -81,6 +81,21 @@ def find_commands(text: str) -> list[Command]:
                 found.append(Command("gunicorn", ("gunicorn", *args), number))
                 break
     return found
+
+
+def _inline_scripts(words: list[str]) -> list[str]:
+    """`sh -c "uv run gunicorn app:app …"` (a Dockerfile's exec form, a Compose command): the
+    script after `-c` is one word; its own words are the command line."""
+    out: list[str] = []
+    for i, word in enumerate(words):
+        if i and words[i - 1] == "-c" and any(p in word.lower() for p in PROGRAMS):
+            try:
+                out += shlex.split(word, comments=True)
+            except ValueError:
+                out += word.split()
+        else:
+            out.append(word)
+    return out
 
 
 def _is_command_position(words: list[str], i: int) -> bool:

@@ -32,7 +32,7 @@ class Container:
 
     what: str  # "Deployment api, container web" / "service api"
     commands: list[Command]
-    grace: float
+    grace: float | None  # None: written but unreadable (a template value)
     grace_line: int | None  # None: the default applies
     has_readiness: bool
     line: int
@@ -70,7 +70,7 @@ def _containers(file: y.YamlFile) -> list[Container]:
         if kind in WORKLOADS:
             pod = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
             grace_node = y.get(pod, "terminationGracePeriodSeconds")
-            grace = plain_seconds(y.scalar(grace_node)) if grace_node is not None else None
+            grace = plain_seconds(y.scalar(grace_node)) if grace_node is not None else K8S_GRACE
             containers = y.get(pod, "containers")
             for c in containers.value if isinstance(containers, yaml.SequenceNode) else []:
                 argv = _argv(y.get(c, "command")) + _argv(y.get(c, "args"))
@@ -82,7 +82,7 @@ def _containers(file: y.YamlFile) -> list[Container]:
                     Container(
                         f"{kind} {y.name_of(doc)}, container {y.scalar(y.get(c, 'name'))}",
                         commands,
-                        K8S_GRACE if grace is None else grace,
+                        grace,
                         y.line(grace_node) if grace_node is not None else None,
                         y.get(c, "readinessProbe") is not None,
                         y.line(key),
@@ -99,12 +99,16 @@ def _containers(file: y.YamlFile) -> list[Container]:
                 if not commands:
                     continue
                 grace_node = y.get(svc, "stop_grace_period")
-                grace = _compose_seconds(y.scalar(grace_node)) if grace_node is not None else None
+                grace = (
+                    _compose_seconds(y.scalar(grace_node))
+                    if grace_node is not None
+                    else COMPOSE_GRACE
+                )
                 out.append(
                     Container(
                         f"service {name}",
                         commands,
-                        COMPOSE_GRACE if grace is None else grace,
+                        grace,
                         y.line(grace_node) if grace_node is not None else None,
                         True,
                         y.line(key),
@@ -137,13 +141,16 @@ rules: Registry[Check] = Registry("k8s")
     Severity.WARNING,
     f"Kubernetes sends SIGKILL terminationGracePeriodSeconds after SIGTERM (30 s by default, "
     f"{K8S_DOCS}); Compose after stop_grace_period (10 s, {COMPOSE_DOCS}). A server still "
-    "draining streams then loses them with no final event.",
+    "draining streams then loses them with no final event. Compared with the server's own "
+    "drain when its command shows one (gunicorn's graceful_timeout, uvicorn's "
+    "--timeout-graceful-shutdown); for a Deployment or StatefulSet that serves HTTP (a port "
+    "or an HTTP probe, not a data store's image) with no such bound, with --max-duration.",
 )
 def termination_grace(c: Container, file: str, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
     for cmd in c.commands:
         drain, whose = _drain(cmd, file)
-        if drain is None or c.grace >= drain:
+        if drain is None or c.grace is None or c.grace >= drain:
             continue
         setting = "stop_grace_period" if c.compose else "terminationGracePeriodSeconds"
         default = " (default)" if c.grace_line is None else ""
@@ -223,8 +230,101 @@ def services(file: y.YamlFile) -> Services:
     return Services(names, builds)
 
 
+# Images that serve data, not streamed answers: their pods' grace periods are not ours to judge.
+DATA_STORES = frozenset(
+    """postgres postgresql pgvector timescaledb mysql mariadb redis redis-stack valkey keydb
+    mongo mongodb memcached rabbitmq kafka zookeeper etcd minio qdrant milvus weaviate chroma
+    chromadb elasticsearch opensearch clickhouse nats cassandra neo4j influxdb prometheus
+    grafana loki jaeger""".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """A Kubernetes workload's pod template, for the grace period it gives open streams."""
+
+    what: str  # "Deployment chat"
+    grace: float | None  # None: written but unreadable (a template value)
+    grace_line: int | None  # None: the default applies
+    line: int  # the pod template's `spec`
+    serves_http: bool  # a container port or an HTTP probe, on an image that is no data store
+    finite_drain: bool  # a container starts a server whose own drain is a known number
+
+
+def _image_name(image: str | None) -> str:
+    base = (image or "").rsplit("/", 1)[-1]
+    return base.split("@", 1)[0].split(":", 1)[0].lower()
+
+
+# An image named as a stand-in (`ai-gateway-testupstream`, `mock-llm`): examples, not streams.
+_STAND_IN = re.compile(r"(^|[-_.])(test|mock|fake|dummy|echo)")
+
+
+def _serves_http(c: yaml.Node) -> bool:
+    image = _image_name(y.scalar(y.get(c, "image")))
+    if image in DATA_STORES or _STAND_IN.search(image):
+        return False
+    probes = (y.get(c, key) for key in ("readinessProbe", "livenessProbe", "startupProbe"))
+    return y.get(c, "ports") is not None or any(y.get(p, "httpGet") is not None for p in probes)
+
+
+def _pods(file: y.YamlFile) -> list[Pod]:
+    out: list[Pod] = []
+    for doc in file.docs:
+        if y.kind_of(doc) not in {"Deployment", "StatefulSet"}:
+            continue
+        spec_key = y.key_node(y.get(y.get(doc, "spec"), "template"), "spec")
+        pod = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
+        containers = y.get(pod, "containers")
+        if spec_key is None or not isinstance(containers, yaml.SequenceNode):
+            continue
+        grace_node = y.get(pod, "terminationGracePeriodSeconds")
+        grace = plain_seconds(y.scalar(grace_node)) if grace_node is not None else K8S_GRACE
+        finite = False
+        for c in containers.value:
+            argv = _argv(y.get(c, "command")) + _argv(y.get(c, "args"))
+            for cmd in _commands(argv, 0):
+                finite = finite or _drain(cmd, file.path)[0] is not None
+        out.append(
+            Pod(
+                f"{y.kind_of(doc)} {y.name_of(doc)}",
+                grace,
+                y.line(grace_node) if grace_node is not None else None,
+                y.line(spec_key),
+                any(_serves_http(c) for c in containers.value),
+                finite,
+            )
+        )
+    return out
+
+
+def _pod_grace(pod: Pod, file: str, limits: Limits) -> list[Finding]:
+    """A pod that serves HTTP and whose servers' drains the file does not bound: Kubernetes'
+    SIGKILL at the grace period is what ends its streams."""
+    if not pod.serves_http or pod.finite_drain or pod.grace is None:
+        return []
+    if pod.grace >= limits.max_duration:
+        return []
+    default = " (default)" if pod.grace_line is None else ""
+    return [
+        rules.info("termination-grace").finding(
+            f"{pod.what}: terminationGracePeriodSeconds is {show(pod.grace)}{default}: on every "
+            f"rollout and scale-down Kubernetes kills the pod {show(pod.grace)} after SIGTERM, "
+            "so the streams it still serves are cut, however the app drains (--max-duration is "
+            f"{show(limits.max_duration)}).",
+            f"Set terminationGracePeriodSeconds to {int(limits.max_duration) + 30}, and have the "
+            "app stop taking new streams on SIGTERM (fail its readiness probe, or a preStop "
+            "sleep) and finish the open ones.",
+            file,
+            pod.grace_line or pod.line,
+        )
+    ]
+
+
 def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
+    for pod in _pods(file):
+        out += _pod_grace(pod, file.path, limits)
     for container in _containers(file):
         for cmd in container.commands:
             if cmd.program == "gunicorn":
