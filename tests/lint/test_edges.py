@@ -481,3 +481,17 @@ def test_an_unreadable_grace_period_is_unknown_for_a_known_drain_too() -> None:
     )
     found = {f.id for f in lint_text("d.yaml", manifest, Kind.YAML, Limits())}
     assert "k8s/termination-grace" not in found  # it was read as the 30 s default before
+
+
+def test_an_envoy_patch_policy_is_read_as_envoy_config() -> None:
+    # Envoy Gateway carries raw Envoy routes in its JSON patches (AIBrix's gateway.yaml).
+    policy = (
+        "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyPatchPolicy\n"
+        "metadata: {name: epp}\nspec:\n  jsonPatches:\n"
+        "  - type: type.googleapis.com/envoy.config.route.v3.RouteConfiguration\n"
+        "    operation:\n      op: add\n      path: /virtual_hosts/0/routes/0\n      value:\n"
+        "        name: pinned\n        match: {prefix: /}\n"
+        "        route: {cluster: upstream, timeout: 600s}\n"
+    )
+    found = {(f.id, f.line) for f in lint_text("gw.yaml", policy, Kind.YAML, Limits())}
+    assert found == {("envoy/route-timeout", 13)}

@@ -27,6 +27,9 @@ _TARGETS = {"cluster", "cluster_header", "weighted_clusters", "cluster_specifier
 def looks_like_envoy(docs: list[yaml.Node]) -> bool:
     keys = {"static_resources", "virtual_hosts", "route_config", "dynamic_resources"}
     keys |= {"processing_mode", "stream_idle_timeout"}
+    # Envoy Gateway's EnvoyPatchPolicy carries raw Envoy config in its JSON patches.
+    if any(y.kind_of(d) == "EnvoyPatchPolicy" for d in docs):
+        return True
     return any(any(k in keys for k, _, _ in y.items(m)) for d in docs for m in y.walk(d))
 
 
