@@ -135,6 +135,7 @@ def test_terraform_ignores_comments_and_nested_blocks() -> None:
         ("services/gunicorn.py", "cmd = ['gunicorn', 'app:app']\n", Kind.COMMANDS),
         ("start_server.py", "run(('python', '-m', 'uvicorn', 'a:b'))\n", Kind.COMMANDS),
         ("views.py", "cmd = ['gunicorn', 'app:app']\n", None),
+        ("test_gunicorn_recycling.py", "cmd = ['gunicorn', 'app:app']\n", None),
         ("start.py", "cmd = ['celery', 'worker']\n", None),
         ("envoy.yml", "", Kind.YAML),
         ("notes.txt", "hello", None),

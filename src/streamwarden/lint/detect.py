@@ -34,7 +34,7 @@ _YAML_HINT = re.compile(
 )
 _SERVER_CMD = re.compile(r"\b(gunicorn|uvicorn)\b")
 _GUNICORN_NAME = re.compile(r"gunicorn.*\.py$")
-_LAUNCHER_NAME = re.compile(r"(gunicorn|uvicorn|start|serve|launch|entrypoint)[\w.-]*\.py$")
+_LAUNCHER_NAME = re.compile(r"^(gunicorn|uvicorn|start|serve|launch|entrypoint)[\w.-]*\.py$")
 # Settings that, assigned together at module level, only a gunicorn config assigns.
 _GUNICORN_SETTINGS = {"bind", "workers", "worker_class", "graceful_timeout", "keepalive"}
 _GUNICORN_SETTINGS |= {"worker_connections", "threads", "preload_app", "accesslog", "errorlog"}
