@@ -135,6 +135,7 @@ def test_terraform_ignores_comments_and_nested_blocks() -> None:
         ("services/gunicorn.py", "cmd = ['gunicorn', 'app:app']\n", Kind.COMMANDS),
         ("start_server.py", "run(('python', '-m', 'uvicorn', 'a:b'))\n", Kind.COMMANDS),
         ("views.py", "cmd = ['gunicorn', 'app:app']\n", None),
+        ("supervisord.conf", "[supervisord]\n[program:api]\ncommand=uvicorn a:b\n", Kind.COMMANDS),
         ("test_gunicorn_recycling.py", "cmd = ['gunicorn', 'app:app']\n", None),
         ("start.py", "cmd = ['celery', 'worker']\n", None),
         ("envoy.yml", "", Kind.YAML),
@@ -183,3 +184,11 @@ def test_max_requests_cuts_gthread_streams_only() -> None:
     assert (1, "gunicorn/max-requests") not in rules(
         "start.sh", "gunicorn -k gthread app:app\n", Kind.COMMANDS
     )
+
+
+def test_a_runner_s_options_come_before_the_server() -> None:
+    [cmd] = find_commands("command=uv run --env-file .env uvicorn api.main:app --port 5055\n")
+    assert cmd.program == "uvicorn" and cmd.argv[-1] == "5055"
+    assert [c.program for c in find_commands("poetry run uvicorn a:b\n")] == ["uvicorn"]
+    # `run` of something else, then an argument that names the server, is no command line.
+    assert find_commands("docker run --rm img echo uvicorn\n") == []

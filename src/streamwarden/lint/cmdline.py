@@ -98,6 +98,10 @@ def _inline_scripts(words: list[str]) -> list[str]:
     return out
 
 
+# Tools that run a command in a project's environment: `uv run --env-file .env uvicorn …`.
+RUNNERS = {"uv", "poetry", "pipenv", "pdm", "rye", "hatch"}
+
+
 def _is_command_position(words: list[str], i: int) -> bool:
     # After a shell keyword, a separator, a Procfile process type or an env assignment.
     prev = words[i - 1]
@@ -106,7 +110,19 @@ def _is_command_position(words: list[str], i: int) -> bool:
         or prev.endswith(":")
         or "=" in prev
         or prev.rsplit("/", 1)[-1].startswith("python")
+        or _after_runner_options(words, i)
     )
+
+
+def _after_runner_options(words: list[str], i: int) -> bool:
+    """`uv run [--option [value]]… PROGRAM`: the first word after the runner's options."""
+    for j in range(i - 1, 0, -1):
+        if words[j] == "run":
+            runner = words[j - 1].rsplit("=", 1)[-1].rsplit("/", 1)[-1]
+            between = words[j + 1 : i]
+            # Options and their values only: nothing in between may be another program.
+            return runner in RUNNERS and bool(between) and between[0].startswith("-")
+    return False
 
 
 def options(argv: tuple[str, ...], aliases: dict[str, str]) -> dict[str, str]:

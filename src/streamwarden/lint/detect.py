@@ -34,6 +34,9 @@ _YAML_HINT = re.compile(
 )
 _SERVER_CMD = re.compile(r"\b(gunicorn|uvicorn)\b")
 _GUNICORN_NAME = re.compile(r"gunicorn.*\.py$")
+_SUPERVISOR_SECTION = re.compile(
+    r"^\[(program|supervisord|group|eventlistener):?[^\]]*\]\s*$", re.M
+)
 _LAUNCHER_NAME = re.compile(r"^(gunicorn|uvicorn|start|serve|launch|entrypoint)[\w.-]*\.py$")
 # Settings that, assigned together at module level, only a gunicorn config assigns.
 _GUNICORN_SETTINGS = {"bind", "workers", "worker_class", "graceful_timeout", "keepalive"}
@@ -64,6 +67,9 @@ def detect(path: str, text: str) -> Kind | None:
             return Kind.COMMANDS
         return None
     if lower == "procfile" or lower.startswith(("dockerfile", "containerfile")):
+        return Kind.COMMANDS
+    # supervisord's INI: its `command=` lines start the servers (never an nginx config).
+    if _SUPERVISOR_SECTION.search(text):
         return Kind.COMMANDS
     if lower.endswith((".dockerfile", ".sh", ".bash")):
         return Kind.COMMANDS

@@ -66,11 +66,16 @@ def keepalive(cmd: Command, file: str, limits: Limits) -> list[Finding]:
 
 @rules.rule(
     "graceful-shutdown",
-    "no bound on draining streams at shutdown",
-    Severity.INFO,
+    "nothing bounds the drain, so the orchestrator's SIGKILL cuts the streams on every redeploy",
+    Severity.WARNING,
     f"Without --timeout-graceful-shutdown uvicorn waits for open connections forever on "
-    f"SIGTERM ({DOCS}); the orchestrator's SIGKILL (Kubernetes: 30 s) then cuts them with no "
-    "final event.",
+    f"SIGTERM ({DOCS}), and what ends them is the orchestrator's SIGKILL: `docker stop` and "
+    "Compose after 10 s (stop_grace_period), supervisord after 10 s (stopwaitsecs), Kubernetes "
+    "after 30 s (terminationGracePeriodSeconds). Streams still open then are cut with no final "
+    "event. Judged a real problem by every engineer who judged the unseen corpus blind "
+    "(docs/lint.md). Not reported for a container whose linted Compose service gives it a "
+    "grace period above --max-duration; in a Kubernetes workload k8s/termination-grace "
+    "reports the grace period itself.",
 )
 def graceful_shutdown(cmd: Command, file: str, limits: Limits) -> list[Finding]:
     given, _ = _option(cmd, "graceful")
@@ -78,11 +83,14 @@ def graceful_shutdown(cmd: Command, file: str, limits: Limits) -> list[Finding]:
         return []
     return [
         rules.info("graceful-shutdown").finding(
-            "No --timeout-graceful-shutdown: on SIGTERM uvicorn waits for open streams "
-            "forever, until the orchestrator's SIGKILL (Kubernetes: 30 s) cuts them with no "
-            "final event.",
-            f"Add `--timeout-graceful-shutdown {int(limits.max_duration)}` and give the "
-            "orchestrator a longer grace period, or end streams on shutdown.",
+            "No --timeout-graceful-shutdown: on SIGTERM uvicorn waits for open streams with "
+            "no bound, and the orchestrator's SIGKILL ends them (docker stop and Compose: "
+            "10 s; Kubernetes: 30 s), so every redeploy cuts the streams still running, "
+            "with no final event.",
+            "Give the orchestrator a grace period above the longest stream (Compose "
+            f"`stop_grace_period: {int(limits.max_duration) + 30}s`, Kubernetes "
+            "terminationGracePeriodSeconds, supervisord stopwaitsecs) and bound the drain "
+            f"under it: `--timeout-graceful-shutdown {int(limits.max_duration)}`.",
             file,
             cmd.line,
         )

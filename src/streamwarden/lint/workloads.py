@@ -321,6 +321,15 @@ def _pod_grace(pod: Pod, file: str, limits: Limits) -> list[Finding]:
     ]
 
 
+def _grace_bounds_it(c: Container, limits: Limits) -> bool:
+    """Whether the orchestrator's grace period around an unbounded uvicorn drain is this
+    file's to judge: Kubernetes' is (k8s/termination-grace reports it), and a Compose
+    stop_grace_period above --max-duration lets the streams finish."""
+    if not c.compose:
+        return True
+    return c.grace is not None and c.grace >= limits.max_duration
+
+
 def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
     for pod in _pods(file):
@@ -330,7 +339,10 @@ def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
             if cmd.program == "gunicorn":
                 out += gunicorn.check(gunicorn.from_command(cmd, file.path), limits)
             else:
-                out += uvicorn.check(cmd, file.path, limits)
+                found = uvicorn.check(cmd, file.path, limits)
+                if _grace_bounds_it(container, limits):
+                    found = [f for f in found if f.id != "uvicorn/graceful-shutdown"]
+                out += found
         for _, rule in rules.checks:
             out += rule(container, file.path, limits)
     return out
