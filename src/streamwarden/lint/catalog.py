@@ -12,6 +12,7 @@ from streamwarden.lint import (
     ingress,
     nginx,
     routetimeouts,
+    signals,
     terraform,
     traefik,
     uvicorn,
@@ -37,6 +38,7 @@ REGISTRIES: tuple[Registry[Any], ...] = (
     terraform.cloud_run,
     terraform.cloudfront,
     apigateway.rules,
+    signals.rules,
 )
 
 INFOS: dict[str, RuleInfo] = {info.id: info for registry in REGISTRIES for info in registry.infos()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -16,6 +17,9 @@ class Command:
     program: str  # "gunicorn" or "uvicorn"
     argv: tuple[str, ...]
     line: int
+    # The shell that stays in front of the server (its parent, the container's PID 1), so
+    # SIGTERM never reaches it: "/bin/sh -c" for a Dockerfile's shell form, "sh -c", "bash -c".
+    shell: str | None = None
 
 
 PROGRAMS = ("gunicorn", "uvicorn")
@@ -70,17 +74,57 @@ def find_commands(text: str) -> list[Command]:
     for number, line in _logical_lines(text):
         if not any(p in line.lower() for p in PROGRAMS):
             continue
-        words = _inline_scripts(_words(line))
+        raw = _words(line)
+        words = _inline_scripts(raw)
         for i, word in enumerate(words):
             base = word.rsplit("/", 1)[-1]
             if base in PROGRAMS and (i == 0 or _is_command_position(words, i)):
-                found.append(Command(base, tuple(words[i:]), number))
+                shell = _shell_in_front(line, raw, base)
+                found.append(Command(base, tuple(words[i:]), number, shell))
                 break
             if word.startswith("GUNICORN_CMD_ARGS="):
                 args = shlex.split(word.split("=", 1)[1])
                 found.append(Command("gunicorn", ("gunicorn", *args), number))
                 break
     return found
+
+
+_SHELL_FORM = re.compile(r"^\s*(CMD|ENTRYPOINT)\s+(?!\[)", re.I)
+
+
+def _shell_in_front(line: str, words: list[str], program: str) -> str | None:
+    """The shell a container starts in front of this server, if it keeps it there.
+
+    A Dockerfile's shell form runs `/bin/sh -c` (Docker's docs: it "does not pass signals").
+    Measured on Debian's dash 0.5.12 and bash 5.2: `sh -c "server"` forks the server and stays
+    its parent; `bash -c "a && server"` execs it, `bash -c "set -e; a && server"` does not.
+    `exec server` always replaces the shell."""
+    if _SHELL_FORM.match(line):
+        return None if _exec_before(line, program) else "/bin/sh -c (the Dockerfile's shell form)"
+    for i, word in enumerate(words[1:], start=1):
+        if words[i - 1] != "-c" or program not in word.lower() or i < 2:
+            continue
+        shell = words[i - 2].rsplit("/", 1)[-1]
+        if shell not in {"sh", "bash", "ash", "dash"} or _exec_before(word, program):
+            return None
+        if shell == "bash" and not _bash_keeps(word, program):
+            return None
+        return f"{shell} -c"
+    return None
+
+
+def _exec_before(script: str, program: str) -> bool:
+    return re.search(rf"\bexec\s+(\S*/)?(\S+\s+)?{program}\b", script) is not None
+
+
+def _bash_keeps(script: str, program: str) -> bool:
+    """bash execs the last command of a plain `a && b` list, not one after `;`, a newline, a
+    pipe or `&`, nor one that other commands follow."""
+    at = script.find(program)
+    rest = script[at:]
+    if re.search(r"(&&|\|\||;|\||&)", rest):
+        return True
+    return re.search(r"(;|\n|(?<![&|])[&|](?![&|]))", script[:at]) is not None
 
 
 def _inline_scripts(words: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ from streamwarden.lint import (
     ingress,
     nginx,
     routetimeouts,
+    signals,
     templates,
     terraform,
     traefik,
@@ -139,6 +140,7 @@ def _gunicorn_commands(
 ) -> list[Finding]:
     out: list[Finding] = []
     for cmd in commands_in(path, text):
+        out += signals.check(cmd, path, limits)
         if cmd.program != "gunicorn":
             out += uvicorn.check(cmd, path, limits)
             continue

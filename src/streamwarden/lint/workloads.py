@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from streamwarden.lint import gunicorn, uvicorn
+from streamwarden.lint import gunicorn, signals, uvicorn
 from streamwarden.lint import yamlnodes as y
 from streamwarden.lint.cmdline import Command, find_commands
 from streamwarden.lint.durations import nginx_seconds, plain_seconds, show
@@ -54,13 +54,10 @@ def _argv(node: yaml.Node | None) -> list[str]:
 
 def _commands(argv: list[str], line: int) -> list[Command]:
     """The servers an argv starts, including through `sh -c "…"` scripts."""
-    if len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in {"sh", "bash"} and argv[1] == "-c":
-        script = argv[2]
-        found = find_commands(script)
-        return [Command(c.program, c.argv, line) for c in found]
     if not argv:
         return []
-    return [Command(c.program, c.argv, line) for c in find_commands(shlex.join(argv))]
+    # One line, as a Dockerfile's exec form would be: `sh -c "…"` scripts are read through.
+    return [Command(c.program, c.argv, line, c.shell) for c in find_commands(shlex.join(argv))]
 
 
 def _containers(file: y.YamlFile) -> list[Container]:
@@ -336,6 +333,7 @@ def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
         out += _pod_grace(pod, file.path, limits)
     for container in _containers(file):
         for cmd in container.commands:
+            out += signals.check(cmd, file.path, limits)
             if cmd.program == "gunicorn":
                 out += gunicorn.check(gunicorn.from_command(cmd, file.path), limits)
             else:
