@@ -495,3 +495,31 @@ def test_an_envoy_patch_policy_is_read_as_envoy_config() -> None:
     )
     found = {(f.id, f.line) for f in lint_text("gw.yaml", policy, Kind.YAML, Limits())}
     assert found == {("envoy/route-timeout", 13)}
+
+
+def test_a_jinja_nginx_template_is_read_with_its_expressions_unknown(tmp_path: Path) -> None:
+    # dstack's service.jinja2, Ansible's nginx.conf.j2: `{% %}` go, `{{ x }}` is unknown.
+    site = (
+        "{% for zone in zones %}\n"
+        "limit_req_zone {{ zone.key }} zone={{ zone.name }}:10m rate={{ zone.rpm }}r/m;\n"
+        "{% endfor %}\n"
+        "server {\n  location /v1 {\n    proxy_read_timeout {{ read_timeout }};\n"
+        "    proxy_pass http://{{ upstream }};\n  }\n}\n"
+    )
+    path = tmp_path / "service.jinja2"
+    path.write_text(site)
+    result = lint_paths([str(path)])
+    assert result.errors == []
+    found = {(f.id, f.line) for f in result.findings}
+    # The read timeout is a template value: unknown, named, never judged as 60 s or as text.
+    assert ("nginx/template-placeholder", 6) in found
+    assert not any(rule == "nginx/read-timeout" for rule, _ in found)
+
+
+def test_a_helm_action_indented_with_a_tab_still_parses() -> None:
+    manifest = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports:\n"
+        "\t{{- .Values.ports | toYaml | nindent 2 }}\n"
+    )
+    found = lint_text("svc.yaml", manifest, Kind.YAML, Limits())
+    assert all(f.id.startswith("helm/") for f in found)

@@ -200,6 +200,26 @@ def _mark_placeholder_lines(text: str) -> str:
     return _LINE_PLACEHOLDER.sub(lambda m: f'{m.group(1)}{UNKNOWN} "{m.group(2)}";', text)
 
 
+_JINJA_STATEMENT = re.compile(r"\{%-?.*?-?%\}")
+_JINJA_EXPRESSION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
+
+
+def jinja_to_placeholders(text: str) -> str:
+    """An nginx config written as a Jinja template (Ansible's `nginx.conf.j2`, dstack's
+    `service.jinja2`): statements (`{% for … %}`) go, so every branch and loop body is read
+    once, and each `{{ expression }}` becomes a `${…}` placeholder, unknown like envsubst's.
+    Line numbers stay."""
+
+    def name(m: re.Match[str]) -> str:
+        return "${" + (re.sub(r"\W+", "_", m.group(1)).strip("_") or "jinja") + "}"
+
+    return _JINJA_EXPRESSION.sub(name, _JINJA_STATEMENT.sub("", text))
+
+
+def _is_jinja(name: str, text: str) -> bool:
+    return name.lower().endswith((".j2", ".jinja", ".jinja2")) or "{%" in text
+
+
 def load(
     path: str,
     text: str,
@@ -239,6 +259,8 @@ def load(
             body = source.read(name) if (dump is not None or name != path) else text
         except OSError as exc:
             raise ConfigError(where(name, 0)[0], exc.strerror or str(exc)) from None
+        if _is_jinja(name, body):
+            body = jinja_to_placeholders(body)
         body = _mark_placeholder_lines(body)
         payload = crossplane.parse_string(body, name, single=True, check_ctx=False)
         for error in payload["errors"]:

@@ -42,7 +42,8 @@ def strip(text: str) -> Stripped:
             # A comment at the line's own indentation: inside a block scalar (`data: |` of
             # a ConfigMap) a column-0 line would end the scalar and break the YAML.
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(indent + "#")
+            # A tab may not indent YAML: as wide in spaces, the comment stays where it was.
+            out.append(indent.replace("\t", " " * 8) + "#")
             continue
         if "{{" in line:
             if _INJECTS.search(line) and re.search(r":\s*\{\{", line):
