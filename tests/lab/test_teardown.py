@@ -89,6 +89,10 @@ def test_missing_servers_are_skipped_with_a_hint_and_the_rest_run(tmp_path: Path
 
 
 @needs_nginx
+def _sigint_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_cli_ctrl_c_stops_every_process(tmp_path: Path, signum: int) -> None:
     workdir = tmp_path / "work"
@@ -105,6 +109,9 @@ def test_cli_ctrl_c_stops_every_process(tmp_path: Path, signum: int) -> None:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # As from a terminal: a suite started in the background (`pytest &`, nohup) runs
+        # with SIGINT ignored, and a child would inherit that and never see the Ctrl-C.
+        preexec_fn=_sigint_as_from_a_terminal,
     )
     try:
         # Wait until nginx and the gateway are up and the probe is mid-run.
