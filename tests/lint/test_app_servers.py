@@ -10,7 +10,7 @@ import pytest
 
 from streamwarden.lint import AppServer, Framing, Limits, lint_paths
 from streamwarden.lint.appservers import from_command, installs_httptools, named, serving
-from streamwarden.lint.cmdline import find_commands
+from streamwarden.lint.cmdline import find_commands, node_servers
 from streamwarden.lint.nginx import check, load, routes
 
 BURST_RULES = {"nginx/proxy-buffering", "nginx/http-version", "nginx/ignores-accel-buffering"}
@@ -266,8 +266,8 @@ BUILT = """services:
 def test_a_dockerfile_belongs_to_the_compose_service_built_from_it(
     tmp_path: Path, host: str, chunked: bool
 ) -> None:
-    # Both listen on 8000; only the name tells them apart. The front end's Node server starts
-    # no command the linter reads, so its route stays unverified.
+    # Both listen on 8000; only the name tells them apart. The front end's Node server
+    # answers HTTP/1.0 close-delimited (measured above), so its route bursts.
     root = write(
         tmp_path,
         {
@@ -279,11 +279,57 @@ def test_a_dockerfile_belongs_to_the_compose_service_built_from_it(
         },
     )
     result = lint_paths([str(root)])
-    assert [s.service for s in result.app_servers] == ["backend"]
+    assert [s.service for s in result.app_servers] == ["backend", "frontend"]
     ids = {f.id for f in result.findings}
     assert (CHUNKED_RULE in ids) is chunked
-    assert (UNVERIFIED_RULE in ids) is not chunked
-    assert not ids & BURST_RULES
+    assert bool(ids & BURST_RULES) is not chunked
+    assert UNVERIFIED_RULE not in ids
+    if not chunked:
+        [burst] = [f for f in result.findings if f.id in BURST_RULES]
+        assert "Node's http server" in burst.summary
+
+
+@pytest.mark.parametrize(
+    ("line", "starts"),
+    [
+        ('CMD ["node", "server.js"]', True),
+        ("CMD npm start", True),
+        ('CMD ["npm", "run", "start"]', True),
+        ("web: yarn start", True),
+        ('ENTRYPOINT ["pnpm", "run", "dev"]', True),
+        ("exec next start -p 3000", True),
+        ('CMD ["pm2-runtime", "ecosystem.config.js"]', True),
+        ("RUN npm install && npm run build", False),
+        ('CMD ["node", "--version"]', False),
+        ("RUN echo node server.js", False),
+        ("RUN node scripts/build.js", False),
+    ],
+)
+def test_node_start_commands(line: str, starts: bool) -> None:
+    assert bool(node_servers(line + "\n")) is starts
+
+
+def test_a_node_server_in_compose_is_matched_by_its_service_name(tmp_path: Path) -> None:
+    compose = "services:\n  chat:\n    image: chat-ui\n    command: node build/index.js\n"
+    root = write(
+        tmp_path,
+        {
+            "docker-compose.yml": compose,
+            "nginx.conf": "server { location /api { proxy_pass http://chat:3000; } }\n",
+        },
+    )
+    result = lint_paths([str(root)])
+    assert [(s.service, s.framing) for s in result.app_servers] == [("chat", Framing.CLOSE)]
+    assert "nginx/proxy-buffering" in {f.id for f in result.findings}
+    # Another host on the same port is not that server.
+    other = write(
+        tmp_path / "other",
+        {
+            "docker-compose.yml": compose,
+            "nginx.conf": "server { location /api { proxy_pass http://api:3000; } }\n",
+        },
+    )
+    assert "nginx/proxy-buffering" not in {f.id for f in lint_paths([str(other)]).findings}
 
 
 def test_a_host_that_is_another_service_matches_nothing() -> None:

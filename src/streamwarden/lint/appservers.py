@@ -138,6 +138,19 @@ def from_command(
     return AppServer(found[0], found[1], ports, service, file, cmd.line)
 
 
+NODE_PORT_OPTIONS = {"-p": "port", "--port": "port"}
+
+
+def from_node(cmd: Command, service: str | None, file: str | None) -> AppServer:
+    """A Node server (`node server.js`, `npm start`, `next start`): close-delimited to HTTP/1.0.
+    Its port is read only from `-p`/`--port` (`next start -p 3000`); unknown otherwise, so it
+    is matched by its Compose service or workload name alone."""
+    port = _port(expand(options(cmd.argv, NODE_PORT_OPTIONS).get("port", "")) or None)
+    ports = frozenset() if port is None else frozenset({port})
+    name = f"Node's http server (`{' '.join(cmd.argv[:2])}`)"
+    return AppServer(name, Framing.CLOSE, ports, service, file, cmd.line)
+
+
 def target(url: str) -> tuple[str, int] | None:
     """(host, port) of `http://host:port/…` (None: a variable or no URL)."""
     match = re.match(r"^(https?)://(\[[^\]]+\]|[^/:$]+)(?::(\d+))?(?:/|$)", url, re.I)
@@ -166,7 +179,9 @@ def serving(
     for host, port in targets:
         listening = [s for s in servers if port in s.ports]
         if host in services:
-            listening = [s for s in listening if s.service == host]
+            # A server whose port is unknown (a Node server) is matched by its name alone.
+            named = [s for s in servers if s.service == host and not s.ports]
+            listening = [s for s in listening if s.service == host] + named
         elif services and host not in LOOPBACK:
             return None  # a host the tree names no server for
         if not listening:

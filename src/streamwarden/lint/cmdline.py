@@ -224,3 +224,38 @@ def python_commands(text: str) -> list[Command]:
 def commands_in(path: str, text: str) -> list[Command]:
     """The server command lines of one file, by its kind."""
     return python_commands(text) if path.lower().endswith(".py") else find_commands(text)
+
+
+# Node servers, read only to say how the app answers nginx (appservers): `node server.js`,
+# `npm start`, `next start`. Node's http server answers HTTP/1.0 close-delimited (measured).
+_NODE_SCRIPTS = {"start", "dev", "serve"}
+
+
+def node_servers(text: str) -> list[Command]:
+    """Every line that starts a Node server: `node FILE`, `npm|yarn|pnpm [run] start|dev|serve`,
+    `next start`, `pm2-runtime`."""
+    found: list[Command] = []
+    for number, line in _logical_lines(text):
+        if not re.search(r"\b(node|npm|yarn|pnpm|next|pm2-runtime)\b", line):
+            continue
+        if re.match(r"\s*RUN\s", line, re.I):
+            continue  # a build step (`RUN node scripts/build.js`), not what the image serves
+        words = _inline_scripts(_words(line))
+        for i, word in enumerate(words):
+            if i and not _is_command_position(words, i):
+                continue
+            if _starts_node(word.rsplit("/", 1)[-1], words[i + 1 : i + 3]):
+                found.append(Command("node", tuple(words[i:]), number))
+                break
+    return found
+
+
+def _starts_node(base: str, after: list[str]) -> bool:
+    if base == "node":
+        return bool(after) and not after[0].startswith("-")
+    if base in {"npm", "yarn", "pnpm"}:
+        script = after[1:2] if after[:1] == ["run"] else after[:1]
+        return bool(script) and script[0] in _NODE_SCRIPTS
+    if base == "next":
+        return after[:1] == ["start"]
+    return base == "pm2-runtime"

@@ -26,7 +26,7 @@ from streamwarden.lint import (
     workloads,
 )
 from streamwarden.lint import yamlnodes as y
-from streamwarden.lint.cmdline import Command, commands_in
+from streamwarden.lint.cmdline import Command, commands_in, node_servers
 from streamwarden.lint.detect import Kind, detect, expand, looks_like_yaml, nginx_prefix
 from streamwarden.lint.findings import AppServer, ConfigError, Finding, Limits, Severity
 from streamwarden.lint.registry import Registry
@@ -335,12 +335,15 @@ def _app_servers(
     every service name the linted files define (hosts nginx may proxy to)."""
     starts: list[tuple[str, str | None, Command]] = []
     scripts: list[tuple[str, Command]] = []
+    nodes: list[tuple[str, str | None, Command]] = []
     names: set[str] = set()
     contexts: dict[str, str] = {}  # a Compose build context (absolute) -> its service
     dockerfiles: dict[str, str] = {}  # the Dockerfile Compose builds a service from -> service
     for path, (text, found) in texts.items():
         if found is Kind.COMMANDS:
             scripts += [(path, cmd) for cmd in commands_in(path, text)]
+            if not path.lower().endswith(".py"):
+                scripts += [(path, cmd) for cmd in node_servers(text)]
         elif found is Kind.YAML:
             try:
                 if templates.is_template(text):
@@ -351,6 +354,7 @@ def _app_servers(
             except (ConfigError, ValueError, RecursionError):
                 continue  # reported when the file itself is checked
             starts += [(path, service, cmd) for service, cmd in started]
+            nodes += [(path, service, cmd) for service, cmd in workloads.node_started(file)]
             names |= found_services.names
             here = os.path.dirname(os.path.abspath(path))
             for built, (context, dockerfile) in found_services.builds.items():
@@ -359,9 +363,12 @@ def _app_servers(
                 dockerfiles[os.path.normpath(os.path.join(context, dockerfile))] = built
     for path, cmd in scripts:
         # A Dockerfile or script inside a Compose build context belongs to that service.
-        starts.append((path, _built_by(os.path.abspath(path), contexts, dockerfiles), cmd))
+        service = _built_by(os.path.abspath(path), contexts, dockerfiles)
+        (nodes if cmd.program == "node" else starts).append((path, service, cmd))
+    # A Node server is matched by service name only (its port is rarely on its command line).
+    node_servers_found = [appservers.from_node(c, svc, p) for p, svc, c in nodes if svc]
     if not starts:
-        return [], frozenset(names)
+        return node_servers_found, frozenset(names)
     evidence = [t for t in (_read_disk(p) for p in requirements) if t is not None]
     evidence += [text for text, found in texts.values() if found is Kind.COMMANDS]
     httptools = appservers.installs_httptools(evidence)
@@ -373,7 +380,7 @@ def _app_servers(
         server = appservers.from_command(cmd, httptools, service, path, settings)
         if server is not None:
             out.append(server)
-    return out, frozenset(names)
+    return out + node_servers_found, frozenset(names)
 
 
 def _built_by(path: str, contexts: dict[str, str], dockerfiles: dict[str, str]) -> str | None:

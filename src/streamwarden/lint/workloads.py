@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 
 from streamwarden.lint import gunicorn, signals, uvicorn
 from streamwarden.lint import yamlnodes as y
-from streamwarden.lint.cmdline import Command, find_commands
+from streamwarden.lint.cmdline import Command, find_commands, node_servers
 from streamwarden.lint.durations import nginx_seconds, plain_seconds, show
 from streamwarden.lint.findings import Finding, Limits, Severity
 from streamwarden.lint.registry import Registry
@@ -184,6 +184,31 @@ def readiness_probe(c: Container, file: str, limits: Limits) -> list[Finding]:
             c.line,
         )
     ]
+
+
+def node_started(file: y.YamlFile) -> list[tuple[str | None, Command]]:
+    """(Compose service or workload name, command) of every Node server the file starts."""
+    out: list[tuple[str | None, Command]] = []
+    for doc in file.docs:
+        kind = y.kind_of(doc)
+        starts: list[tuple[str, yaml.Node | None, yaml.Node | None]] = []
+        if kind in WORKLOADS:
+            pod = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
+            containers = y.get(pod, "containers")
+            for c in containers.value if isinstance(containers, yaml.SequenceNode) else []:
+                starts.append((y.name_of(doc), y.get(c, "command"), y.get(c, "args")))
+        services = y.get(doc, "services")
+        if kind == "" and isinstance(services, yaml.MappingNode):
+            for name, _, svc in y.items(services):
+                starts.append((str(name), y.get(svc, "entrypoint"), y.get(svc, "command")))
+        for name, first, second in starts:
+            argv = _argv(first) + _argv(second)
+            anchor = first if first is not None else second
+            if not argv or anchor is None or not _PLAIN_NAME.match(name):
+                continue
+            found = node_servers(shlex.join(argv))
+            out += [(name, replace(c, line=y.line(anchor))) for c in found]
+    return out
 
 
 def started(file: y.YamlFile) -> list[tuple[str | None, Command]]:
