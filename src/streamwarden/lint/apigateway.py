@@ -18,7 +18,7 @@ V1_DOCS = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.h
 V2_MAX = 30.0
 V1_DEFAULT = 29.0
 
-rules: Registry[Callable[..., object]] = Registry("aws-apigateway")
+rules: Registry[Callable[..., list[Finding]]] = Registry("aws-apigateway")
 TIMEOUT = rules.note(
     "integration-timeout",
     "an API Gateway integration timeout (29-30 s) ends the whole stream",

@@ -403,7 +403,4 @@ def unknown_setting(s: Settings, limits: Limits) -> list[Finding]:
 
 
 def check(settings: Settings, limits: Limits) -> list[Finding]:
-    out: list[Finding] = []
-    for _, rule in rules.checks:
-        out += rule(settings, limits)
-    return out
+    return rules.run(settings, limits)

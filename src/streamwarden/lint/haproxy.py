@@ -136,7 +136,4 @@ def timeout_client(sections: list[Section], file: str, limits: Limits) -> list[F
 
 
 def check(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
-    out: list[Finding] = []
-    for _, rule in rules.checks:
-        out += rule(sections, file, limits)
-    return out
+    return rules.run(sections, file, limits)

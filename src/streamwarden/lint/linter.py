@@ -35,7 +35,7 @@ STDIN = "-"
 STDIN_NAME = "<stdin>"
 Reader = Callable[[str], str | None]  # a path -> its text, None when it cannot be read
 
-helm: Registry[Callable[..., object]] = Registry("helm")
+helm: Registry[Callable[..., list[Finding]]] = Registry("helm")
 UNREAD = helm.note(
     "unread-values",
     "a Helm template's values could not be read, so the settings they fill were not checked",

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 from streamwarden.findings import Finding, Severity
 
-F = TypeVar("F", bound=Callable[..., object])
+F = TypeVar("F", bound=Callable[..., list[Finding]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,10 @@ class Registry(Generic[F]):
             if found.id == wanted:
                 return found
         raise KeyError(wanted)
+
+    def run(self, *args: object) -> list[Finding]:
+        """Every check, in the order registered, on the same arguments."""
+        return [finding for _, check in self.checks for finding in check(*args)]
 
     def infos(self) -> Iterator[RuleInfo]:
         yield from (info for info, _ in self.checks)

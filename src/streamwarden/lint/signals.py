@@ -48,7 +48,4 @@ def shell_in_front(cmd: Command, file: str, limits: Limits) -> list[Finding]:
 
 
 def check(cmd: Command, file: str, limits: Limits) -> list[Finding]:
-    out: list[Finding] = []
-    for _, rule in rules.checks:
-        out += rule(cmd, file, limits)
-    return out
+    return rules.run(cmd, file, limits)

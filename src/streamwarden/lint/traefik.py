@@ -85,7 +85,4 @@ def buffering(file: y.YamlFile, limits: Limits) -> list[Finding]:
 
 
 def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
-    out: list[Finding] = []
-    for _, rule in rules.checks:
-        out += rule(file, limits)
-    return out
+    return rules.run(file, limits)

@@ -98,7 +98,4 @@ def graceful_shutdown(cmd: Command, file: str, limits: Limits) -> list[Finding]:
 
 
 def check(cmd: Command, file: str, limits: Limits) -> list[Finding]:
-    out: list[Finding] = []
-    for _, rule in rules.checks:
-        out += rule(cmd, file, limits)
-    return out
+    return rules.run(cmd, file, limits)
