@@ -523,3 +523,22 @@ def test_a_helm_action_indented_with_a_tab_still_parses() -> None:
     )
     found = lint_text("svc.yaml", manifest, Kind.YAML, Limits())
     assert all(f.id.startswith("helm/") for f in found)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "line"),
+    [
+        (
+            "apiVersion: networking.gke.io/v1\nkind: GCPBackendPolicy\nmetadata: {name: api}\n"
+            "spec:\n  default:\n    timeoutSec: 300\n",
+            6,
+        ),
+        # Unset, GKE's backend service gives the whole response 30 s.
+        ("apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata: {name: api}\n", 2),
+        ("apiVersion: cloud.google.com/v1\nkind: BackendConfig\nspec:\n  timeoutSec: 1800\n", None),
+    ],
+)
+def test_gke_backend_timeouts(manifest: str, line: int | None) -> None:
+    found = {(f.id, f.line) for f in lint_text("gke.yaml", manifest, Kind.YAML, Limits())}
+    expected = {("gcp-lb/backend-timeout", line)} if line is not None else set()
+    assert found == expected

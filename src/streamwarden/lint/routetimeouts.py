@@ -19,11 +19,18 @@ gateway_api: Registry[Check] = Registry("gateway-api")
 ai_gateway: Registry[Check] = Registry("ai-gateway")
 istio: Registry[Check] = Registry("istio")
 cloud_run: Registry[Check] = Registry("cloud-run")
+gke: Registry[Check] = Registry("gcp-lb")  # the YAML side of terraform.gcp's rule
 
 GATEWAY_DOCS = "https://gateway-api.sigs.k8s.io/api-types/httproute/#timeouts-optional"
 ISTIO_DOCS = "https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRoute"
 CLOUD_RUN_DOCS = "https://cloud.google.com/run/docs/configuring/request-timeout"
 CLOUD_RUN_DEFAULT = 300.0
+GKE_BACKEND_DEFAULT = 30.0
+GKE_DOCS = (
+    "https://cloud.google.com/kubernetes-engine/docs/how-to/ingress-configuration"
+    "#timeout and https://cloud.google.com/kubernetes-engine/docs/how-to/"
+    "configure-gateway-resources#configure_timeout"
+)
 AI_GATEWAY_DOCS = "https://aigateway.envoyproxy.io/docs/api/#aigatewayrouterule"
 AI_GATEWAY_DEFAULT = 60.0
 
@@ -191,9 +198,44 @@ def knative_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
     return out
 
 
+@gke.rule(
+    "backend-timeout",
+    "the GCP backend timeout (30 s default) ends the whole stream",
+    Severity.ERROR,
+    "A GKE BackendConfig's `timeoutSec` (Ingress) and a GCPBackendPolicy's "
+    "`default.timeoutSec` (Gateway) set the load balancer's backend service timeout, the "
+    f"whole-response limit, 30 s when unset ({GKE_DOCS}).",
+)
+def gke_backend_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
+    out: list[Finding] = []
+    for doc in file.docs:
+        kind = y.kind_of(doc)
+        api = y.scalar(y.get(doc, "apiVersion")) or ""
+        if kind == "BackendConfig" and api.startswith("cloud.google.com"):
+            holder = y.get(doc, "spec")
+        elif kind == "GCPBackendPolicy" and api.startswith("networking.gke.io"):
+            holder = y.get(y.get(doc, "spec"), "default")
+        else:
+            continue
+        if file.unknown(holder, "timeoutSec"):
+            continue
+        node = y.get(holder, "timeoutSec")
+        seconds = plain_seconds(y.scalar(node)) if node is not None else GKE_BACKEND_DEFAULT
+        found = _total(
+            limits,
+            seconds,
+            f"{kind} {y.name_of(doc)}",
+            "timeoutSec" + ("" if node is not None else " (default)"),
+            f"Set `timeoutSec: {int(limits.max_duration) + 30}` (longer than the longest stream).",
+        )
+        if found:
+            at = node if node is not None else (y.key_node(doc, "kind") or doc)
+            out.append(gke.info("backend-timeout").finding(*found, file.path, y.line(at)))
+    return out
+
+
 def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
-    for registry in (gateway_api, ai_gateway, istio, cloud_run):
-        for _, rule in registry.checks:
-            out += rule(file, limits)
+    for registry in (gateway_api, ai_gateway, istio, cloud_run, gke):
+        out += registry.run(file, limits)
     return out

@@ -146,7 +146,9 @@ def alb_idle(res: Resource, file: str, limits: Limits) -> list[Finding]:
     "the GCP backend timeout (30 s default) ends the whole stream",
     Severity.ERROR,
     "A backend service's timeout_sec is the whole-response timeout for HTTP(S) load balancers, "
-    "30 s by default (https://cloud.google.com/load-balancing/docs/backend-service#timeout-setting).",
+    "30 s by default (https://cloud.google.com/load-balancing/docs/backend-service#timeout-setting). "
+    "On GKE it is a BackendConfig's `timeoutSec` (Ingress) or a GCPBackendPolicy's "
+    "`default.timeoutSec` (Gateway), read from YAML by the same rule.",
 )
 def gcp_backend(res: Resource, file: str, limits: Limits) -> list[Finding]:
     if res.type not in GCP_TYPES:
