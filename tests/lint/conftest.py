@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import typer
 from lint_helpers import find_binary
 from typer.testing import CliRunner
 
+from streamwarden.lab.stacks import Launcher
 from streamwarden.lint.command import config, lint
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    """A launcher whose processes import this folder's test apps (`sse_app`, `recycle_app`)."""
+    with Launcher(tmp_path_factory.mktemp("lab")) as launcher:
+        path = launcher.env.get("PYTHONPATH", "")
+        launcher.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), path) if p)
+        yield launcher
 
 
 @pytest.fixture

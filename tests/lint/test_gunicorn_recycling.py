@@ -4,32 +4,18 @@ worker lets it finish; the linter says "cut" exactly for the worker that cuts.""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import pytest
 
 from streamwarden.lab.stacks import HOST, Launcher
 from streamwarden.lint import Kind, Limits, lint_text
 
-HERE = Path(__file__).parent
 EVENTS = 24  # recycle_app.EVENTS: 6 s of stream
 # graceful_timeout 1 s + timeout 3 s: a gthread stream is cut about 4 s in. (A shorter
 # timeout risks the arbiter killing a busy uvicorn worker on a loaded box: workers notify it
 # every timeout / 2.)
 FLAGS = ["--max-requests", "1", "--graceful-timeout", "1", "--timeout", "3"]
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
-    with Launcher(tmp_path_factory.mktemp("recycling")) as launcher:
-        path = launcher.env.get("PYTHONPATH", "")
-        launcher.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), path) if p)
-        yield launcher
 
 
 def events(port: int) -> tuple[int, float]:

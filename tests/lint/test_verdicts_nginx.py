@@ -7,10 +7,8 @@ burst."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,14 +28,6 @@ CASES = [
     ("", "sse_app:accel_app", True),
     ("proxy_ignore_headers X-Accel-Buffering;", "sse_app:accel_app", True),
 ]
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
-    with Launcher(tmp_path_factory.mktemp("verdicts")) as launcher:
-        path = launcher.env.get("PYTHONPATH", "")
-        launcher.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), path) if p)
-        yield launcher
 
 
 def arrivals(port: int) -> list[float]:

@@ -7,6 +7,7 @@ import ast
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -68,14 +69,24 @@ def _words(line: str) -> list[str]:
         return body.split()
 
 
+def _command_lines(
+    text: str, hint: re.Pattern[str]
+) -> Iterator[tuple[int, str, list[str], list[str]]]:
+    """(line number, logical line, its words, its words with `sh -c` scripts read through)
+    of each line that `hint` says may start a program we look for."""
+    for number, line in _logical_lines(text):
+        if hint.search(line):
+            raw = _words(line)
+            yield number, line, raw, _inline_scripts(raw)
+
+
+_SERVER_HINT = re.compile("|".join(PROGRAMS), re.I)
+
+
 def find_commands(text: str) -> list[Command]:
     """Every gunicorn/uvicorn invocation, including `python -m uvicorn` and env-var args."""
     found: list[Command] = []
-    for number, line in _logical_lines(text):
-        if not any(p in line.lower() for p in PROGRAMS):
-            continue
-        raw = _words(line)
-        words = _inline_scripts(raw)
+    for number, line, raw, words in _command_lines(text, _SERVER_HINT):
         for i, word in enumerate(words):
             base = word.rsplit("/", 1)[-1]
             if base in PROGRAMS and (i == 0 or _is_command_position(words, i)):
@@ -229,18 +240,16 @@ def commands_in(path: str, text: str) -> list[Command]:
 # Node servers, read only to say how the app answers nginx (appservers): `node server.js`,
 # `npm start`, `next start`. Node's http server answers HTTP/1.0 close-delimited (measured).
 _NODE_SCRIPTS = {"start", "dev", "serve"}
+_NODE_HINT = re.compile(r"\b(node|npm|yarn|pnpm|next|pm2-runtime)\b")
 
 
 def node_servers(text: str) -> list[Command]:
     """Every line that starts a Node server: `node FILE`, `npm|yarn|pnpm [run] start|dev|serve`,
     `next start`, `pm2-runtime`."""
     found: list[Command] = []
-    for number, line in _logical_lines(text):
-        if not re.search(r"\b(node|npm|yarn|pnpm|next|pm2-runtime)\b", line):
-            continue
+    for number, line, _, words in _command_lines(text, _NODE_HINT):
         if re.match(r"\s*RUN\s", line, re.I):
             continue  # a build step (`RUN node scripts/build.js`), not what the image serves
-        words = _inline_scripts(_words(line))
         for i, word in enumerate(words):
             if i and not _is_command_position(words, i):
                 continue

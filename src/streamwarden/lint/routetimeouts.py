@@ -12,7 +12,7 @@ import yaml
 from streamwarden.lint import yamlnodes as y
 from streamwarden.lint.durations import nginx_seconds, plain_seconds, show
 from streamwarden.lint.findings import Finding, Limits, Severity
-from streamwarden.lint.registry import Registry
+from streamwarden.lint.registry import Registry, RuleInfo
 
 Check = Callable[[y.YamlFile, Limits], list[Finding]]
 gateway_api: Registry[Check] = Registry("gateway-api")
@@ -45,6 +45,30 @@ def _total(
         f"then is cut, heartbeats or not (--max-duration is {show(limits.max_duration)}).",
         fix,
     )
+
+
+def _total_setting(
+    file: y.YamlFile,
+    limits: Limits,
+    doc: yaml.Node,
+    holder: yaml.Node | None,
+    key: str,
+    default: float,
+    rule: RuleInfo,
+    what: str,
+    fix: str,
+) -> list[Finding]:
+    """A whole-response limit written as `key` under `holder` (its default when unset, nothing
+    when a template hides it), reported where it is written or at the resource's `kind`."""
+    if file.unknown(holder, key):
+        return []
+    node = y.get(holder, key)
+    seconds = plain_seconds(y.scalar(node)) if node is not None else default
+    found = _total(limits, seconds, what, key + ("" if node is not None else " (default)"), fix)
+    if not found:
+        return []
+    at = node if node is not None else (y.key_node(doc, "kind") or doc)
+    return [rule.finding(*found, file.path, y.line(at))]
 
 
 @gateway_api.rule(
@@ -181,20 +205,17 @@ def knative_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
         if y.kind_of(doc) != "Service" or not api.startswith("serving.knative.dev"):
             continue
         spec = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
-        if file.unknown(spec, "timeoutSeconds"):
-            continue
-        node = y.get(spec, "timeoutSeconds")
-        seconds = plain_seconds(y.scalar(node)) if node is not None else CLOUD_RUN_DEFAULT
-        found = _total(
+        out += _total_setting(
+            file,
             limits,
-            seconds,
+            doc,
+            spec,
+            "timeoutSeconds",
+            CLOUD_RUN_DEFAULT,
+            cloud_run.info("request-timeout"),
             f"Cloud Run service {y.name_of(doc)}",
-            "timeoutSeconds" + ("" if node is not None else " (default)"),
             f"Set `timeoutSeconds: {min(3600, int(limits.max_duration) + 60)}` (max 3600).",
         )
-        if found:
-            at = node if node is not None else (y.key_node(doc, "kind") or doc)
-            out.append(cloud_run.info("request-timeout").finding(*found, file.path, y.line(at)))
     return out
 
 
@@ -217,20 +238,17 @@ def gke_backend_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
             holder = y.get(y.get(doc, "spec"), "default")
         else:
             continue
-        if file.unknown(holder, "timeoutSec"):
-            continue
-        node = y.get(holder, "timeoutSec")
-        seconds = plain_seconds(y.scalar(node)) if node is not None else GKE_BACKEND_DEFAULT
-        found = _total(
+        out += _total_setting(
+            file,
             limits,
-            seconds,
+            doc,
+            holder,
+            "timeoutSec",
+            GKE_BACKEND_DEFAULT,
+            gke.info("backend-timeout"),
             f"{kind} {y.name_of(doc)}",
-            "timeoutSec" + ("" if node is not None else " (default)"),
             f"Set `timeoutSec: {int(limits.max_duration) + 30}` (longer than the longest stream).",
         )
-        if found:
-            at = node if node is not None else (y.key_node(doc, "kind") or doc)
-            out.append(gke.info("backend-timeout").finding(*found, file.path, y.line(at)))
     return out
 
 

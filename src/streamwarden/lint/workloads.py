@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import yaml
@@ -60,59 +60,77 @@ def _commands(argv: list[str], line: int) -> list[Command]:
     return [Command(c.program, c.argv, line, c.shell) for c in find_commands(shlex.join(argv))]
 
 
-def _containers(file: y.YamlFile) -> list[Container]:
-    out: list[Container] = []
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """One container's or Compose service's command line, before any server is read in it."""
+
+    what: str  # "Deployment api, container web" / "service api"
+    name: str  # the workload or Compose service name
+    argv: list[str]
+    key: yaml.Node  # the `command`/`args`/`entrypoint` key: where findings point
+    node: yaml.Node  # the container, or the Compose service
+    pod: yaml.Node | None  # the pod spec; None for a Compose service
+
+
+def _pod_spec(doc: yaml.Node) -> yaml.Node | None:
+    return y.get(y.get(y.get(doc, "spec"), "template"), "spec")
+
+
+def _container_nodes(pod: yaml.Node | None) -> list[yaml.Node]:
+    containers = y.get(pod, "containers")
+    return list(containers.value) if isinstance(containers, yaml.SequenceNode) else []
+
+
+def _container_argv(c: yaml.Node) -> list[str]:
+    return _argv(y.get(c, "command")) + _argv(y.get(c, "args"))
+
+
+def _starts(file: y.YamlFile) -> Iterator[_Start]:
+    """Every command line the file's containers and Compose services run."""
     for doc in file.docs:
         kind = y.kind_of(doc)
         if kind in WORKLOADS:
-            pod = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
-            grace_node = y.get(pod, "terminationGracePeriodSeconds")
-            grace = plain_seconds(y.scalar(grace_node)) if grace_node is not None else K8S_GRACE
-            containers = y.get(pod, "containers")
-            for c in containers.value if isinstance(containers, yaml.SequenceNode) else []:
-                argv = _argv(y.get(c, "command")) + _argv(y.get(c, "args"))
+            pod = _pod_spec(doc)
+            for c in _container_nodes(pod):
                 key = y.key_node(c, "command") or y.key_node(c, "args") or c
-                commands = _commands(argv, y.line(key))
-                if not commands:
-                    continue
-                out.append(
-                    Container(
-                        f"{kind} {y.name_of(doc)}, container {y.scalar(y.get(c, 'name'))}",
-                        commands,
-                        grace,
-                        y.line(grace_node) if grace_node is not None else None,
-                        y.get(c, "readinessProbe") is not None,
-                        y.line(key),
-                        False,
-                        y.name_of(doc) or None,
-                    )
-                )
+                what = f"{kind} {y.name_of(doc)}, container {y.scalar(y.get(c, 'name'))}"
+                yield _Start(what, y.name_of(doc), _container_argv(c), key, c, pod)
         services = y.get(doc, "services")
         if kind == "" and isinstance(services, yaml.MappingNode):
             for name, _, svc in y.items(services):
                 argv = _argv(y.get(svc, "entrypoint")) + _argv(y.get(svc, "command"))
                 key = y.key_node(svc, "command") or y.key_node(svc, "entrypoint") or svc
-                commands = _commands(argv, y.line(key))
-                if not commands:
-                    continue
-                grace_node = y.get(svc, "stop_grace_period")
-                grace = (
-                    _compose_seconds(y.scalar(grace_node))
-                    if grace_node is not None
-                    else COMPOSE_GRACE
-                )
-                out.append(
-                    Container(
-                        f"service {name}",
-                        commands,
-                        grace,
-                        y.line(grace_node) if grace_node is not None else None,
-                        True,
-                        y.line(key),
-                        True,
-                        str(name),
-                    )
-                )
+                yield _Start(f"service {name}", str(name), argv, key, svc, None)
+
+
+def _containers(file: y.YamlFile) -> list[Container]:
+    out: list[Container] = []
+    for start in _starts(file):
+        commands = _commands(start.argv, y.line(start.key))
+        if not commands:
+            continue
+        if start.pod is not None:
+            grace_node = y.get(start.pod, "terminationGracePeriodSeconds")
+            grace = plain_seconds(y.scalar(grace_node)) if grace_node is not None else K8S_GRACE
+            has_readiness = y.get(start.node, "readinessProbe") is not None
+        else:
+            grace_node = y.get(start.node, "stop_grace_period")
+            grace = (
+                _compose_seconds(y.scalar(grace_node)) if grace_node is not None else COMPOSE_GRACE
+            )
+            has_readiness = True  # Compose has no Service to route around a stopping one
+        out.append(
+            Container(
+                start.what,
+                commands,
+                grace,
+                y.line(grace_node) if grace_node is not None else None,
+                has_readiness,
+                y.line(start.key),
+                start.pod is None,
+                start.name or None,
+            )
+        )
     return out
 
 
@@ -188,27 +206,12 @@ def readiness_probe(c: Container, file: str, limits: Limits) -> list[Finding]:
 
 def node_started(file: y.YamlFile) -> list[tuple[str | None, Command]]:
     """(Compose service or workload name, command) of every Node server the file starts."""
-    out: list[tuple[str | None, Command]] = []
-    for doc in file.docs:
-        kind = y.kind_of(doc)
-        starts: list[tuple[str, yaml.Node | None, yaml.Node | None]] = []
-        if kind in WORKLOADS:
-            pod = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
-            containers = y.get(pod, "containers")
-            for c in containers.value if isinstance(containers, yaml.SequenceNode) else []:
-                starts.append((y.name_of(doc), y.get(c, "command"), y.get(c, "args")))
-        services = y.get(doc, "services")
-        if kind == "" and isinstance(services, yaml.MappingNode):
-            for name, _, svc in y.items(services):
-                starts.append((str(name), y.get(svc, "entrypoint"), y.get(svc, "command")))
-        for name, first, second in starts:
-            argv = _argv(first) + _argv(second)
-            anchor = first if first is not None else second
-            if not argv or anchor is None or not _PLAIN_NAME.match(name):
-                continue
-            found = node_servers(shlex.join(argv))
-            out += [(name, replace(c, line=y.line(anchor))) for c in found]
-    return out
+    return [
+        (start.name, replace(cmd, line=y.line(start.key)))
+        for start in _starts(file)
+        if start.argv and _PLAIN_NAME.match(start.name)
+        for cmd in node_servers(shlex.join(start.argv))
+    ]
 
 
 def started(file: y.YamlFile) -> list[tuple[str | None, Command]]:
@@ -296,25 +299,25 @@ def _pods(file: y.YamlFile) -> list[Pod]:
         if y.kind_of(doc) not in {"Deployment", "StatefulSet"}:
             continue
         spec_key = y.key_node(y.get(y.get(doc, "spec"), "template"), "spec")
-        pod = y.get(y.get(y.get(doc, "spec"), "template"), "spec")
-        containers = y.get(pod, "containers")
-        if spec_key is None or not isinstance(containers, yaml.SequenceNode):
+        pod = _pod_spec(doc)
+        containers = _container_nodes(pod)
+        if spec_key is None or not containers:
             continue
         grace_node = y.get(pod, "terminationGracePeriodSeconds")
         grace = plain_seconds(y.scalar(grace_node)) if grace_node is not None else K8S_GRACE
-        finite = False
-        for c in containers.value:
-            argv = _argv(y.get(c, "command")) + _argv(y.get(c, "args"))
-            for cmd in _commands(argv, 0):
-                finite = finite or _drain(cmd, file.path)[0] is not None
+        drains = [
+            _drain(cmd, file.path)[0]
+            for c in containers
+            for cmd in _commands(_container_argv(c), 0)
+        ]
         out.append(
             Pod(
                 f"{y.kind_of(doc)} {y.name_of(doc)}",
                 grace,
                 y.line(grace_node) if grace_node is not None else None,
                 y.line(spec_key),
-                any(_serves_http(c) for c in containers.value),
-                finite,
+                any(_serves_http(c) for c in containers),
+                any(drain is not None for drain in drains),
             )
         )
     return out
