@@ -139,7 +139,8 @@ def test_a_tree_whose_app_sends_the_header(tmp_path: Path) -> None:
         "    'X-Accel-Buffering': 'no',\n  });\n  next();\n}\n"
     )
     result = lint_paths([str(tmp_path)])
-    assert result.findings == []
+    # Buffering is cleared; this stream sends no heartbeat, so the 60 s read timeout is named.
+    assert [f.id for f in result.findings] == ["nginx/read-timeout"]
     assert result.app_headers == [f"{src / 'setHeaders.js'}:4"]
     # Named alone, the config says nothing about the app: the route stays unverified.
     alone = lint_paths([str(tmp_path / "nginx.conf")])

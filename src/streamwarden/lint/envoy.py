@@ -79,7 +79,7 @@ def route_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
                 f"not (--max-duration is {show(limits.max_duration)}).",
                 "Set `timeout: 0s` on the route (no total limit) or at least "
                 f"`timeout: {int(limits.max_duration)}s`, and bound silence with "
-                f"`idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                f"`idle_timeout: {limits.idle_setting}s`.",
                 file.path,
                 y.line(key),
             )
@@ -102,10 +102,11 @@ def idle_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
         out.append(
             rules.info("idle-timeout").finding(
                 f"{what}: idle_timeout {show(idle)} ends a stream that is silent that long, "
-                f"less than twice the longest expected gap ({show(limits.max_gap)}).",
-                f"Set `idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                f"{limits.idle_why}.",
+                f"Set `idle_timeout: {limits.idle_setting}s`.{limits.heartbeat_fix}",
                 file.path,
                 y.line(y.key_node(route, "idle_timeout") or mapping),
+                limits.idle_severity,
             )
         )
     return out
@@ -128,11 +129,12 @@ def stream_idle_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
                 continue
             out.append(
                 rules.info("stream-idle-timeout").finding(
-                    f"stream_idle_timeout {show(seconds)} resets a stream silent that long, less "
-                    f"than twice the longest expected gap ({show(limits.max_gap)}).",
-                    f"Set `stream_idle_timeout: {max(300, int(limits.idle_threshold * 2))}s`.",
+                    f"stream_idle_timeout {show(seconds)} resets a stream silent that long, "
+                    f"{limits.idle_why}.",
+                    f"Set `stream_idle_timeout: {limits.idle_setting}s`.{limits.heartbeat_fix}",
                     file.path,
                     y.line(node),
+                    limits.idle_severity,
                 )
             )
     return out

@@ -8,6 +8,7 @@ from enum import Enum
 
 from streamwarden.defaults import HEARTBEAT, MAX_DURATION
 from streamwarden.findings import Finding, Severity
+from streamwarden.lint.durations import show
 
 __all__ = ["AppServer", "ConfigError", "Finding", "Framing", "Limits", "Severity"]
 
@@ -47,7 +48,9 @@ class Limits:
     response. `app_servers` are the app servers a linted tree starts (matched to nginx
     routes by service name and port), `service_hosts` every service name the tree defines
     (a route to one that starts no known server is not matched by port); `app_server` is the
-    one `--app-server` names for every route no detected server matches.
+    one `--app-server` names for every route no detected server matches. `silent_stream`
+    ("file:line") is where a linted tree's app source streams when none of it sends a
+    heartbeat: silence is then bounded only by the stream, and idle timeouts by `max_duration`.
     """
 
     max_gap: float = HEARTBEAT
@@ -58,10 +61,45 @@ class Limits:
     app_servers: tuple[AppServer, ...] = ()
     service_hosts: frozenset[str] = frozenset()
     app_server: AppServer | None = None
+    silent_stream: str | None = None
 
     @property
     def idle_threshold(self) -> float:
-        return 2 * self.max_gap
+        """The shortest idle timeout that no silence in a stream reaches."""
+        return self.max_duration if self.silent_stream else 2 * self.max_gap
+
+    @property
+    def idle_setting(self) -> int:
+        """The idle timeout a fix suggests: room to spare over the threshold."""
+        if self.silent_stream:
+            return int(self.max_duration)
+        return max(300, int(self.idle_threshold * 2))
+
+    @property
+    def idle_why(self) -> str:
+        """Why a shorter idle timeout cuts streams, for a finding's summary."""
+        if self.silent_stream:
+            return (
+                f"less than the longest stream ({show(self.max_duration)}), because the app "
+                f"streams with no heartbeat ({self.silent_stream}) and is silent as long as "
+                "its model or a tool is (a slow first token, a reasoning model, a tool call)"
+            )
+        return f"less than twice the longest expected gap ({show(self.max_gap)})"
+
+    @property
+    def idle_severity(self) -> Severity | None:
+        """A warning where the verdict rests on how long the app's silences last."""
+        return Severity.WARNING if self.silent_stream else None
+
+    @property
+    def heartbeat_fix(self) -> str:
+        """The other fix, for an app that sends no heartbeat."""
+        if not self.silent_stream:
+            return ""
+        return (
+            f" Or have the app send a heartbeat (an SSE comment line `: ping`) every "
+            f"{show(self.max_gap)}, and anything from {show(2 * self.max_gap)} works."
+        )
 
 
 class ConfigError(Exception):

@@ -95,17 +95,17 @@ def _idle(
         if seconds >= limits.idle_threshold:
             continue
         seen.add(line)
-        want = max(300, int(limits.idle_threshold * 2))
+        want = limits.idle_setting
         out.append(
             rules.info(rule).finding(
                 f"{section.kind} {section.name}: `timeout {which} {show(seconds)}` closes a "
-                f"stream once the {who} side has been quiet that long, less than twice the "
-                f"longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
-                "the answer.",
-                f"Set `timeout {which} {want}s` (anything >= {show(limits.idle_threshold)}; "
-                "heartbeats keep the stream alive).",
+                f"stream once the {who} side has been quiet that long, {limits.idle_why}: a "
+                "pause in generation cuts the answer.",
+                f"Set `timeout {which} {want}s` (anything >= {show(limits.idle_threshold)})."
+                f"{limits.heartbeat_fix}",
                 file,
                 line,
+                limits.idle_severity,
             )
         )
     return out

@@ -130,17 +130,17 @@ def read_timeout(s: Settings, file: str, limits: Limits) -> list[Finding]:
     assert seconds is not None
     if seconds >= limits.idle_threshold:
         return []
-    want = max(300, int(limits.idle_threshold * 2))
+    want = limits.idle_setting
     return [
         rules.info("read-timeout").finding(
             f"{s.what}: proxy-read-timeout is {show(seconds)}{' (default)' if default else ''}: "
-            "ingress-nginx closes a stream after that long without a byte from the app, less "
-            f"than twice the longest expected gap ({show(limits.max_gap)}), so a pause cuts "
-            "the answer.",
+            "ingress-nginx closes a stream after that long without a byte from the app, "
+            f"{limits.idle_why}, so a pause cuts the answer.",
             f'Set `{s.key("proxy-read-timeout")}: "{want}"` (anything >= '
-            f"{show(limits.idle_threshold)}).",
+            f"{show(limits.idle_threshold)}).{limits.heartbeat_fix}",
             file,
             line or s.line,
+            limits.idle_severity,
         )
     ]
 

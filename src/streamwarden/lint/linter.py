@@ -12,6 +12,7 @@ from streamwarden.lint import (
     apigateway,
     appheaders,
     appservers,
+    appstreams,
     envoy,
     gunicorn,
     haproxy,
@@ -63,6 +64,9 @@ class Result:
     skipped: list[str] = field(default_factory=list)  # nginx routes skipped, with why
     # Where the app's own source sends X-Accel-Buffering: no ("file:line"), found in a tree.
     app_headers: list[str] = field(default_factory=list)
+    # Where the app's source streams ("file:line"), and where it sends heartbeats.
+    app_streams: list[str] = field(default_factory=list)
+    app_heartbeats: list[str] = field(default_factory=list)
     # App servers the linted files start, with how they frame answers to nginx's HTTP/1.0.
     app_servers: list[AppServer] = field(default_factory=list)
 
@@ -218,9 +222,11 @@ def lint_paths(
     named = {os.path.normpath(p) for p in paths}
     prefix = nginx_prefix(paths)
     sources = [p for p in files if os.path.normpath(p) not in named and _app_source(p, paths)]
-    result.app_headers = _app_headers(sources)
+    _scan_app_source(result, sources)
     if result.app_headers and not limits.app_sends_accel_buffering:
         limits = dataclasses.replace(limits, app_sends_accel_buffering=True)
+    if result.app_streams and not result.app_heartbeats:
+        limits = dataclasses.replace(limits, silent_stream=result.app_streams[0])
     texts: dict[str, tuple[str, Kind]] = {}
     for path in files:
         if path == STDIN:
@@ -312,9 +318,9 @@ def _app_source(path: str, linted: list[str]) -> bool:
     return False
 
 
-def _app_headers(sources: list[str]) -> list[str]:
-    """`file:line` of each place the app's source sets X-Accel-Buffering: no."""
-    found = []
+def _scan_app_source(result: Result, sources: list[str]) -> None:
+    """`file:line` of each place the app's source sets X-Accel-Buffering: no, streams, and
+    sends a heartbeat."""
     for path in sources:
         try:
             if os.path.getsize(path) > appheaders.MAX_FILE_BYTES:
@@ -322,9 +328,12 @@ def _app_headers(sources: list[str]) -> list[str]:
         except OSError:
             continue
         text = _read_disk(path)
-        if text is not None:
-            found += [f"{path}:{n}" for n in appheaders.header_lines(text)]
-    return found
+        if text is None:
+            continue
+        result.app_headers += [f"{path}:{n}" for n in appheaders.header_lines(text)]
+        facts = appstreams.stream_facts(text)
+        result.app_streams += [f"{path}:{n}" for n in facts.streams]
+        result.app_heartbeats += [f"{path}:{n}" for n in facts.heartbeats]
 
 
 def _app_servers(

@@ -779,18 +779,18 @@ def read_timeout(route: Route, limits: Limits) -> list[Finding]:
     if seconds is None or seconds >= limits.idle_threshold:
         return []
     at = d or route.proxy_pass
-    want = max(300, int(limits.idle_threshold * 2))
+    want = limits.idle_setting
     return [
         rules.info("read-timeout").finding(
             f"{route.label}: {_setting(d, 'the default proxy_read_timeout of 60 s')} closes "
-            f"the stream after {show(seconds)} without a byte from the app, less than twice "
-            f"the longest expected gap ({show(limits.max_gap)}): a pause in generation cuts "
+            f"the stream after {show(seconds)} without a byte from the app, "
+            f"{limits.idle_why}: a pause in generation cuts "
             "the answer mid-stream ('upstream timed out').",
-            f"Set `proxy_read_timeout {want}s;` in {route.label} (heartbeats every "
-            f"{show(limits.max_gap)} keep the stream alive; anything >= "
-            f"{show(limits.idle_threshold)} works).",
+            f"Set `proxy_read_timeout {want}s;` in {route.label} (anything >= "
+            f"{show(limits.idle_threshold)} works).{limits.heartbeat_fix}",
             at.file,
             at.line,
+            limits.idle_severity,
         )
     ]
 

@@ -66,6 +66,13 @@ def to_text(result: Result, console: Console) -> None:
             "were judged as with --app-sends-accel-buffering",
             soft_wrap=True,
         )
+    if result.app_streams and not result.app_heartbeats:
+        console.print(
+            f"the app streams with no heartbeat ({escape(result.app_streams[0])}"
+            f"{_more(len(result.app_streams) - 1)}): idle timeouts were held to --max-duration, "
+            "since a silence lasts as long as the model or a tool does",
+            soft_wrap=True,
+        )
     if result.app_servers:
         listed = "; ".join(
             f"{s.name} ({s.framing.value}{_ports(s.ports)}{_service(s.service)}, {s.file}:{s.line})"
@@ -78,6 +85,10 @@ def to_text(result: Result, console: Console) -> None:
         )
     checked = f"{len(files)} file{'s' if len(files) != 1 else ''} checked"
     console.print(f"{checked}: {summary or 'no findings'}")
+
+
+def _more(n: int) -> str:
+    return f" and {n} more" if n else ""
 
 
 def _uri(path: str) -> str:

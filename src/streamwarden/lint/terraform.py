@@ -127,16 +127,17 @@ def alb_idle(res: Resource, file: str, limits: Limits) -> list[Finding]:
     seconds = ALB_DEFAULT_IDLE if seconds is None else seconds
     if seconds >= limits.idle_threshold:
         return []
-    want = min(ALB_MAX_IDLE, max(300, int(limits.idle_threshold * 2)))
+    want = min(ALB_MAX_IDLE, limits.idle_setting)
     return [
         alb.info("idle-timeout").finding(
             f"{res.where}: idle_timeout is {show(seconds)}{'' if written else ' (default)'}: "
             "the ALB closes a stream that is silent that long (the client sees a cut or 504), "
-            f"less than twice the longest expected gap ({show(limits.max_gap)}).",
+            f"{limits.idle_why}.",
             f"Set `idle_timeout = {want}` (max {ALB_MAX_IDLE}; anything >= "
-            f"{show(limits.idle_threshold)}).",
+            f"{show(limits.idle_threshold)}).{limits.heartbeat_fix}",
             file,
             line or res.line,
+            limits.idle_severity,
         )
     ]
 
@@ -233,11 +234,12 @@ def cloudfront_read(res: Resource, file: str, limits: Limits) -> list[Finding]:
         cloudfront.info("origin-read-timeout").finding(
             f"{res.where}: origin_read_timeout is {show(seconds)}"
             f"{'' if written else ' (default)'}: CloudFront gives up on an origin silent that "
-            f"long (504), less than twice the longest expected gap ({show(limits.max_gap)}).",
+            f"long (504), {limits.idle_why}.",
             "Set `origin_read_timeout = 60` and heartbeat more often than every 30 s (above 60 "
             "needs a quota increase).",
             file,
             line or res.line,
+            limits.idle_severity,
         )
     ]
 
