@@ -20,6 +20,7 @@ from streamwarden.lint import (
     nginx,
     routetimeouts,
     signals,
+    sourceservers,
     templates,
     terraform,
     traefik,
@@ -222,7 +223,7 @@ def lint_paths(
     named = {os.path.normpath(p) for p in paths}
     prefix = nginx_prefix(paths)
     sources = [p for p in files if os.path.normpath(p) not in named and _app_source(p, paths)]
-    _scan_app_source(result, sources)
+    starting = _scan_app_source(result, sources)
     if result.app_headers and not limits.app_sends_accel_buffering:
         limits = dataclasses.replace(limits, app_sends_accel_buffering=True)
     if result.app_streams and not result.app_heartbeats:
@@ -252,7 +253,8 @@ def lint_paths(
         texts[path] = (text, found)
 
     requirements = [p for p in files if appservers.is_requirements(p)]
-    result.app_servers, hosts = _app_servers(texts, requirements)
+    spring = [p for p in files if sourceservers.is_spring_build(p)]
+    result.app_servers, hosts = _app_servers(texts, requirements, starting, spring)
     if result.app_servers:
         limits = dataclasses.replace(
             limits, app_servers=tuple(result.app_servers), service_hosts=hosts
@@ -318,9 +320,10 @@ def _app_source(path: str, linted: list[str]) -> bool:
     return False
 
 
-def _scan_app_source(result: Result, sources: list[str]) -> None:
+def _scan_app_source(result: Result, sources: list[str]) -> dict[str, str]:
     """`file:line` of each place the app's source sets X-Accel-Buffering: no, streams, and
-    sends a heartbeat."""
+    sends a heartbeat; returns the text of each file that may start a server."""
+    starting: dict[str, str] = {}
     for path in sources:
         try:
             if os.path.getsize(path) > appheaders.MAX_FILE_BYTES:
@@ -334,14 +337,21 @@ def _scan_app_source(result: Result, sources: list[str]) -> None:
         facts = appstreams.stream_facts(text)
         result.app_streams += [f"{path}:{n}" for n in facts.streams]
         result.app_heartbeats += [f"{path}:{n}" for n in facts.heartbeats]
+        if sourceservers.may_start_a_server(text):
+            starting[path] = text
+    return starting
 
 
 def _app_servers(
-    texts: dict[str, tuple[str, Kind]], requirements: list[str]
+    texts: dict[str, tuple[str, Kind]],
+    requirements: list[str],
+    sources: dict[str, str],
+    spring: list[str],
 ) -> tuple[list[AppServer], frozenset[str]]:
     """The app servers the linted start commands run (Dockerfiles, Procfiles, scripts,
-    Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known, and
-    every service name the linted files define (hosts nginx may proxy to)."""
+    Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known, then
+    those the app's source starts for services no command shows, and every service name
+    the linted files define (hosts nginx may proxy to)."""
     starts: list[tuple[str, str | None, Command]] = []
     scripts: list[tuple[str, Command]] = []
     nodes: list[tuple[str, str | None, Command]] = []
@@ -376,8 +386,6 @@ def _app_servers(
         (nodes if cmd.program == "node" else starts).append((path, service, cmd))
     # A Node server is matched by service name only (its port is rarely on its command line).
     node_servers_found = [appservers.from_node(c, svc, p) for p, svc, c in nodes if svc]
-    if not starts:
-        return node_servers_found, frozenset(names)
     evidence = [t for t in (_read_disk(p) for p in requirements) if t is not None]
     evidence += [text for text, found in texts.values() if found is Kind.COMMANDS]
     httptools = appservers.installs_httptools(evidence)
@@ -389,7 +397,19 @@ def _app_servers(
         server = appservers.from_command(cmd, httptools, service, path, settings)
         if server is not None:
             out.append(server)
-    return out + node_servers_found, frozenset(names)
+    out += node_servers_found
+    # What the source starts counts only for a service (or, outside Compose, a tree) whose
+    # start commands showed no server: a command line is the surer word.
+    commanded = {svc for _, svc, _ in starts} | {svc for _, svc, _ in nodes}
+    from_code: list[AppServer] = []
+    for path, code in sources.items():
+        service = _built_by(os.path.abspath(path), contexts, dockerfiles)
+        if service not in commanded:
+            found_here = sourceservers.from_source(path, code, httptools)
+            from_code += [dataclasses.replace(s, service=service) for s in found_here]
+    builds = [t for t in (_read_disk(p) for p in spring) if t is not None]
+    out += sourceservers.with_spring_build(from_code, builds)
+    return out, frozenset(names)
 
 
 def _built_by(path: str, contexts: dict[str, str], dockerfiles: dict[str, str]) -> str | None:

@@ -1,0 +1,212 @@
+"""Which app server the app's own source starts, for a tree whose start commands do not say.
+
+Many projects start their server from code (`uvicorn.run(…)`, `app.listen(3000)`,
+`http.ListenAndServe(":8080", …)`, a Spring Boot main class) behind a start command that names
+no server (`python main.py`, `node dist/index.js`, `java -jar app.jar`, a compiled binary). How
+such a server frames a stream for nginx's HTTP/1.0 request is known for these:
+
+- Go's net/http (and gin, echo, chi, gorilla on top of it): close-delimited. `net/http`'s
+  `chunkWriter.writeHeader`: "HTTP version < 1.1: cannot do chunked transfer encoding".
+- Spring MVC on its embedded Tomcat: close-delimited. Tomcat's
+  `Http11Processor.prepareResponse` chunks only `if (entityBody && http11 && …)`, otherwise it
+  writes the body as is and closes the connection.
+- Node's http server (Express, Koa, Fastify, `http.createServer`): close-delimited (measured,
+  tests/lint/test_verdicts_nginx.py).
+- aiohttp's `web.run_app`: close-delimited (`StreamResponse._prepare_headers`).
+- `uvicorn.run(…)`: chunked on httptools, close-delimited with `http="h11"`; unknown when
+  nothing says whether httptools is installed.
+
+Servers on other stacks (fasthttp, Fiber, Hertz, WebFlux on Netty, Bun, Werkzeug) are left
+unknown. A port is read only from a literal; without one the server is matched to a route by
+its Compose service alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+from streamwarden.lint.appheaders import MAX_CHARS
+from streamwarden.lint.findings import AppServer, Framing
+
+_GO_HTTP = re.compile(
+    r'"net/http"|"github\.com/(?:gin-gonic/gin|labstack/echo[^"]*|go-chi/chi[^"]*|gorilla/mux)"'
+)
+_GO_OTHER = re.compile(r'"github\.com/(?:valyala/fasthttp|gofiber/fiber[^"]*|cloudwego/hertz[^"]*)')
+_GO_START = re.compile(r'(?:ListenAndServe(?:TLS)?|\.Run|\.Start)\(\s*(?:"[^"\n]*?:(\d+)")?')
+_SPRING_MAIN = re.compile(r"@SpringBootApplication\b")
+_REACTIVE = re.compile(r"\bspring-boot-starter-webflux\b|\borg\.springframework\.web\.reactive\b")
+_NODE_APP = re.compile(
+    r"\bexpress\s*\(\s*\)|\bhttp\.createServer\s*\(|\bcreateServer\s*\(|\bnew\s+Koa\s*\("
+    r"|\bfastify\s*\("
+)
+_NODE_LISTEN = re.compile(r"\.listen\s*\(\s*(\d+)?")
+_NODE_PORT = re.compile(r"\bPORT\b[^=\n]*=[^;\n]*?\b(\d{2,5})\b")
+_UVICORN_RUN = re.compile(r"\buvicorn\.run\s*\(")
+_AIOHTTP_RUN = re.compile(r"\bweb\.run_app\s*\(")
+_KWARG_PORT = re.compile(r"\bport\s*=\s*(\d+)")
+_KWARG_H11 = re.compile(r"""\bhttp\s*=\s*["']h11["']""")
+_SERVER_PORT = re.compile(r"^\s*server\.port\s*[=:]\s*(?:\$\{[^:}]+:)?(\d+)", re.M)
+_SERVER_PORT_YAML = re.compile(
+    r"^server:\s*\n(?:[ \t]+#.*\n|[ \t]*\n)*[ \t]+port:\s*(?:\$\{[^:}]+:)?(\d+)", re.M
+)
+
+TOMCAT_PORT = 8080  # Spring Boot's server.port default
+GIN_PORT = 8080  # gin's Run() with no address
+AIOHTTP_PORT = 8080  # web.run_app's default port
+UVICORN_PORT = 8000
+
+
+def _line(text: str, at: int) -> int:
+    return text.count("\n", 0, at) + 1
+
+
+def _ports(value: str | None) -> frozenset[int]:
+    if value is None or not 0 < int(value) < 65536:
+        return frozenset()
+    return frozenset({int(value)})
+
+
+def _call_args(text: str, start: int) -> str:
+    """The text of a call's arguments, up to its closing parenthesis (or 600 characters)."""
+    depth, end = 1, start
+    for end in range(start, min(len(text), start + 600)):
+        depth += {"(": 1, ")": -1}.get(text[end], 0)
+        if depth == 0:
+            break
+    return text[start:end]
+
+
+_STARTS = re.compile(
+    r"ListenAndServe|\.Run\(|\.Start\(|@SpringBootApplication|\.listen\s*\(|uvicorn\.run|run_app"
+)
+
+
+def may_start_a_server(text: str) -> bool:
+    """A cheap first look, so that only these files are kept for `from_source`."""
+    return _STARTS.search(text[:MAX_CHARS]) is not None
+
+
+def from_source(path: str, text: str, httptools: bool) -> list[AppServer]:
+    """The app servers one source file starts, when their framing is known."""
+    text = text[:MAX_CHARS]
+    name = path.lower()
+    if name.endswith(".go"):
+        return _go(path, text)
+    if name.endswith((".java", ".kt")):
+        match = _SPRING_MAIN.search(text)
+        if match is None:
+            return []
+        return [
+            AppServer(
+                "Spring Boot on Tomcat",
+                Framing.CLOSE,
+                frozenset({TOMCAT_PORT}),
+                None,
+                path,
+                _line(text, match.start()),
+            )
+        ]
+    if name.endswith((".js", ".mjs", ".cjs", ".ts")):
+        return _node(path, text)
+    if name.endswith(".py"):
+        return _python(path, text, httptools)
+    return []
+
+
+def _go(path: str, text: str) -> list[AppServer]:
+    if not _GO_HTTP.search(text) or _GO_OTHER.search(text):
+        return []
+    gin = "gin-gonic/gin" in text
+    for match in _GO_START.finditer(text):
+        call = match.group(0)
+        if call.startswith((".Run", ".Start")) and not (gin or "labstack/echo" in text):
+            continue  # .Run/.Start of something that is not a web framework
+        port = match.group(1)
+        if (
+            port is None
+            and gin
+            and call.startswith(".Run")
+            and _call_args(text, match.end()).strip() == ""
+        ):
+            port = str(GIN_PORT)
+        return [
+            AppServer(
+                "Go's net/http", Framing.CLOSE, _ports(port), None, path, _line(text, match.start())
+            )
+        ]
+    return []
+
+
+def _node(path: str, text: str) -> list[AppServer]:
+    if not _NODE_APP.search(text):
+        return []
+    listen = _NODE_LISTEN.search(text)
+    if listen is None:
+        return []
+    port = listen.group(1)
+    if port is None:
+        named = _NODE_PORT.search(text)
+        port = named.group(1) if named else None
+    return [
+        AppServer(
+            "Node's http server",
+            Framing.CLOSE,
+            _ports(port),
+            None,
+            path,
+            _line(text, listen.start()),
+        )
+    ]
+
+
+def _python(path: str, text: str, httptools: bool) -> list[AppServer]:
+    out = []
+    for match in _UVICORN_RUN.finditer(text):
+        args = _call_args(text, match.end())
+        if _KWARG_H11.search(args):
+            what, framing = 'uvicorn.run(http="h11")', Framing.CLOSE
+        elif httptools:
+            what, framing = "uvicorn.run (httptools)", Framing.CHUNKED
+        else:
+            continue  # httptools unknown: so is the framing
+        port = _KWARG_PORT.search(args)
+        ports = _ports(port.group(1) if port else str(UVICORN_PORT))
+        out.append(AppServer(what, framing, ports, None, path, _line(text, match.start())))
+    for match in _AIOHTTP_RUN.finditer(text):
+        port = _KWARG_PORT.search(_call_args(text, match.end()))
+        ports = _ports(port.group(1) if port else str(AIOHTTP_PORT))
+        line = _line(text, match.start())
+        out.append(AppServer("aiohttp web.run_app", Framing.CLOSE, ports, None, path, line))
+    return out
+
+
+def is_spring_build(path: str) -> bool:
+    """A file that says how a Spring Boot app is built or configured: its build file (which
+    names the web stack) or its application settings (which name the port)."""
+    name = os.path.basename(path).lower()
+    if name in {"pom.xml", "build.gradle", "build.gradle.kts"}:
+        return True
+    return name.startswith("application") and name.endswith((".properties", ".yml", ".yaml"))
+
+
+def with_spring_build(servers: list[AppServer], texts: list[str]) -> list[AppServer]:
+    """Spring Boot servers as the build says: none on WebFlux (Netty, framing unknown), and
+    on the literal `server.port` of the application settings when they set one."""
+    if not any(s.name.startswith("Spring Boot") for s in servers):
+        return servers
+    if any(_REACTIVE.search(text) for text in texts):
+        return [s for s in servers if not s.name.startswith("Spring Boot")]
+    port = None
+    for text in texts:
+        match = _SERVER_PORT.search(text) or _SERVER_PORT_YAML.search(text)
+        if match:
+            port = int(match.group(1))
+            break
+    if port is None:
+        return servers
+    return [
+        dataclasses.replace(s, ports=_ports(str(port))) if s.name.startswith("Spring") else s
+        for s in servers
+    ]
