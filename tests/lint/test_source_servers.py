@@ -9,7 +9,7 @@ import pytest
 
 from streamwarden.lint import lint_paths
 from streamwarden.lint.findings import Framing
-from streamwarden.lint.sourceservers import from_source, with_spring_build
+from streamwarden.lint.sourceservers import from_source, uvicorn_commands, with_spring_build
 
 GO = (
     'package main\n\nimport (\n\t"fmt"\n\t"net/http"\n)\n\n'
@@ -36,8 +36,8 @@ AIOHTTP = "web.run_app(app)\n"
         ("main.go", GIN, False, "Go's net/http", {8080}, 5),
         ("ChatApplication.java", SPRING, False, "Spring Boot on Tomcat", {8080}, 1),
         ("server.js", EXPRESS, False, "Node's http server", {3001}, 3),
-        ("app.py", UVICORN_H11, False, 'uvicorn.run(http="h11")', {7860}, 2),
-        ("app.py", UVICORN, True, "uvicorn.run (httptools)", {9000}, 1),
+        ("app.py", UVICORN_H11, False, "uvicorn --http h11", {7860}, 2),
+        ("app.py", UVICORN, True, "uvicorn (httptools)", {9000}, 1),
         ("app.py", AIOHTTP, False, "aiohttp web.run_app", {8080}, 1),
     ],
 )
@@ -46,7 +46,7 @@ def test_servers_started_from_code(
 ) -> None:
     [server] = from_source(path, text, httptools)
     assert (server.name, set(server.ports), server.line) == (name, ports, line)
-    chunked = name == "uvicorn.run (httptools)"
+    chunked = name == "uvicorn (httptools)"
     assert server.framing is (Framing.CHUNKED if chunked else Framing.CLOSE)
 
 
@@ -156,3 +156,42 @@ def test_a_start_command_is_the_surer_word(tmp_path: Path) -> None:
     result = lint_paths([str(root)])
     assert [s.name for s in result.app_servers] == ["uvicorn (httptools)"]
     assert "nginx/proxy-buffering" not in {f.id for f in result.findings}
+
+
+MAIN = 'import uvicorn\n\nif __name__ == "__main__":\n    uvicorn.run(app, host="0.0.0.0", port=8000%s)\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "flagged"),
+    [
+        ("", True),
+        (", timeout_graceful_shutdown=900", False),
+        (", timeout_graceful_shutdown=settings.drain", False),  # computed: unknown
+        (", **settings", False),  # any option may be in there
+    ],
+)
+def test_uvicorn_run_meets_uvicorns_rules(tmp_path: Path, extra: str, flagged: bool) -> None:
+    root = write(
+        tmp_path,
+        {"Dockerfile": 'FROM python\nCMD ["python", "main.py"]\n', "main.py": MAIN % extra},
+    )
+    found = [f for f in lint_paths([str(root)]).findings if f.id == "uvicorn/graceful-shutdown"]
+    assert [(Path(f.file or "").name, f.line) for f in found] == (
+        [("main.py", 4)] if flagged else []
+    )
+
+
+def test_uvicorn_run_beside_a_uvicorn_command_is_not_the_deploy_path(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "Dockerfile": 'FROM python\nCMD ["uvicorn", "main:app", "--timeout-graceful-shutdown", "60"]\n',
+            "main.py": MAIN % "",
+        },
+    )
+    assert "uvicorn/graceful-shutdown" not in ids(root)
+
+
+def test_uvicorn_config_counts_too() -> None:
+    [cmd] = uvicorn_commands("config = uvicorn.Config(app, port=9000, timeout_keep_alive=75)\n")
+    assert cmd.argv == ("uvicorn", "--port", "9000", "--timeout-keep-alive", "75")

@@ -254,11 +254,16 @@ def lint_paths(
 
     requirements = [p for p in files if appservers.is_requirements(p)]
     spring = [p for p in files if sourceservers.is_spring_build(p)]
-    result.app_servers, hosts = _app_servers(texts, requirements, starting, spring)
+    result.app_servers, hosts, from_code = _app_servers(texts, requirements, starting, spring)
     if result.app_servers:
         limits = dataclasses.replace(
             limits, app_servers=tuple(result.app_servers), service_hosts=hosts
         )
+
+    # uvicorn started from the app's code, where no start command shows it, meets the same
+    # rules as a uvicorn command line.
+    for path, cmd in from_code:
+        result.findings += uvicorn.check(cmd, path, limits)
 
     # An nginx file included by another one is checked through it, in its context.
     included: set[str] = set()
@@ -347,11 +352,12 @@ def _app_servers(
     requirements: list[str],
     sources: dict[str, str],
     spring: list[str],
-) -> tuple[list[AppServer], frozenset[str]]:
+) -> tuple[list[AppServer], frozenset[str], list[tuple[str, Command]]]:
     """The app servers the linted start commands run (Dockerfiles, Procfiles, scripts,
     Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known, then
-    those the app's source starts for services no command shows, and every service name
-    the linted files define (hosts nginx may proxy to)."""
+    those the app's source starts for services no command shows; every service name the
+    linted files define (hosts nginx may proxy to); and the uvicorn command lines that
+    source amounts to (`uvicorn.run(…)`), for uvicorn's rules."""
     starts: list[tuple[str, str | None, Command]] = []
     scripts: list[tuple[str, Command]] = []
     nodes: list[tuple[str, str | None, Command]] = []
@@ -402,14 +408,17 @@ def _app_servers(
     # start commands showed no server: a command line is the surer word.
     commanded = {svc for _, svc, _ in starts} | {svc for _, svc, _ in nodes}
     from_code: list[AppServer] = []
+    code_commands: list[tuple[str, Command]] = []
     for path, code in sources.items():
         service = _built_by(os.path.abspath(path), contexts, dockerfiles)
         if service not in commanded:
             found_here = sourceservers.from_source(path, code, httptools)
             from_code += [dataclasses.replace(s, service=service) for s in found_here]
+            if path.endswith(".py"):
+                code_commands += [(path, c) for c in sourceservers.uvicorn_commands(code)]
     builds = [t for t in (_read_disk(p) for p in spring) if t is not None]
     out += sourceservers.with_spring_build(from_code, builds)
-    return out, frozenset(names)
+    return out, frozenset(names), code_commands
 
 
 def _built_by(path: str, contexts: dict[str, str], dockerfiles: dict[str, str]) -> str | None:

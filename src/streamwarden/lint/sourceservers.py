@@ -23,11 +23,14 @@ its Compose service alone.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import re
 
+from streamwarden.lint import appservers
 from streamwarden.lint.appheaders import MAX_CHARS
+from streamwarden.lint.cmdline import COMPUTED, Command
 from streamwarden.lint.findings import AppServer, Framing
 
 _GO_HTTP = re.compile(
@@ -43,10 +46,8 @@ _NODE_APP = re.compile(
 )
 _NODE_LISTEN = re.compile(r"\.listen\s*\(\s*(\d+)?")
 _NODE_PORT = re.compile(r"\bPORT\b[^=\n]*=[^;\n]*?\b(\d{2,5})\b")
-_UVICORN_RUN = re.compile(r"\buvicorn\.run\s*\(")
 _AIOHTTP_RUN = re.compile(r"\bweb\.run_app\s*\(")
 _KWARG_PORT = re.compile(r"\bport\s*=\s*(\d+)")
-_KWARG_H11 = re.compile(r"""\bhttp\s*=\s*["']h11["']""")
 _SERVER_PORT = re.compile(r"^\s*server\.port\s*[=:]\s*(?:\$\{[^:}]+:)?(\d+)", re.M)
 _SERVER_PORT_YAML = re.compile(
     r"^server:\s*\n(?:[ \t]+#.*\n|[ \t]*\n)*[ \t]+port:\s*(?:\$\{[^:}]+:)?(\d+)", re.M
@@ -55,7 +56,6 @@ _SERVER_PORT_YAML = re.compile(
 TOMCAT_PORT = 8080  # Spring Boot's server.port default
 GIN_PORT = 8080  # gin's Run() with no address
 AIOHTTP_PORT = 8080  # web.run_app's default port
-UVICORN_PORT = 8000
 
 
 def _line(text: str, at: int) -> int:
@@ -79,7 +79,8 @@ def _call_args(text: str, start: int) -> str:
 
 
 _STARTS = re.compile(
-    r"ListenAndServe|\.Run\(|\.Start\(|@SpringBootApplication|\.listen\s*\(|uvicorn\.run|run_app"
+    r"ListenAndServe|\.Run\(|\.Start\(|@SpringBootApplication|\.listen\s*\(|uvicorn\.(?:run|Config)"
+    r"|run_app"
 )
 
 
@@ -161,19 +162,60 @@ def _node(path: str, text: str) -> list[AppServer]:
     ]
 
 
+# uvicorn.run()'s and uvicorn.Config()'s keywords, as the command-line options they mirror.
+UVICORN_KEYWORDS = {
+    "port": "--port",
+    "http": "--http",
+    "uds": "--uds",
+    "fd": "--fd",
+    "timeout_graceful_shutdown": "--timeout-graceful-shutdown",
+    "timeout_keep_alive": "--timeout-keep-alive",
+    "limit_concurrency": "--limit-concurrency",
+}
+
+
+def uvicorn_commands(text: str) -> list[Command]:
+    """`uvicorn.run(…)` and `uvicorn.Config(…)` calls as the uvicorn command lines they
+    amount to: a literal keyword becomes its option, a computed one the unknown value, and
+    `**settings` makes every option unknown (given, value not known)."""
+    try:
+        tree = ast.parse(text[:MAX_CHARS])
+    except (SyntaxError, ValueError):
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"run", "Config"}
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "uvicorn"
+        ):
+            continue
+        argv = ["uvicorn"]
+        if any(k.arg is None for k in node.keywords):
+            for unknown in UVICORN_KEYWORDS.values():
+                if unknown not in {"--uds", "--fd", "--port", "--http"}:
+                    argv += [unknown, COMPUTED]
+        for keyword in node.keywords:
+            option = UVICORN_KEYWORDS.get(keyword.arg or "")
+            if option is None:
+                continue
+            value = keyword.value
+            if isinstance(value, ast.Constant) and value.value is not None:
+                argv += [option, str(value.value)]
+            else:
+                argv += [option, COMPUTED]
+        out.append(Command("uvicorn", tuple(argv), node.lineno))
+    return out
+
+
 def _python(path: str, text: str, httptools: bool) -> list[AppServer]:
     out = []
-    for match in _UVICORN_RUN.finditer(text):
-        args = _call_args(text, match.end())
-        if _KWARG_H11.search(args):
-            what, framing = 'uvicorn.run(http="h11")', Framing.CLOSE
-        elif httptools:
-            what, framing = "uvicorn.run (httptools)", Framing.CHUNKED
-        else:
-            continue  # httptools unknown: so is the framing
-        port = _KWARG_PORT.search(args)
-        ports = _ports(port.group(1) if port else str(UVICORN_PORT))
-        out.append(AppServer(what, framing, ports, None, path, _line(text, match.start())))
+    for cmd in uvicorn_commands(text):
+        server = appservers.from_command(cmd, httptools, None, path)
+        if server is not None:
+            out.append(server)
     for match in _AIOHTTP_RUN.finditer(text):
         port = _KWARG_PORT.search(_call_args(text, match.end()))
         ports = _ports(port.group(1) if port else str(AIOHTTP_PORT))
