@@ -768,7 +768,8 @@ def ignores_accel_buffering(route: Route, limits: Limits) -> list[Finding]:
     "nginx proxy_read_timeout cuts a stream during a pause",
     Severity.ERROR,
     f"`proxy_read_timeout` (60 s by default, {DOCS}#proxy_read_timeout) counts the "
-    "silence between two reads from the app, not the whole response.",
+    "silence between two reads from the app, not the whole response. In a tree whose app "
+    "source streams with no heartbeat it is held to --max-duration, as a warning.",
 )
 def read_timeout(route: Route, limits: Limits) -> list[Finding]:
     setting = lookup(route.chain, "proxy_read_timeout")
