@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterable
 
-from streamwarden.lint import gunicorn
+from streamwarden.lint import baseimages, gunicorn
 from streamwarden.lint.cmdline import Command, options
 from streamwarden.lint.findings import AppServer, Framing
 from streamwarden.lint.shellvalues import expand
@@ -71,7 +71,7 @@ def installs_httptools(texts: Iterable[str]) -> bool:
     """Whether requirement files or Dockerfiles install httptools (`uvicorn[standard]`,
     `fastapi[standard]`, `httptools`). Plain `uvicorn` says nothing: h11 then, unless an
     image installs httptools some other way, so it stays unknown."""
-    return any(_HTTPTOOLS.search(text) for text in texts)
+    return any(_HTTPTOOLS.search(text) or baseimages.installs_httptools(text) for text in texts)
 
 
 def _port(text: str | None) -> int | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from streamwarden.lint import baseimages
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +236,21 @@ def python_commands(text: str) -> list[Command]:
 
 
 def commands_in(path: str, text: str) -> list[Command]:
-    """The server command lines of one file, by its kind."""
-    return python_commands(text) if path.lower().endswith(".py") else find_commands(text)
+    """The server command lines of one file, by its kind (a Dockerfile's include the one its
+    base image starts, when it starts a known one)."""
+    if path.lower().endswith(".py"):
+        return python_commands(text)
+    found = find_commands(text)
+    base = baseimages.inherited(text) if is_dockerfile(path) else None
+    if base is not None:
+        argv, line = base
+        found.append(Command(argv[0], argv, line))
+    return found
+
+
+def is_dockerfile(path: str) -> bool:
+    name = os.path.basename(path).lower()
+    return name.startswith(("dockerfile", "containerfile")) or name.endswith(".dockerfile")
 
 
 # Node servers, read only to say how the app answers nginx (appservers): `node server.js`,
