@@ -16,13 +16,15 @@ from streamwarden.lint.appstreams import stream_facts
 APPS = Path(__file__).parent / "real_apps"
 UNSEEN = Path(__file__).parent / "real_unseen"
 
-SILENT_PY = (
+PLAIN_PY = (
     "from fastapi.responses import StreamingResponse\n\n"
     "async def chat():\n"
     "    async def gen():\n"
     '        yield f"data: {token}\\n\\n"\n'
     '    return StreamingResponse(gen(), media_type="text/event-stream")\n'
 )
+# The same stream fed by an agent that calls tools: silent while a tool runs.
+SILENT_PY = PLAIN_PY + "\nresult = agent.run(tools=[search])\n"
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,7 @@ def test_a_silent_stream_is_held_to_the_longest_stream(tmp_path: Path, read_time
     [found] = result.findings
     assert (found.id, found.severity.value) == ("nginx/read-timeout", "warning")
     assert "no heartbeat" in found.summary and "main.py:5" in found.summary
+    assert "main.py:8" in found.summary  # where it waits on an agent
     assert "900s" in found.fix and ": ping" in found.fix
     assert result.app_streams and not result.app_heartbeats
 
@@ -113,8 +116,9 @@ def test_a_silent_stream_is_held_to_the_longest_stream(tmp_path: Path, read_time
         ("  proxy_read_timeout 900s;\n", SILENT_PY),  # covers the longest stream
         ("", 'def health():\n    return {"ok": True}\n'),  # the app does not stream
         ("", None),  # no app source: the heartbeat is --max-gap, as before
+        ("", PLAIN_PY),  # a plain completion: silent only until its first token
     ],
-    ids=["heartbeat", "long-enough", "no-stream", "no-source"],
+    ids=["heartbeat", "long-enough", "no-stream", "no-source", "plain-completion"],
 )
 def test_no_read_timeout_finding(tmp_path: Path, settings: str, app: str | None) -> None:
     settings = "  proxy_http_version 1.1;\n  proxy_buffering off;\n" + settings
@@ -178,3 +182,18 @@ def test_the_summary_says_the_app_sends_no_heartbeat(
     assert ran.exit_code == 0, ran.stdout + ran.stderr
     assert "the app streams with no heartbeat" in ran.stdout
     assert "main.py:5" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "waits"),
+    [
+        ("resp = client.chat.completions.create(tools=tools, tool_choice='auto')\n", True),
+        ("if msg.tool_calls:\n    run(msg.tool_calls)\n", True),
+        ("graph = langgraph.StateGraph(State)\n", True),
+        ("const agent = createAgent(model)\n", True),
+        ("headers = {'User-Agent': 'chat'}\nagent = https.Agent(keepAlive=True)\n", False),
+        ("r = openai.Completion.create(prompt=p, stream=True)\n", False),
+    ],
+)
+def test_what_makes_a_stream_wait(source: str, waits: bool) -> None:
+    assert bool(stream_facts(source).waits) is waits

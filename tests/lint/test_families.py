@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamwarden.lint import ConfigError, Kind, Limits, lint_text
+from streamwarden.lint import ConfigError, Kind, Limits, gunicorn, lint_text
 from streamwarden.lint.cmdline import COMPUTED, find_commands, python_commands
 from streamwarden.lint.detect import detect
 from streamwarden.lint.durations import envoy_seconds, haproxy_seconds, nginx_seconds, number
@@ -192,3 +192,18 @@ def test_a_runner_s_options_come_before_the_server() -> None:
     assert [c.program for c in find_commands("poetry run uvicorn a:b\n")] == ["uvicorn"]
     # `run` of something else, then an argument that names the server, is no command line.
     assert find_commands("docker run --rm img echo uvicorn\n") == []
+
+
+def test_settings_set_in_a_branch_are_unknown() -> None:
+    # chatbot-example's gunicorn.conf.py sets threads only inside `if … else`: gthread or not
+    # depends on which branch runs, so no sync-worker verdict and no sync-worker timeout.
+    conf = (
+        "import os\nbind = '0.0.0.0:50505'\nif os.getenv('RUNNING_IN_PRODUCTION'):\n"
+        "    workers = 9\n    threads = workers\nelse:\n    workers = 2\n    threads = 2\n"
+        "timeout = 120\n"
+    )
+    settings = gunicorn.from_conf_py(conf)
+    assert settings.values["threads"].text is None and settings.values["timeout"].text == "120"
+    ids = {f.id for f in gunicorn.check(settings, Limits())}
+    assert "gunicorn/sync-worker" not in ids and "gunicorn/timeout" not in ids
+    assert "gunicorn/graceful-timeout" in ids

@@ -139,8 +139,7 @@ def test_a_tree_whose_app_sends_the_header(tmp_path: Path) -> None:
         "    'X-Accel-Buffering': 'no',\n  });\n  next();\n}\n"
     )
     result = lint_paths([str(tmp_path)])
-    # Buffering is cleared; this stream sends no heartbeat, so the 60 s read timeout is named.
-    assert [f.id for f in result.findings] == ["nginx/read-timeout"]
+    assert result.findings == []
     assert result.app_headers == [f"{src / 'setHeaders.js'}:4"]
     # Named alone, the config says nothing about the app: the route stays unverified.
     alone = lint_paths([str(tmp_path / "nginx.conf")])
@@ -223,3 +222,17 @@ def test_a_regex_api_location_is_an_api_sibling(tmp_path: Path) -> None:
         tmp_path,
     )
     assert routes["/"] is None  # an invalid regex is no evidence
+
+
+def test_an_auth_request_target_is_not_a_stream(tmp_path: Path) -> None:
+    # Astron Agent: `auth_request /_gateway_auth/workflow;` guards the workflow routes, and the
+    # location it names answers nginx's access check, never the client.
+    routes = skipped(
+        "server { location /workflow/ { auth_request /_gateway_auth/workflow;"
+        " proxy_pass http://b; } location = /_gateway_auth/workflow { internal;"
+        " proxy_pass http://auth; } }",
+        tmp_path,
+    )
+    assert routes["/workflow/"] is None
+    why = routes["= /_gateway_auth/workflow"]
+    assert why is not None and "auth_request" in why

@@ -2,10 +2,12 @@
 
 A read or idle timeout counts silence. An app that sends a heartbeat (an SSE comment such as
 `: ping`, sse-starlette's ping every 15 s, a named ping event) is never silent longer than its
-interval; one that sends none is silent as long as its model or a tool is: a slow first token
-under load, a reasoning model thinking, an agent waiting on a tool. So when a linted tree holds
-app source that streams and none of it sends a heartbeat, a stream's silence is bounded only by
-the stream itself, and idle timeouts are held to `--max-duration` instead of twice `--max-gap`.
+interval; one that sends none is silent as long as its model or a tool is. A plain completion
+stream is silent only until its first token (seconds); one that waits on tool calls, agents,
+workflow steps or a reasoning model can be silent for minutes. So when a linted tree holds app
+source that streams, none of it sends a heartbeat, and it waits on such steps, a stream's
+silence is bounded only by the stream itself, and idle timeouts are held to `--max-duration`
+instead of twice `--max-gap`.
 
 Read from the source text, like `appheaders`: a stream is an event-stream marker (the media
 type, sse-starlette, Spring's `SseEmitter`, Hono's `streamSSE`, gin's `SSEvent`, the AI SDK's
@@ -23,7 +25,8 @@ from streamwarden.lint.appheaders import MAX_CHARS
 
 _STREAM = re.compile(
     r"text/event-stream|application/x-ndjson|\bEventSourceResponse\b|\bSseEmitter\b"
-    r"|\bstreamSSE\s*\(|\bSSEvent\s*\(|\bTEXT_EVENT_STREAM\b|\bServerSentEvent\b"
+    r"|\bstreamSSE\s*\(|\bSSEvent\s*\(|\bTEXT_EVENT_STREAM|\bServerSentEvent\b"
+    r"|\bStreaming(?:Http)?Response\s*\("
     r"|\bto(?:DataStream|TextStream|UIMessageStream)Response\s*\("
     # an SSE frame written by hand: f"data: {chunk}\n\n", `event: ${name}\n`
     r"""|["'`](?:data|event): ?[^\n]{0,160}?\\n""",
@@ -40,14 +43,26 @@ _HEARTBEAT = re.compile(
     re.IGNORECASE,
 )
 _PING_OFF = re.compile(r"\bping\s*=\s*0(?:\.0*)?\b")
+# What makes a stream wait: tool and function calls, agents, workflows, reasoning models.
+# (`User-Agent` and Node's `http.Agent` are not agents.)
+_WAITS = re.compile(
+    r"\btool_?calls?\b|\btool_choice\b|\bfunction_call\b|\btools\s*[:=]|\bmcp\b"
+    r"|(?<!user-)(?<!user_)(?<!user )(?<!\.)\bagent(?:s|ic)?\b|\bworkflows?\b|\breasoning\b"
+    r"|\blanggraph\b|\bAgentExecutor\b",
+    re.IGNORECASE,
+)
+# A line where "agent" is an HTTP client's connection pool, not an AI agent.
+_HTTP_AGENT = re.compile(r"https?\.Agent|Https?ProxyAgent|undici|keep_?alive|user_?agent", re.I)
 
 
 @dataclass(slots=True)
 class StreamFacts:
-    """1-based lines where one source file streams and where it sends heartbeats."""
+    """1-based lines where one source file streams, sends heartbeats, and waits on tools,
+    agents, workflows or reasoning (what keeps a stream silent for long)."""
 
     streams: list[int] = field(default_factory=list)
     heartbeats: list[int] = field(default_factory=list)
+    waits: list[int] = field(default_factory=list)
 
 
 def _line(text: str, at: int) -> int:
@@ -63,4 +78,12 @@ def stream_facts(text: str) -> StreamFacts:
             if _PING_OFF.search(call):
                 continue  # sse-starlette with its ping turned off
         facts.heartbeats.append(_line(text, m.start()))
+    for m in _WAITS.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        if "agent" in m.group().lower() and _HTTP_AGENT.search(
+            text[start : end if end >= 0 else None]
+        ):
+            continue
+        facts.waits.append(_line(text, m.start()))
     return facts

@@ -50,7 +50,8 @@ class Limits:
     (a route to one that starts no known server is not matched by port); `app_server` is the
     one `--app-server` names for every route no detected server matches. `silent_stream`
     ("file:line") is where a linted tree's app source streams when none of it sends a
-    heartbeat: silence is then bounded only by the stream, and idle timeouts by `max_duration`.
+    heartbeat and it waits on tools, agents or reasoning (`silence_from`): silence is then
+    bounded only by the stream, and idle timeouts by `max_duration`.
     """
 
     max_gap: float = HEARTBEAT
@@ -62,6 +63,7 @@ class Limits:
     service_hosts: frozenset[str] = frozenset()
     app_server: AppServer | None = None
     silent_stream: str | None = None
+    silence_from: str | None = None  # "file:line" where that app waits on tools or agents
 
     @property
     def idle_threshold(self) -> float:
@@ -81,8 +83,9 @@ class Limits:
         if self.silent_stream:
             return (
                 f"less than the longest stream ({show(self.max_duration)}), because the app "
-                f"streams with no heartbeat ({self.silent_stream}) and is silent as long as "
-                "its model or a tool is (a slow first token, a reasoning model, a tool call)"
+                f"streams with no heartbeat ({self.silent_stream}) and waits on tools or agents "
+                f"({self.silence_from}), so it is silent as long as a tool call or a reasoning "
+                "model is"
             )
         return f"less than twice the longest expected gap ({show(self.max_gap)})"
 

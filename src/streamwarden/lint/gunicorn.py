@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from streamwarden.lint.cmdline import Command, options
@@ -124,7 +124,7 @@ def from_conf_py(source: str, file: str = "gunicorn.conf.py") -> Settings:
     tree = ast.parse(source)
     values: dict[str, Value] = {}
     misspelled: list[tuple[str, str, int]] = []
-    for node in tree.body:
+    for node, branch in _module_level(tree.body):
         if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
             continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -137,11 +137,26 @@ def from_conf_py(source: str, file: str = "gunicorn.conf.py") -> Settings:
                     misspelled.append((target.id, guess[0], node.lineno))
                 continue
             try:
-                text: str | None = str(ast.literal_eval(node.value))
+                # Set in one branch of an `if` or `try`: which one runs is unknown.
+                text: str | None = None if branch else str(ast.literal_eval(node.value))
             except ValueError:
                 text = None  # computed at run time: unknown
             values[target.id] = Value(text, file, node.lineno)
     return Settings(values, file, 1, misspelled)
+
+
+def _module_level(body: list[ast.stmt], branch: bool = False) -> Iterator[tuple[ast.stmt, bool]]:
+    """Statements that run at import, with whether they sit in a conditional branch (the
+    bodies of module-level `if`, `try` and `with` blocks, which gunicorn runs too)."""
+    for node in body:
+        yield node, branch
+        if isinstance(node, ast.If | ast.Try):
+            inner = [*node.body, *node.orelse]
+            if isinstance(node, ast.Try):
+                inner += [*node.finalbody, *(s for h in node.handlers for s in h.body)]
+            yield from _module_level(inner, True)
+        elif isinstance(node, ast.With):
+            yield from _module_level(node.body, branch)
 
 
 def settings_assigned(source: str) -> set[str]:

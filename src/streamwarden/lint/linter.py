@@ -68,8 +68,15 @@ class Result:
     # Where the app's source streams ("file:line"), and where it sends heartbeats.
     app_streams: list[str] = field(default_factory=list)
     app_heartbeats: list[str] = field(default_factory=list)
+    # Where it waits on tools, agents, workflows or reasoning ("file:line").
+    app_waits: list[str] = field(default_factory=list)
     # App servers the linted files start, with how they frame answers to nginx's HTTP/1.0.
     app_servers: list[AppServer] = field(default_factory=list)
+
+    @property
+    def silent_stream(self) -> bool:
+        """The app streams, waits on tools or agents, and sends no heartbeat anywhere."""
+        return bool(self.app_streams and self.app_waits and not self.app_heartbeats)
 
     @property
     def exit_code(self) -> int:
@@ -226,8 +233,10 @@ def lint_paths(
     starting = _scan_app_source(result, sources)
     if result.app_headers and not limits.app_sends_accel_buffering:
         limits = dataclasses.replace(limits, app_sends_accel_buffering=True)
-    if result.app_streams and not result.app_heartbeats:
-        limits = dataclasses.replace(limits, silent_stream=result.app_streams[0])
+    if result.silent_stream:
+        limits = dataclasses.replace(
+            limits, silent_stream=result.app_streams[0], silence_from=result.app_waits[0]
+        )
     texts: dict[str, tuple[str, Kind]] = {}
     for path in files:
         if path == STDIN:
@@ -342,6 +351,7 @@ def _scan_app_source(result: Result, sources: list[str]) -> dict[str, str]:
         facts = appstreams.stream_facts(text)
         result.app_streams += [f"{path}:{n}" for n in facts.streams]
         result.app_heartbeats += [f"{path}:{n}" for n in facts.heartbeats]
+        result.app_waits += [f"{path}:{n}" for n in facts.waits]
         if sourceservers.may_start_a_server(text):
             starting[path] = text
     return starting
@@ -384,11 +394,13 @@ def _app_servers(
             here = os.path.dirname(os.path.abspath(path))
             for built, (context, dockerfile) in found_services.builds.items():
                 context = os.path.normpath(os.path.join(here, context))
-                contexts[context] = built
+                # A context several services build from says nothing about which one runs
+                # a file in it (only its Dockerfile does).
+                contexts[context] = built if contexts.get(context, built) == built else ""
                 dockerfiles[os.path.normpath(os.path.join(context, dockerfile))] = built
     for path, cmd in scripts:
         # A Dockerfile or script inside a Compose build context belongs to that service.
-        service = _built_by(os.path.abspath(path), contexts, dockerfiles)
+        service = _built_by(os.path.abspath(path), contexts, dockerfiles) or None
         (nodes if cmd.program == "node" else starts).append((path, service, cmd))
     # A Node server is matched by service name only (its port is rarely on its command line).
     node_servers_found = [appservers.from_node(c, svc, p) for p, svc, c in nodes if svc]
@@ -411,7 +423,7 @@ def _app_servers(
     code_commands: list[tuple[str, Command]] = []
     for path, code in sources.items():
         service = _built_by(os.path.abspath(path), contexts, dockerfiles)
-        if service not in commanded:
+        if service != "" and service not in commanded:
             found_here = sourceservers.from_source(path, code, httptools)
             from_code += [dataclasses.replace(s, service=service) for s in found_here]
             if path.endswith(".py"):
@@ -425,6 +437,7 @@ def _built_by(path: str, contexts: dict[str, str], dockerfiles: dict[str, str]) 
     if path in dockerfiles:
         return dockerfiles[path]
     inside = [c for c in contexts if path.startswith(c + os.sep)]
+    # "" : a context shared by several services, so which one is unknown.
     return contexts[max(inside, key=len)] if inside else None
 
 

@@ -488,11 +488,26 @@ def why_not_streaming(chain: Chain, limits: Limits, proxy_pass: Directive) -> st
         return "stored files (downloads, not streams)"
     if _WEBSOCKET.search(path):
         return "WebSocket (upgraded connections are not buffered)"
+    if not regex and path in _auth_subrequests(chain):
+        return "an auth_request subrequest (it answers nginx's access check, not the client)"
     if _object_store(proxy_pass):
         return "an object store (stored files, not streams)"
     if not regex and _PAGES.search(path):
         return "sign-in, admin or API-docs pages"
     return front_end(chain, proxy_pass)
+
+
+def _auth_subrequests(chain: Chain) -> set[str]:
+    """The URIs the route's server sends `auth_request` subrequests to."""
+    server = next((d for d in chain if d.name == "server"), None)
+    found: set[str] = set()
+    stack = [server] if server is not None else []
+    while stack:
+        d = stack.pop()
+        if d.name == "auth_request" and d.args and d.args[0] != "off":
+            found.add(d.args[0])
+        stack += d.block or ()
+    return found
 
 
 @dataclass(frozen=True, slots=True)

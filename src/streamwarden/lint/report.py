@@ -66,11 +66,12 @@ def to_text(result: Result, console: Console) -> None:
             "were judged as with --app-sends-accel-buffering",
             soft_wrap=True,
         )
-    if result.app_streams and not result.app_heartbeats:
+    if result.silent_stream:
         console.print(
             f"the app streams with no heartbeat ({escape(result.app_streams[0])}"
-            f"{_more(len(result.app_streams) - 1)}): idle timeouts were held to --max-duration, "
-            "since a silence lasts as long as the model or a tool does",
+            f"{_more(len(result.app_streams) - 1)}) and waits on tools or agents "
+            f"({escape(result.app_waits[0])}): idle timeouts were held to --max-duration, since "
+            "a silence lasts as long as a tool call or a reasoning model does",
             soft_wrap=True,
         )
     if result.app_servers:
