@@ -236,3 +236,14 @@ def test_an_auth_request_target_is_not_a_stream(tmp_path: Path) -> None:
     assert routes["/workflow/"] is None
     why = routes["= /_gateway_auth/workflow"]
     assert why is not None and "auth_request" in why
+
+
+def test_an_admin_api_is_an_api(tmp_path: Path) -> None:
+    # RuoYi's `/admin-api/` carries the admin console's whole API, AI chat streams included.
+    routes = skipped(
+        "server { location /admin-api/ { proxy_pass http://b; } location /admin/ { proxy_pass"
+        " http://b; } location /auth-api { proxy_pass http://b; } }",
+        tmp_path,
+    )
+    assert routes["/admin-api/"] is None and routes["/auth-api"] is None
+    assert routes["/admin/"] is not None

@@ -74,10 +74,11 @@ _API_PATH = re.compile(r"^/(api|v\d+|backend|graphql|rpc)(/|$|\b)", re.I)
 _CATCH_ALL = {("/",), ("^~", "/")}
 # Service names that say "front end" whatever the stack; a catch-all to one serves pages.
 _FRONTEND_PARTS = {"frontend", "front", "gui", "client", "nextjs", "nuxt", "vite", "spa"}
-# Sign-in, admin and API-docs pages, by the first path segment (`/api/docs/chat` may stream).
+# Sign-in, admin and API-docs pages, by the first path segment (`/api/docs/chat` may stream,
+# and so may `/admin-api/`, RuoYi's whole back-end API).
 _PAGES = re.compile(
     r"^/(auth|login|logout|signin|signup|oauth2?|sso|saml|admin|docs|redoc|swagger|"
-    r"openapi\.json)(/|$|\b)",
+    r"openapi\.json)(?=/|$|[^\w-])",
     re.I,
 )
 _WEBSOCKET = re.compile(r"(^|/)(socket\.io|ws|websocket)(/|$)", re.I)
