@@ -1,0 +1,5 @@
+#!/bin/sh
+
+set -e
+
+nginx -g 'daemon off;'

@@ -1,0 +1,5 @@
+#!/bin/sh
+
+python manage.py collectstatic --noinput
+python manage.py migrate
+gunicorn  --config /scripts/gunicorn_config.py chatbot.asgi:application

@@ -1,0 +1,5 @@
+#!/bin/bash
+
+php /app/gptserver/hyperf migrate
+
+php /app/gptserver/hyperf start

@@ -1,0 +1,3 @@
+from quartapp import create_app
+
+app = create_app()
