@@ -69,3 +69,57 @@ def test_the_dockerfile_shell_form_is_sh_c() -> None:
     assert "container/shell-in-front" not in {
         f.id for f in lint_text("Dockerfile", shell_exec, Kind.COMMANDS, Limits())
     }
+
+
+SCRIPTS = [
+    # (shell, script file body with {server}); measured: does SIGTERM to the shell reach it?
+    ("sh", "{server}\n"),
+    ("bash", "{server}\n"),
+    ("sh", "echo migrate\n{server}\n"),
+    ("bash", "start() {{\n  {server}\n}}\nstart\n"),
+    ("sh", "if true; then\n  {server}\nfi\n"),
+    ("sh", "exec {server}\n"),
+    ("bash", "echo migrate\nexec {server}\n"),
+    ("bash", "trap 'kill -TERM $child' TERM\n{server} &\nchild=$!\nwait $child\n"),
+]
+
+
+def sigterm_reaches(shell: str, body: str, tmp_path: Path) -> bool:
+    """Run the script, SIGTERM its shell (what a container stop or a supervisor does), and
+    see whether the server (a `sleep`) ends."""
+    script = tmp_path / "start.sh"
+    script.write_text(f"#!/bin/{shell}\n" + body.format(server="sleep 31.7"))
+    proc = subprocess.Popen([shell, str(script)])
+    try:
+        deadline = time.monotonic() + 5
+        sleeper = None
+        while time.monotonic() < deadline and sleeper is None:
+            if Path(f"/proc/{proc.pid}/comm").read_text().strip() == "sleep":
+                sleeper = proc.pid  # exec'd: the shell is the server now
+                break
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            sleeper = int(children[0]) if children else None
+            time.sleep(0.02)
+        assert sleeper is not None, f"{shell} {body!r} started nothing"
+        time.sleep(0.1)  # let a trap be installed before the signal
+        proc.terminate()
+        time.sleep(0.5)
+        state = Path(f"/proc/{sleeper}/stat")
+        return not state.exists() or state.read_text().split()[2] == "Z"
+    finally:
+        subprocess.run(["pkill", "-f", str(script)], check=False)
+        subprocess.run(["pkill", "-x", "-f", "sleep 31.7"], check=False)
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize(("shell", "body"), SCRIPTS)
+def test_a_script_keeps_sigterm_from_its_server_exactly_when_the_linter_says(
+    shell: str, body: str, tmp_path: Path
+) -> None:
+    if shutil.which(shell) is None or not Path("/proc/self/task").exists():
+        pytest.skip(f"{shell} or /proc is missing")
+    reaches = sigterm_reaches(shell, body, tmp_path)
+    text = f"#!/bin/{shell}\n" + body.format(server="uvicorn app:app")
+    ids = {f.id for f in lint_text("start.sh", text, Kind.COMMANDS, Limits())}
+    assert ("container/shell-in-front" in ids) == (not reaches), (shell, body, reaches)

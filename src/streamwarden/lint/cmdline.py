@@ -4,6 +4,7 @@ Python modules that build them as lists."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import re
@@ -128,7 +129,8 @@ def _shell_in_front(line: str, words: list[str], program: str) -> str | None:
 
 
 def _exec_before(script: str, program: str) -> bool:
-    return re.search(rf"\bexec\s+(\S*/)?(\S+\s+)?{program}\b", script) is not None
+    # `exec gunicorn`, `exec /venv/bin/uvicorn`, `exec python -m uvicorn`, `exec uv run gunicorn`
+    return re.search(rf"\bexec\s+(\S*/)?([^\s;&|]+\s+){{0,4}}{program}\b", script) is not None
 
 
 def _bash_keeps(script: str, program: str) -> bool:
@@ -241,11 +243,36 @@ def commands_in(path: str, text: str) -> list[Command]:
     if path.lower().endswith(".py"):
         return python_commands(text)
     found = find_commands(text)
+    if is_script(path, text):
+        found = [_in_script(cmd, path, text) for cmd in found]
     base = baseimages.inherited(text) if is_dockerfile(path) else None
     if base is not None:
         argv, line = base
         found.append(Command(argv[0], argv, line))
     return found
+
+
+_TRAP_TERM = re.compile(r"^\s*trap\s.*\b(TERM|SIGTERM|15)\b", re.M)
+
+
+def is_script(path: str, text: str) -> bool:
+    """A shell script: by its name, or a shebang that names a shell."""
+    if path.lower().endswith((".sh", ".bash")):
+        return True
+    first = text.split("\n", 1)[0]
+    return first.startswith("#!") and re.search(r"\b(ba|da|a)?sh\b", first) is not None
+
+
+def _in_script(cmd: Command, path: str, text: str) -> Command:
+    """A server a script starts without `exec` runs under the script's shell, which forks it
+    (measured on dash 0.5.12 and bash 5.2: a script file forks even its last command) and
+    keeps SIGTERM from it, unless the script traps TERM to pass it on."""
+    if cmd.shell is not None or _TRAP_TERM.search(text):
+        return cmd
+    line = text.split("\n")[cmd.line - 1] if 0 < cmd.line <= text.count("\n") + 1 else ""
+    if _exec_before(line, cmd.program):
+        return cmd
+    return dataclasses.replace(cmd, shell=f"the shell running {os.path.basename(path)}")
 
 
 def is_dockerfile(path: str) -> bool:

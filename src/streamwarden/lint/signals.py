@@ -28,17 +28,19 @@ rules: Registry[Check] = Registry("container")
     "out the grace period and SIGKILLs the server with its streams. Measured on Debian's dash "
     '0.5.12 and bash 5.2 (tests/lint/test_signals.py): `sh -c "server"` keeps the server as '
     'its child; `bash -c "a && server"` execs it, `bash -c "set -e; a && server"` does not; '
-    "`exec server` always replaces the shell.",
+    "a script file forks every command, its last one too, under both shells; `exec server` "
+    "always replaces the shell. A script that traps TERM is taken to pass it on.",
 )
 def shell_in_front(cmd: Command, file: str, limits: Limits) -> list[Finding]:
     if cmd.shell is None:
         return []
     return [
         rules.info("shell-in-front").finding(
-            f"{cmd.program} runs under {cmd.shell}, which stays in front of it as the "
-            "container's PID 1 and does not pass signals: on every stop or redeploy SIGTERM "
-            f"never reaches {cmd.program}, which cannot drain, and the SIGKILL at the end of "
-            "the grace period cuts every open stream.",
+            f"{cmd.program} runs under {cmd.shell}, which stays in front of it (the "
+            "container's PID 1, or the process a supervisor signals) and does not pass "
+            f"signals: on every stop or redeploy SIGTERM never reaches {cmd.program}, which "
+            "cannot drain, and the SIGKILL at the end of the grace period cuts every open "
+            "stream.",
             f"Start it with `exec {cmd.program} …` inside the script, or use the exec form "
             f'(`CMD ["{cmd.program}", …]`), so the server is PID 1 and gets SIGTERM.',
             file,
