@@ -4,13 +4,17 @@ hands over. The linter says "in front" exactly for the scripts whose shell stays
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from streamwarden.lab.stacks import HOST, Launcher, MissingBinary, nginx_in_front, uvicorn_app
 from streamwarden.lint import Kind, Limits, lint_text
 from streamwarden.lint.cmdline import find_commands
 
@@ -123,3 +127,57 @@ def test_a_script_keeps_sigterm_from_its_server_exactly_when_the_linter_says(
     text = f"#!/bin/{shell}\n" + body.format(server="uvicorn app:app")
     ids = {f.id for f in lint_text("start.sh", text, Kind.COMMANDS, Limits())}
     assert ("container/shell-in-front" in ids) == (not reaches), (shell, body, reaches)
+
+
+def events_until_signal(port: int, master: int, sig: signal.Signals) -> int:
+    """Read a 10-event stream through nginx, signal nginx after the first event, and count
+    the events that still arrive."""
+    got = b""
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        while b"data: event" not in got:
+            got += sock.recv(65536)
+        os.kill(master, sig)
+        try:
+            while chunk := sock.recv(65536):
+                got += chunk
+        except ConnectionResetError:
+            pass
+    return got.count(b"data: event")
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize(("sig", "finishes"), [(signal.SIGTERM, False), (signal.SIGQUIT, True)])
+def test_nginx_cuts_streams_on_sigterm_and_lets_them_finish_on_sigquit(
+    lab: Launcher, sig: signal.Signals, finishes: bool
+) -> None:
+    try:
+        upstream = uvicorn_app(lab, "sse_app:app", name=f"stop-{sig.name}", http="h11")
+        port = nginx_in_front(lab, upstream, "proxy_http_version 1.1;\nproxy_buffering off;")
+    except MissingBinary as exc:
+        pytest.skip(f"{exc} is not installed")
+    master = lab.processes[-1].popen.pid
+    assert (events_until_signal(port, master, sig) == 10) == finishes
+
+
+SUPERVISORD = "[supervisord]\nnodaemon=true\n\n[program:nginx]\ncommand=nginx -g 'daemon off;'\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "flagged"),
+    [
+        ("supervisord.conf", SUPERVISORD, True),
+        ("supervisord.conf", SUPERVISORD + "stopsignal=QUIT\n", False),
+        ("supervisord.conf", SUPERVISORD.replace("nginx -g", "gunicorn app:app #"), False),
+        (
+            "Dockerfile",
+            'FROM debian:12\nRUN apt-get install -y nginx\nCMD ["nginx", "-g", "daemon off;"]\n',
+            True,
+        ),
+        ("Dockerfile", "FROM debian:12\nSTOPSIGNAL SIGQUIT\nCMD nginx -g 'daemon off;'\n", False),
+        ("Dockerfile", 'FROM nginx:1.27-alpine\nCMD ["nginx", "-g", "daemon off;"]\n', False),
+    ],
+)
+def test_the_linter_names_nginx_stopped_with_sigterm(name: str, text: str, flagged: bool) -> None:
+    ids = {f.id for f in lint_text(name, text, Kind.COMMANDS, Limits())}
+    assert ("container/nginx-stop-signal" in ids) == flagged

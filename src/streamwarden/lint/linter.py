@@ -150,7 +150,7 @@ def _gunicorn_settings(
 def _gunicorn_commands(
     path: str, text: str, limits: Limits, read: Reader, merged: set[str]
 ) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = signals.nginx_stops(path, text)
     for cmd in commands_in(path, text):
         out += signals.check(cmd, path, limits)
         if cmd.program != "gunicorn":
