@@ -18,7 +18,7 @@ CHUNKED_RULE = "nginx/app-server-chunked"
 UNVERIFIED_RULE = "nginx/buffering-unverified"
 
 
-def server(line: str, httptools: bool = True, service: str | None = None) -> AppServer | None:
+def server(line: str, httptools: bool | None = True, service: str | None = None) -> AppServer | None:
     [cmd] = find_commands(line)
     return from_command(cmd, httptools, service, "start.sh")
 
@@ -59,14 +59,14 @@ def test_the_framing_of_a_start_command(
 @pytest.mark.parametrize(
     "line",
     [
-        "uvicorn main:app --port 8001",  # plain uvicorn, no httptools in sight: unknown
+        "uvicorn main:app --port 8001",  # nothing says whether httptools is installed
         "gunicorn -k uvicorn.workers.UvicornWorker app:app",
         "gunicorn -k myapp.workers.CustomWorker app:app",  # a custom class: unknown
         "uvicorn main:app --http ${HTTP_IMPL}",
     ],
 )
 def test_an_unknown_framing_is_no_server(line: str) -> None:
-    assert server(line, httptools=False) is None
+    assert server(line, httptools=None) is None
 
 
 @pytest.mark.parametrize(
@@ -76,11 +76,16 @@ def test_an_unknown_framing_is_no_server(line: str) -> None:
         ('dependencies = ["fastapi[standard]>=0.110"]', True),
         ("httptools==0.5.0\nuvicorn==0.22.0\n", True),
         ("RUN pip install 'uvicorn[standard]' fastapi", True),
+        # uvicorn's minimal install is pure Python (h11): https://www.uvicorn.org/#quickstart
         ("fastapi==0.110\nuvicorn==0.30\n", False),
-        ("uvicorn-worker==0.2\n", False),
+        ('[tool.poetry.dependencies]\nuvicorn = "^0.20"\n', False),
+        ("RUN pip install --no-cache-dir fastapi uvicorn", False),
+        ("vllm==0.6\nuvicorn\n", None),  # vllm installs uvicorn[standard] itself
+        ("uvicorn-worker==0.2\n", None),
+        ("fastapi\n", None),
     ],
 )
-def test_httptools_evidence(text: str, installs: bool) -> None:
+def test_httptools_evidence(text: str, installs: bool | None) -> None:
     assert installs_httptools([text]) is installs
 
 
@@ -176,8 +181,10 @@ SITE = "server {{ listen 80; location /api/ {{ proxy_pass http://{host}:8000; }}
     [
         ("", "api", "fastapi\nuvicorn[standard]\n", CHUNKED_RULE),
         (" --http h11", "api", "fastapi\nuvicorn[standard]\n", "nginx/proxy-buffering"),
-        # No httptools in sight: h11 or not is unknown, so the route is named, not warned.
-        ("", "api", "fastapi\nuvicorn\n", UNVERIFIED_RULE),
+        # Plain uvicorn and nothing that installs httptools: h11, close-delimited.
+        ("", "api", "fastapi\nuvicorn\n", "nginx/proxy-buffering"),
+        # Nothing says how uvicorn is installed: named, not warned.
+        ("", "api", "fastapi\n", UNVERIFIED_RULE),
         ("", "web", "fastapi\nuvicorn[standard]\n", UNVERIFIED_RULE),  # another service
     ],
 )

@@ -62,7 +62,7 @@ def test_servers_started_from_code(
     ids=["fiber", "uvicorn-unknown-httptools", "go-job", "js-no-server", "flask"],
 )
 def test_unknown_servers_are_left_out(path: str, text: str) -> None:
-    assert from_source(path, text, False) == []
+    assert from_source(path, text, None) == []
 
 
 def test_the_spring_build_decides_port_and_stack() -> None:

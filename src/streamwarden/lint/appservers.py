@@ -45,6 +45,16 @@ _HTTPTOOLS = re.compile(
     re.I,
 )
 
+# Packages whose own requirements install httptools (uvicorn[standard]) for the app.
+_PULLS_HTTPTOOLS = re.compile(
+    r"\b(vllm|sanic|fastapi-cli|litserve|bentoml)\b|\bray\s*\[[^\]]*\bserve\b", re.I
+)
+# uvicorn installed without extras: a requirement line, a pyproject dependency, `pip install`.
+_PLAIN_UVICORN = re.compile(
+    r"""^\s*["']?uvicorn(?![\w\[.-])(?!["']?\s*\[)|\bpip3?\s+install\b[^\n]*\suvicorn(?![\w\[.-])""",
+    re.I | re.M,
+)
+
 # What `--app-server` accepts: the servers whose framing of HTTP/1.0 answers is known.
 NAMED: dict[str, tuple[str, Framing]] = {
     "uvicorn": ("uvicorn (httptools)", Framing.CHUNKED),
@@ -67,11 +77,18 @@ def is_requirements(path: str) -> bool:
     return REQUIREMENT_FILES.match(os.path.basename(path)) is not None
 
 
-def installs_httptools(texts: Iterable[str]) -> bool:
-    """Whether requirement files or Dockerfiles install httptools (`uvicorn[standard]`,
-    `fastapi[standard]`, `httptools`). Plain `uvicorn` says nothing: h11 then, unless an
-    image installs httptools some other way, so it stays unknown."""
-    return any(_HTTPTOOLS.search(text) or baseimages.installs_httptools(text) for text in texts)
+def installs_httptools(texts: Iterable[str]) -> bool | None:
+    """Whether the project installs httptools, which uvicorn's default `--http auto` then
+    uses: True where requirement files or Dockerfiles name it (`uvicorn[standard]`,
+    `fastapi[standard]`, `httptools`, a base image that has it); False where they install
+    plain `uvicorn` (its minimal install is pure Python: h11) and nothing that pulls
+    httptools in (`vllm`, `ray[serve]`, `sanic`, `fastapi-cli`); None when nothing says."""
+    texts = list(texts)
+    if any(_HTTPTOOLS.search(t) or baseimages.installs_httptools(t) for t in texts):
+        return True
+    if any(_PULLS_HTTPTOOLS.search(t) for t in texts):
+        return None
+    return False if any(_PLAIN_UVICORN.search(t) for t in texts) else None
 
 
 def _port(text: str | None) -> int | None:
@@ -86,17 +103,21 @@ def _bind_port(bind: str | None) -> int | None:
     return _port(bind.rpartition(":")[2])
 
 
-def _uvicorn_http(http: str | None, httptools: bool, what: str) -> tuple[str, Framing] | None:
+def _uvicorn_http(
+    http: str | None, httptools: bool | None, what: str
+) -> tuple[str, Framing] | None:
     if http == "h11":
         return f"{what} --http h11", Framing.CLOSE
     if http == "httptools" or (http == "auto" and httptools):
         return f"{what} (httptools)", Framing.CHUNKED
-    return None  # auto without httptools in sight, or unknown
+    if http == "auto" and httptools is False:
+        return f"{what} (h11: plain uvicorn, no httptools installed)", Framing.CLOSE
+    return None  # auto with nothing said about httptools, or unknown
 
 
 def from_command(
     cmd: Command,
-    httptools: bool,
+    httptools: bool | None,
     service: str | None = None,
     file: str | None = None,
     settings: gunicorn.Settings | None = None,

@@ -13,8 +13,8 @@ such a server frames a stream for nginx's HTTP/1.0 request is known for these:
 - Node's http server (Express, Koa, Fastify, `http.createServer`): close-delimited (measured,
   tests/lint/test_verdicts_nginx.py).
 - aiohttp's `web.run_app`: close-delimited (`StreamResponse._prepare_headers`).
-- `uvicorn.run(…)`: chunked on httptools, close-delimited with `http="h11"`; unknown when
-  nothing says whether httptools is installed.
+- `uvicorn.run(…)`: chunked on httptools, close-delimited with `http="h11"` or without
+  httptools installed; unknown when nothing says whether it is.
 
 Servers on other stacks (fasthttp, Fiber, Hertz, WebFlux on Netty, Bun, Werkzeug) are left
 unknown. A port is read only from a literal; without one the server is matched to a route by
@@ -89,7 +89,7 @@ def may_start_a_server(text: str) -> bool:
     return _STARTS.search(text[:MAX_CHARS]) is not None
 
 
-def from_source(path: str, text: str, httptools: bool) -> list[AppServer]:
+def from_source(path: str, text: str, httptools: bool | None) -> list[AppServer]:
     """The app servers one source file starts, when their framing is known."""
     text = text[:MAX_CHARS]
     name = path.lower()
@@ -210,7 +210,7 @@ def uvicorn_commands(text: str) -> list[Command]:
     return out
 
 
-def _python(path: str, text: str, httptools: bool) -> list[AppServer]:
+def _python(path: str, text: str, httptools: bool | None) -> list[AppServer]:
     out = []
     for cmd in uvicorn_commands(text):
         server = appservers.from_command(cmd, httptools, None, path)
