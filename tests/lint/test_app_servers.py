@@ -18,7 +18,9 @@ CHUNKED_RULE = "nginx/app-server-chunked"
 UNVERIFIED_RULE = "nginx/buffering-unverified"
 
 
-def server(line: str, httptools: bool | None = True, service: str | None = None) -> AppServer | None:
+def server(
+    line: str, httptools: bool | None = True, service: str | None = None
+) -> AppServer | None:
     [cmd] = find_commands(line)
     return from_command(cmd, httptools, service, "start.sh")
 
