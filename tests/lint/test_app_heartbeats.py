@@ -97,15 +97,17 @@ def tree(tmp_path: Path, settings: str, app: str | None) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("read_timeout", ["", "  proxy_read_timeout 300s;\n"])
-def test_a_silent_stream_is_held_to_the_longest_stream(tmp_path: Path, read_timeout: str) -> None:
+@pytest.mark.parametrize("read_timeout", ["", "  proxy_read_timeout 120s;\n"])
+def test_a_silent_stream_is_held_to_the_config_idle_timeout(
+    tmp_path: Path, read_timeout: str
+) -> None:
     settings = "  proxy_http_version 1.1;\n  proxy_buffering off;\n" + read_timeout
     result = lint_paths([str(tree(tmp_path, settings, SILENT_PY))])
     [found] = result.findings
     assert (found.id, found.severity.value) == ("nginx/read-timeout", "warning")
     assert "no heartbeat" in found.summary and "main.py:5" in found.summary
     assert "main.py:8" in found.summary  # where it waits on an agent
-    assert "900s" in found.fix and ": ping" in found.fix
+    assert "300s" in found.fix and ": ping" in found.fix
     assert result.app_streams and not result.app_heartbeats
 
 
@@ -113,7 +115,7 @@ def test_a_silent_stream_is_held_to_the_longest_stream(tmp_path: Path, read_time
     ("settings", "app"),
     [
         ("", SILENT_PY + '        yield ": ping\\n\\n"\n'),  # heartbeat: 60 s is twice 15 s
-        ("  proxy_read_timeout 900s;\n", SILENT_PY),  # covers the longest stream
+        ("  proxy_read_timeout 300s;\n", SILENT_PY),  # what `config` writes: a step fits
         ("", 'def health():\n    return {"ok": True}\n'),  # the app does not stream
         ("", None),  # no app source: the heartbeat is --max-gap, as before
         ("", PLAIN_PY),  # a plain completion: silent only until its first token
@@ -140,13 +142,13 @@ def test_other_idle_timeouts_follow_the_app(tmp_path: Path) -> None:
     (tmp_path / "ingress.yaml").write_text(
         "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: chat\n"
         "  annotations:\n    nginx.ingress.kubernetes.io/proxy-buffering: 'off'\n"
-        "    nginx.ingress.kubernetes.io/proxy-read-timeout: '300'\n"
+        "    nginx.ingress.kubernetes.io/proxy-read-timeout: '120'\n"
         "spec:\n  ingressClassName: nginx\n"
     )
     found = {f.id: f for f in lint_paths([str(tmp_path)]).findings}
     assert found["haproxy/timeout-server"].severity.value == "warning"
     assert found["ingress/read-timeout"].severity.value == "warning"
-    # Without the app beside them, 120 s and 300 s are safe for a 15 s heartbeat.
+    # Without the app beside them, 120 s is safe for a 15 s heartbeat.
     (tmp_path / "main.py").unlink()
     assert lint_paths([str(tmp_path)]).findings == []
 

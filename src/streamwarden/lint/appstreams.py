@@ -5,9 +5,9 @@ A read or idle timeout counts silence. An app that sends a heartbeat (an SSE com
 interval; one that sends none is silent as long as its model or a tool is. A plain completion
 stream is silent only until its first token (seconds); one that waits on tool calls, agents,
 workflow steps or a reasoning model can be silent for minutes. So when a linted tree holds app
-source that streams, none of it sends a heartbeat, and it waits on such steps, a stream's
-silence is bounded only by the stream itself, and idle timeouts are held to `--max-duration`
-instead of twice `--max-gap`.
+source that streams, none of it sends a heartbeat, and it waits on such steps, a stream is
+silent as long as a step, and idle timeouts are held to 300 s (what `streamwarden config`
+writes) instead of twice `--max-gap`.
 
 Read from the source text, like `appheaders`: a stream is an event-stream marker (the media
 type, sse-starlette, Spring's `SseEmitter`, Hono's `streamSSE`, gin's `SSEvent`, the AI SDK's

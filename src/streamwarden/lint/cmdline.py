@@ -87,10 +87,18 @@ def _command_lines(
 _SERVER_HINT = re.compile("|".join(PROGRAMS), re.I)
 
 
+# Dockerfile instructions that copy or declare, never run: `COPY --from=base /usr/local/bin/gunicorn …`
+_NOT_RUN = re.compile(
+    r"^\s*(COPY|ADD|ARG|LABEL|WORKDIR|EXPOSE|USER|VOLUME|FROM|STOPSIGNAL)\s", re.I
+)
+
+
 def find_commands(text: str) -> list[Command]:
     """Every gunicorn/uvicorn invocation, including `python -m uvicorn` and env-var args."""
     found: list[Command] = []
     for number, line, raw, words in _command_lines(text, _SERVER_HINT):
+        if _NOT_RUN.match(line):
+            continue
         for i, word in enumerate(words):
             base = word.rsplit("/", 1)[-1]
             if base in PROGRAMS and (i == 0 or _is_command_position(words, i)):

@@ -42,6 +42,9 @@ _LAUNCHER_NAME = re.compile(r"^(gunicorn|uvicorn|start|serve|launch|entrypoint)[
 _GUNICORN_SETTINGS = {"bind", "workers", "worker_class", "graceful_timeout", "keepalive"}
 _GUNICORN_SETTINGS |= {"worker_connections", "threads", "preload_app", "accesslog", "errorlog"}
 SKIP_DIRS = {".git", "node_modules", "__pycache__", ".terraform", ".tox", "site-packages"}
+# Dot-directories are tool state (caches, editors, VCS), except these, where projects keep
+# deployment files (AFFiNE's Helm chart and nginx live under .github/).
+DOT_DIRS_KEPT = {".github", ".gitlab", ".deploy", ".docker", ".k8s", ".kubernetes", ".helm"}
 SKIP_DIRS |= {"build", "dist", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 
@@ -130,7 +133,8 @@ def walk(root: str, excludes: list[str]) -> Iterator[str]:
         keep = []
         for d in sorted(dirs):
             rel = os.path.normpath(os.path.join(rel_here, d)).replace(os.sep, "/")
-            if d in SKIP_DIRS or d.startswith(".") or _is_venv(os.path.join(here, d)):
+            hidden = d.startswith(".") and d not in DOT_DIRS_KEPT
+            if d in SKIP_DIRS or hidden or _is_venv(os.path.join(here, d)):
                 continue
             if _ignored(rel, ignore):
                 continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from streamwarden.defaults import HEARTBEAT, MAX_DURATION
+from streamwarden.defaults import HEARTBEAT, IDLE_TIMEOUT, MAX_DURATION
 from streamwarden.findings import Finding, Severity
 from streamwarden.lint.durations import show
 
@@ -50,8 +50,9 @@ class Limits:
     (a route to one that starts no known server is not matched by port); `app_server` is the
     one `--app-server` names for every route no detected server matches. `silent_stream`
     ("file:line") is where a linted tree's app source streams when none of it sends a
-    heartbeat and it waits on tools, agents or reasoning (`silence_from`): silence is then
-    bounded only by the stream, and idle timeouts by `max_duration`.
+    heartbeat and it waits on tools, agents or reasoning (`silence_from`): its silences then
+    last as long as a step does, and idle timeouts are held to `IDLE_TIMEOUT` (300 s, what
+    `streamwarden config` writes) instead of twice `max_gap`.
     """
 
     max_gap: float = HEARTBEAT
@@ -68,22 +69,24 @@ class Limits:
     @property
     def idle_threshold(self) -> float:
         """The shortest idle timeout that no silence in a stream reaches."""
-        return self.max_duration if self.silent_stream else 2 * self.max_gap
+        if self.silent_stream:
+            return max(float(IDLE_TIMEOUT), 2 * self.max_gap)
+        return 2 * self.max_gap
 
     @property
     def idle_setting(self) -> int:
         """The idle timeout a fix suggests: room to spare over the threshold."""
         if self.silent_stream:
-            return int(self.max_duration)
-        return max(300, int(self.idle_threshold * 2))
+            return int(self.idle_threshold)
+        return max(IDLE_TIMEOUT, int(self.idle_threshold * 2))
 
     @property
     def idle_why(self) -> str:
         """Why a shorter idle timeout cuts streams, for a finding's summary."""
         if self.silent_stream:
             return (
-                f"less than the longest stream ({show(self.max_duration)}), because the app "
-                f"streams with no heartbeat ({self.silent_stream}) and waits on tools or agents "
+                f"less than {show(self.idle_threshold)}, because the app streams with no "
+                f"heartbeat ({self.silent_stream}) and waits on tools or agents "
                 f"({self.silence_from}), so it is silent as long as a tool call or a reasoning "
                 "model is"
             )

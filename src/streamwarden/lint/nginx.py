@@ -218,7 +218,10 @@ def jinja_to_placeholders(text: str) -> str:
 
 
 def _is_jinja(name: str, text: str) -> bool:
-    return name.lower().endswith((".j2", ".jinja", ".jinja2")) or "{%" in text
+    """A templated config: Jinja by name or `{% %}`, or `{{ }}` expressions of any engine
+    (Mustache, Handlebars, Go templates), which plain nginx syntax never contains."""
+    lower = name.lower()
+    return lower.endswith((".j2", ".jinja", ".jinja2")) or "{%" in text or "{{" in text
 
 
 def load(
@@ -785,7 +788,8 @@ def ignores_accel_buffering(route: Route, limits: Limits) -> list[Finding]:
     Severity.ERROR,
     f"`proxy_read_timeout` (60 s by default, {DOCS}#proxy_read_timeout) counts the "
     "silence between two reads from the app, not the whole response. In a tree whose app "
-    "source streams with no heartbeat it is held to --max-duration, as a warning.",
+    "source streams with no heartbeat and waits on tools or agents it is held to 300 s, as a "
+    "warning.",
 )
 def read_timeout(route: Route, limits: Limits) -> list[Finding]:
     setting = lookup(route.chain, "proxy_read_timeout")

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from streamwarden.defaults import IDLE_TIMEOUT
 from streamwarden.lint.findings import ConfigError, Finding, Severity
 from streamwarden.lint.linter import Result
 from streamwarden.lint.registry import RuleInfo
@@ -70,8 +71,9 @@ def to_text(result: Result, console: Console) -> None:
         console.print(
             f"the app streams with no heartbeat ({escape(result.app_streams[0])}"
             f"{_more(len(result.app_streams) - 1)}) and waits on tools or agents "
-            f"({escape(result.app_waits[0])}): idle timeouts were held to --max-duration, since "
-            "a silence lasts as long as a tool call or a reasoning model does",
+            f"({escape(result.app_waits[0])}): idle timeouts were held to {IDLE_TIMEOUT} s (what "
+            "`config` writes), since a silence lasts as long as a tool call or a reasoning "
+            "model does",
             soft_wrap=True,
         )
     if result.app_servers:
