@@ -13,6 +13,7 @@ from streamwarden.lint import (
     appheaders,
     appservers,
     appstreams,
+    embedded,
     envoy,
     gunicorn,
     haproxy,
@@ -53,6 +54,15 @@ UNREAD_CONFIG = gunicorn.rules.note(
     "gunicorn reads `-c FILE`, or ./gunicorn.conf.py when none is named "
     "(https://docs.gunicorn.org/en/stable/settings.html#config); settings in a file the "
     "linter cannot read are unknown.",
+)
+
+UNREAD_HEREDOC = nginx.rules.note(
+    "unread-heredoc",
+    "a script writes an nginx config that could not be read, so it was not checked",
+    Severity.INFO,
+    "Entrypoint scripts often write nginx.conf with a heredoc (`cat > nginx.conf <<EOF`); "
+    "it is linted at the script's lines, unless shell syntax inside it keeps nginx's parser "
+    "from reading it.",
 )
 
 
@@ -151,6 +161,20 @@ def _gunicorn_commands(
     path: str, text: str, limits: Limits, read: Reader, merged: set[str]
 ) -> list[Finding]:
     out: list[Finding] = signals.nginx_stops(path, text)
+    for config in embedded.nginx_heredocs(text):
+        # A config the script writes with a heredoc: what nginx runs, at the script's lines.
+        try:
+            out += nginx.check(nginx.load(path, config.text), limits)
+        except ConfigError as exc:
+            out.append(
+                UNREAD_HEREDOC.finding(
+                    f"The nginx config this script writes (line {config.line}) could not be "
+                    f"read ({exc.problem}), so no rule checked it.",
+                    "Keep the config in its own file (an envsubst template) and lint that.",
+                    path,
+                    exc.line or config.line,
+                )
+            )
     for cmd in commands_in(path, text):
         out += signals.check(cmd, path, limits)
         if cmd.program != "gunicorn":
