@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -542,3 +543,14 @@ def test_gke_backend_timeouts(manifest: str, line: int | None) -> None:
     found = {(f.id, f.line) for f in lint_text("gke.yaml", manifest, Kind.YAML, Limits())}
     expected = {("gcp-lb/backend-timeout", line)} if line is not None else set()
     assert found == expected
+
+
+def test_docs_and_program_source_are_never_configs(tmp_path: Path) -> None:
+    # This repository's own tree: docs quote nginx blocks, and a Node app calls
+    # `http.createServer`; linting the directory took both for nginx configs (exit 2).
+    (tmp_path / "guide.md").write_text("```nginx\nserver {\n    location / {\n```\n")
+    (tmp_path / "server.js").write_text("const http = require('http');\nhttp.createServer(app);\n")
+    (tmp_path / "site.conf").write_text("server { location / { proxy_pass http://a; } }\n")
+    result = lint_paths([str(tmp_path)])
+    assert result.errors == []
+    assert [os.path.basename(f) for f in result.files] == ["site.conf"]

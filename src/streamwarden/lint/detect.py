@@ -52,9 +52,19 @@ def looks_like_yaml(text: str) -> bool:
     return bool(_YAML_HINT.search(text)) and not _NGINX_HINT.search(text.split("\n---", 1)[0])
 
 
+# Documentation and program source: they quote configs and call `http.createServer`, but are
+# never configs themselves (a directory lint met both in this repository's own tree).
+NEVER_CONFIGS: tuple[str, ...] = (".md", ".markdown", ".rst", ".adoc", ".html", ".htm", ".ipynb")
+NEVER_CONFIGS += (".css",)
+NEVER_CONFIGS += (".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".go", ".java", ".kt", ".rs")
+NEVER_CONFIGS += (".rb", ".php", ".cs", ".c", ".h", ".cpp", ".swift", ".ex", ".exs", ".lua")
+
+
 def detect(path: str, text: str) -> Kind | None:
     name = os.path.basename(path)
     lower = name.lower().removesuffix(".template")
+    if lower.endswith(NEVER_CONFIGS):
+        return None
     if lower.endswith(".tf"):
         return Kind.TERRAFORM
     if lower.endswith((".yaml", ".yml")):
