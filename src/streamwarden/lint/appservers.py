@@ -124,6 +124,8 @@ def from_command(
 ) -> AppServer | None:
     """The app server a command line starts, when its framing is known. `settings`: the
     gunicorn command's settings merged with its config file, when the caller read it."""
+    if cmd.program == "uwsgi":
+        return None  # its HTTP router's framing for nginx's HTTP/1.0 is unmeasured
     if cmd.program == "uvicorn":
         opts = options(cmd.argv, UVICORN_OPTIONS)
         http = expand(opts.get("http", "auto"))

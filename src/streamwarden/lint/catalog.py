@@ -16,6 +16,7 @@ from streamwarden.lint import (
     terraform,
     traefik,
     uvicorn,
+    uwsgi,
     workloads,
 )
 from streamwarden.lint.registry import Registry, RuleInfo
@@ -39,6 +40,7 @@ REGISTRIES: tuple[Registry[Any], ...] = (
     terraform.cloudfront,
     apigateway.rules,
     signals.rules,
+    uwsgi.rules,
 )
 
 INFOS: dict[str, RuleInfo] = {info.id: info for registry in REGISTRIES for info in registry.infos()}

@@ -27,7 +27,7 @@ class Command:
     shell: str | None = None
 
 
-PROGRAMS = ("gunicorn", "uvicorn")
+PROGRAMS = ("gunicorn", "uvicorn", "uwsgi")
 # An argument a Python module computes (`str(self.workers)`, `f"{HOST}:{PORT}"`): unknown, as
 # a shell variable without a default is.
 COMPUTED = "${computed}"

@@ -32,7 +32,8 @@ _YAML_HINT = re.compile(
     r"static_resources|http):\s|^---\s*$",
     re.MULTILINE,
 )
-_SERVER_CMD = re.compile(r"\b(gunicorn|uvicorn)\b")
+_UWSGI_SECTION = re.compile(r"^\[uwsgi\]\s*$", re.M)
+_SERVER_CMD = re.compile(r"\b(gunicorn|uvicorn|uwsgi)\b")
 _GUNICORN_NAME = re.compile(r"gunicorn.*\.py$")
 _SUPERVISOR_SECTION = re.compile(
     r"^\[(program|supervisord|group|eventlistener):?[^\]]*\]\s*$", re.M
@@ -81,8 +82,9 @@ def detect(path: str, text: str) -> Kind | None:
         return None
     if lower == "procfile" or lower.startswith(("dockerfile", "containerfile")):
         return Kind.COMMANDS
-    # supervisord's INI: its `command=` lines start the servers (never an nginx config).
-    if _SUPERVISOR_SECTION.search(text):
+    # supervisord's INI: its `command=` lines start the servers (never an nginx config);
+    # uWSGI's `[uwsgi]` ini holds a server's options.
+    if _SUPERVISOR_SECTION.search(text) or _UWSGI_SECTION.search(text):
         return Kind.COMMANDS
     if lower.endswith((".dockerfile", ".sh", ".bash")):
         return Kind.COMMANDS

@@ -26,6 +26,7 @@ from streamwarden.lint import (
     terraform,
     traefik,
     uvicorn,
+    uwsgi,
     workloads,
 )
 from streamwarden.lint import yamlnodes as y
@@ -175,8 +176,13 @@ def _gunicorn_commands(
                     exc.line or config.line,
                 )
             )
+    if uwsgi.is_ini(text):
+        out += uwsgi.check(uwsgi.from_ini(text, path), limits)
     for cmd in commands_in(path, text):
         out += signals.check(cmd, path, limits)
+        if cmd.program == "uwsgi":
+            out += uwsgi.check(uwsgi.from_command(cmd, path), limits)
+            continue
         if cmd.program != "gunicorn":
             out += uvicorn.check(cmd, path, limits)
             continue

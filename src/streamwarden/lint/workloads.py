@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import yaml
 
-from streamwarden.lint import gunicorn, signals, uvicorn
+from streamwarden.lint import gunicorn, signals, uvicorn, uwsgi
 from streamwarden.lint import yamlnodes as y
 from streamwarden.lint.cmdline import Command, find_commands, node_servers
 from streamwarden.lint.durations import nginx_seconds, plain_seconds, show
@@ -143,6 +143,8 @@ def _drain(cmd: Command, file: str) -> tuple[float | None, str]:
     if cmd.program == "gunicorn":
         seconds, _ = gunicorn.from_command(cmd, file).seconds("graceful_timeout")
         return seconds, "gunicorn's graceful_timeout"
+    if cmd.program == "uwsgi":
+        return None, "uWSGI's shutdown"
     return uvicorn.drain_seconds(cmd), "uvicorn's --timeout-graceful-shutdown"
 
 
@@ -364,6 +366,8 @@ def check(file: y.YamlFile, limits: Limits) -> list[Finding]:
             out += signals.check(cmd, file.path, limits)
             if cmd.program == "gunicorn":
                 out += gunicorn.check(gunicorn.from_command(cmd, file.path), limits)
+            elif cmd.program == "uwsgi":
+                out += uwsgi.check(uwsgi.from_command(cmd, file.path), limits)
             else:
                 found = uvicorn.check(cmd, file.path, limits)
                 if _grace_bounds_it(container, limits):
