@@ -207,3 +207,30 @@ def test_settings_set_in_a_branch_are_unknown() -> None:
     ids = {f.id for f in gunicorn.check(settings, Limits())}
     assert "gunicorn/sync-worker" not in ids and "gunicorn/timeout" not in ids
     assert "gunicorn/graceful-timeout" in ids
+
+
+def test_a_helm_key_whose_content_an_action_inserts_stays_a_mapping() -> None:
+    # ai-dial-helm: `labels: {{- include … | nindent 4 }}` with literal labels below it.
+    template = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
+        '  labels: {{- include "common.labels" . | nindent 4 }}\n'
+        "    app.kubernetes.io/component: core\nspec:\n  template:\n    spec:\n"
+        "      containers:\n        - name: core\n          image: x\n"
+    )
+    assert lint_text("deployment.yaml", template, Kind.YAML, Limits()) is not None
+
+
+def test_a_yaml_template_with_jinja_statements_is_read() -> None:
+    # archgw's envoy.template.yaml: `{% if %}` lines around literal Envoy config.
+    envoy = (
+        "static_resources:\n  listeners:\n    - name: l\n      filter_chains:\n"
+        "        - filters:\n            - name: envoy.filters.network.http_connection_manager\n"
+        "              typed_config:\n                {% if tracing %}\n"
+        "                generate_request_id: true\n                {% endif %}\n"
+        "                route_config:\n                  virtual_hosts:\n"
+        "                    - name: v\n                      domains: ['*']\n"
+        "                      routes:\n                        - match: {prefix: /}\n"
+        "                          route: {cluster: c, timeout: 30s}\n"
+    )
+    ids = {f.id for f in lint_text("envoy.template.yaml", envoy, Kind.YAML, Limits())}
+    assert "envoy/route-timeout" in ids

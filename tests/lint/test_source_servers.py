@@ -195,3 +195,28 @@ def test_uvicorn_run_beside_a_uvicorn_command_is_not_the_deploy_path(tmp_path: P
 def test_uvicorn_config_counts_too() -> None:
     [cmd] = uvicorn_commands("config = uvicorn.Config(app, port=9000, timeout_keep_alive=75)\n")
     assert cmd.argv == ("uvicorn", "--port", "9000", "--timeout-keep-alive", "75")
+
+
+CONTROLLER = "@RestController\npublic class ChatController {\n}\n"
+POM = "<dependency><artifactId>spring-boot-starter-web</artifactId></dependency>\n"
+
+
+def test_a_controller_counts_where_the_build_names_a_servlet_starter(tmp_path: Path) -> None:
+    # bella-openapi: the controllers are in the tree, the main class is not.
+    files = {"nginx.conf": SITE % "127.0.0.1:8080", "src/ChatController.java": CONTROLLER}
+    root = write(tmp_path, files)
+    assert lint_paths([str(root)]).app_servers == []  # nothing says which server runs it
+    (root / "pom.xml").write_text(POM)
+    [server] = lint_paths([str(root)]).app_servers
+    assert server.name == "Spring Boot (servlet starter)" and server.ports == frozenset({8080})
+    assert "nginx/proxy-buffering" in ids(root)
+
+
+def test_a_compose_container_name_is_a_host_nginx_may_use(tmp_path: Path) -> None:
+    compose = "services:\n  api:\n    build: ./api\n    container_name: chat-api\n"
+    root = write(
+        tmp_path,
+        {"compose.yaml": compose, "nginx.conf": SITE % "chat-api:3001", "api/server.js": EXPRESS},
+    )
+    assert {s.service for s in lint_paths([str(root)]).app_servers} == {"api", "chat-api"}
+    assert "nginx/proxy-buffering" in ids(root)

@@ -403,6 +403,7 @@ def _app_servers(
     nodes: list[tuple[str, str | None, Command]] = []
     names: set[str] = set()
     contexts: dict[str, str] = {}  # a Compose build context (absolute) -> its service
+    aliases: dict[str, set[str]] = {}  # a Compose service -> its container_name, hostname
     dockerfiles: dict[str, str] = {}  # the Dockerfile Compose builds a service from -> service
     for path, (text, found) in texts.items():
         if found is Kind.COMMANDS:
@@ -421,6 +422,8 @@ def _app_servers(
             starts += [(path, service, cmd) for service, cmd in started]
             nodes += [(path, service, cmd) for service, cmd in workloads.node_started(file)]
             names |= found_services.names
+            for named, more in found_services.aliases.items():
+                aliases.setdefault(named, set()).update(more)
             here = os.path.dirname(os.path.abspath(path))
             for built, (context, dockerfile) in found_services.builds.items():
                 context = os.path.normpath(os.path.join(here, context))
@@ -460,6 +463,13 @@ def _app_servers(
                 code_commands += [(path, c) for c in sourceservers.uvicorn_commands(code)]
     builds = [t for t in (_read_disk(p) for p in spring) if t is not None]
     out += sourceservers.with_spring_build(from_code, builds)
+    # nginx may reach a service by its container_name or hostname as well as by its name.
+    out += [
+        dataclasses.replace(s, service=alias)
+        for s in out
+        if s.service in aliases
+        for alias in sorted(aliases[s.service])
+    ]
     return out, frozenset(names), code_commands
 
 

@@ -39,6 +39,10 @@ _GO_HTTP = re.compile(
 _GO_OTHER = re.compile(r'"github\.com/(?:valyala/fasthttp|gofiber/fiber[^"]*|cloudwego/hertz[^"]*)')
 _GO_START = re.compile(r'(?:ListenAndServe(?:TLS)?|\.Run|\.Start)\(\s*(?:"[^"\n]*?:(\d+)")?')
 _SPRING_MAIN = re.compile(r"@SpringBootApplication\b")
+_SPRING_CONTROLLER = re.compile(r"@(Rest)?Controller\b")
+# A servlet starter (Tomcat, or Undertow/Jetty in its place): all close-delimit HTTP/1.0.
+_SERVLET_STARTER = re.compile(r"\bspring-boot-starter-web(?!flux)\b")
+CONTROLLER = "Spring MVC controller"
 _REACTIVE = re.compile(r"\bspring-boot-starter-webflux\b|\borg\.springframework\.web\.reactive\b")
 _NODE_APP = re.compile(
     r"\bexpress\s*\(\s*\)|\bhttp\.createServer\s*\(|\bcreateServer\s*\(|\bnew\s+Koa\s*\("
@@ -79,7 +83,8 @@ def _call_args(text: str, start: int) -> str:
 
 
 _STARTS = re.compile(
-    r"ListenAndServe|\.Run\(|\.Start\(|@SpringBootApplication|\.listen\s*\(|uvicorn\.(?:run|Config)"
+    r"ListenAndServe|\.Run\(|\.Start\(|@SpringBootApplication|@(?:Rest)?Controller\b"
+    r"|\.listen\s*\(|uvicorn\.(?:run|Config)"
     r"|run_app"
 )
 
@@ -98,7 +103,15 @@ def from_source(path: str, text: str, httptools: bool | None) -> list[AppServer]
     if name.endswith((".java", ".kt")):
         match = _SPRING_MAIN.search(text)
         if match is None:
-            return []
+            # A controller whose main class is elsewhere: a server only if the build says
+            # which (with_spring_build).
+            controller = _SPRING_CONTROLLER.search(text)
+            if controller is None:
+                return []
+            line = _line(text, controller.start())
+            return [
+                AppServer(CONTROLLER, Framing.CLOSE, frozenset({TOMCAT_PORT}), None, path, line)
+            ]
         return [
             AppServer(
                 "Spring Boot on Tomcat",
@@ -235,7 +248,13 @@ def is_spring_build(path: str) -> bool:
 
 def with_spring_build(servers: list[AppServer], texts: list[str]) -> list[AppServer]:
     """Spring Boot servers as the build says: none on WebFlux (Netty, framing unknown), and
-    on the literal `server.port` of the application settings when they set one."""
+    on the literal `server.port` of the application settings when they set one. Controllers
+    without their main class count, once, only where a build file names a servlet starter."""
+    controllers = [s for s in servers if s.name == CONTROLLER]
+    servers = [s for s in servers if s.name != CONTROLLER]
+    mains = any(s.name.startswith("Spring Boot") for s in servers)
+    if controllers and not mains and any(_SERVLET_STARTER.search(t) for t in texts):
+        servers.append(dataclasses.replace(controllers[0], name="Spring Boot (servlet starter)"))
     if not any(s.name.startswith("Spring Boot") for s in servers):
         return servers
     if any(_REACTIVE.search(text) for text in texts):

@@ -16,8 +16,12 @@ import subprocess
 from dataclasses import dataclass, field
 
 PLACEHOLDER = "__helm__"
-_ACTION = re.compile(r"\{\{-?.*?-?\}\}")
-_ONLY_ACTIONS = re.compile(r"^\s*(\{\{-?.*?-?\}\}\s*)+$")
+# Go template actions (`{{ … }}`), and Jinja statements (`{% … %}`: a YAML template that a
+# tool renders, like archgw's envoy.template.yaml).
+_ACTION = re.compile(r"\{\{-?.*?-?\}\}|\{%-?.*?-?%\}")
+_ONLY_ACTIONS = re.compile(r"^\s*((\{\{-?.*?-?\}\}|\{%-?.*?-?%\})\s*)+$")
+# `labels: {{- include "x" . | nindent 4 }}`: the action is the mapping's whole content.
+_KEY_THEN_BLOCK = re.compile(r"^(\s*[^\s#][^:]*:)\s*\{\{-?.*\b(nindent|indent|toYaml)\b.*\}\}\s*$")
 _INJECTS = re.compile(r"\b(toYaml|include|tpl|toJson)\b")
 
 
@@ -29,7 +33,7 @@ class Stripped:
 
 
 def is_template(text: str) -> bool:
-    return "{{" in text and "}}" in text
+    return ("{{" in text and "}}" in text) or ("{%" in text and "%}" in text)
 
 
 def strip(text: str) -> Stripped:
@@ -45,7 +49,14 @@ def strip(text: str) -> Stripped:
             # A tab may not indent YAML: as wide in spaces, the comment stays where it was.
             out.append(indent.replace("\t", " " * 8) + "#")
             continue
-        if "{{" in line:
+        block = _KEY_THEN_BLOCK.match(line)
+        if block is not None:
+            # The key stays a mapping (its indented lines below still parse) whose inserted
+            # content is unknown.
+            injected[number] = line.strip()
+            out.append(block.group(1))
+            continue
+        if "{{" in line or "{%" in line:
             if _INJECTS.search(line) and re.search(r":\s*\{\{", line):
                 injected[number] = line.strip()
             line = _ACTION.sub(PLACEHOLDER, line)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import yaml
 
@@ -232,12 +232,15 @@ class Services:
 
     names: set[str]  # Compose services, Kubernetes workloads and Services
     builds: dict[str, tuple[str, str]]  # Compose service -> (build context, its Dockerfile)
+    # Compose service -> the other names it answers to (`container_name`, `hostname`).
+    aliases: dict[str, set[str]] = field(default_factory=dict)
 
 
 def services(file: y.YamlFile) -> Services:
     """Service names and Compose build contexts (paths relative to the file's folder)."""
     names: set[str] = set()
     builds: dict[str, tuple[str, str]] = {}
+    aliases: dict[str, set[str]] = {}
     for doc in file.docs:
         kind = y.kind_of(doc)
         if kind in WORKLOADS or kind == "Service":
@@ -249,12 +252,17 @@ def services(file: y.YamlFile) -> Services:
             continue
         for name, _, svc in y.items(found):
             names.add(name)
+            for key in ("container_name", "hostname"):
+                alias = y.scalar(y.get(svc, key))
+                if alias and _PLAIN_NAME.match(alias) and alias != name:
+                    aliases.setdefault(name, set()).add(alias)
+                    names.add(alias)
             build = y.get(svc, "build")
             context = y.scalar(build) or y.scalar(y.get(build, "context"))
             if context and "$" not in context and "://" not in context:
                 dockerfile = y.scalar(y.get(build, "dockerfile")) or "Dockerfile"
                 builds[name] = (context, dockerfile)
-    return Services(names, builds)
+    return Services(names, builds, aliases)
 
 
 # Images that serve data, not streamed answers: their pods' grace periods are not ours to judge.
