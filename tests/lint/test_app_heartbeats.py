@@ -199,3 +199,10 @@ def test_the_summary_says_the_app_sends_no_heartbeat(
 )
 def test_what_makes_a_stream_wait(source: str, waits: bool) -> None:
     assert bool(stream_facts(source).waits) is waits
+
+
+def test_a_timeout_under_twice_the_heartbeat_stays_an_error(tmp_path: Path) -> None:
+    # Whatever the app does, 20 s is cut by a 15 s heartbeat's late beat: the rule's own error.
+    settings = "  proxy_http_version 1.1;\n  proxy_buffering off;\n  proxy_read_timeout 20s;\n"
+    [found] = lint_paths([str(tree(tmp_path, settings, SILENT_PY))]).findings
+    assert (found.id, found.severity.value) == ("nginx/read-timeout", "error")

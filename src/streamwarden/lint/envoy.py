@@ -106,7 +106,7 @@ def idle_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
                 f"Set `idle_timeout: {limits.idle_setting}s`.{limits.heartbeat_fix}",
                 file.path,
                 y.line(y.key_node(route, "idle_timeout") or mapping),
-                limits.idle_severity,
+                limits.idle_severity(idle),
             )
         )
     return out
@@ -134,7 +134,7 @@ def stream_idle_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
                     f"Set `stream_idle_timeout: {limits.idle_setting}s`.{limits.heartbeat_fix}",
                     file.path,
                     y.line(node),
-                    limits.idle_severity,
+                    limits.idle_severity(seconds),
                 )
             )
     return out

@@ -92,10 +92,12 @@ class Limits:
             )
         return f"less than twice the longest expected gap ({show(self.max_gap)})"
 
-    @property
-    def idle_severity(self) -> Severity | None:
-        """A warning where the verdict rests on how long the app's silences last."""
-        return Severity.WARNING if self.silent_stream else None
+    def idle_severity(self, seconds: float) -> Severity | None:
+        """A warning where the verdict rests on how long the app's silences last: a timeout
+        under twice the heartbeat cuts streams whatever the app does, and keeps its rule's."""
+        if self.silent_stream and seconds >= 2 * self.max_gap:
+            return Severity.WARNING
+        return None
 
     @property
     def heartbeat_fix(self) -> str:

@@ -105,7 +105,7 @@ def _idle(
                 f"{limits.heartbeat_fix}",
                 file,
                 line,
-                limits.idle_severity,
+                limits.idle_severity(seconds),
             )
         )
     return out

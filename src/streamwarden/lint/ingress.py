@@ -140,7 +140,7 @@ def read_timeout(s: Settings, file: str, limits: Limits) -> list[Finding]:
             f"{show(limits.idle_threshold)}).{limits.heartbeat_fix}",
             file,
             line or s.line,
-            limits.idle_severity,
+            limits.idle_severity(seconds),
         )
     ]
 

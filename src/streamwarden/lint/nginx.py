@@ -811,7 +811,7 @@ def read_timeout(route: Route, limits: Limits) -> list[Finding]:
             f"{show(limits.idle_threshold)} works).{limits.heartbeat_fix}",
             at.file,
             at.line,
-            limits.idle_severity,
+            limits.idle_severity(seconds),
         )
     ]
 

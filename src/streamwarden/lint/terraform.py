@@ -137,7 +137,7 @@ def alb_idle(res: Resource, file: str, limits: Limits) -> list[Finding]:
             f"{show(limits.idle_threshold)}).{limits.heartbeat_fix}",
             file,
             line or res.line,
-            limits.idle_severity,
+            limits.idle_severity(seconds),
         )
     ]
 
@@ -239,7 +239,7 @@ def cloudfront_read(res: Resource, file: str, limits: Limits) -> list[Finding]:
             "needs a quota increase).",
             file,
             line or res.line,
-            limits.idle_severity,
+            limits.idle_severity(seconds),
         )
     ]
 
