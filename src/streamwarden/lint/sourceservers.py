@@ -7,9 +7,10 @@ such a server frames a stream for nginx's HTTP/1.0 request is known for these:
 
 - Go's net/http (and gin, echo, chi, gorilla on top of it): close-delimited. `net/http`'s
   `chunkWriter.writeHeader`: "HTTP version < 1.1: cannot do chunked transfer encoding".
-- Spring MVC on its embedded Tomcat: close-delimited. Tomcat's
-  `Http11Processor.prepareResponse` chunks only `if (entityBody && http11 && …)`, otherwise it
-  writes the body as is and closes the connection.
+- Spring MVC on its embedded Tomcat (a `@SpringBootApplication`, or controllers where the build
+  names `spring-boot-starter-web`): close-delimited. Tomcat's `Http11Processor.prepareResponse`
+  chunks only `if (entityBody && http11 && …)`, otherwise it writes the body as is and closes
+  the connection; HTTP/1.0 has no chunks, so Undertow and Jetty in its place do the same.
 - Node's http server (Express, Koa, Fastify, `http.createServer`): close-delimited (measured,
   tests/lint/test_verdicts_nginx.py).
 - aiohttp's `web.run_app`: close-delimited (`StreamResponse._prepare_headers`).
