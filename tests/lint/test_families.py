@@ -215,9 +215,13 @@ def test_a_helm_key_whose_content_an_action_inserts_stays_a_mapping() -> None:
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
         '  labels: {{- include "common.labels" . | nindent 4 }}\n'
         "    app.kubernetes.io/component: core\nspec:\n  template:\n    spec:\n"
+        "      terminationGracePeriodSeconds: 5\n"
         "      containers:\n        - name: core\n          image: x\n"
+        "          command: [uvicorn, app:app, --timeout-graceful-shutdown, '60']\n"
     )
-    assert lint_text("deployment.yaml", template, Kind.YAML, Limits()) is not None
+    # Parsed through: the pod below the filled key is read and judged.
+    found = {f.id for f in lint_text("deployment.yaml", template, Kind.YAML, Limits())}
+    assert "k8s/termination-grace" in found
 
 
 def test_a_yaml_template_with_jinja_statements_is_read() -> None:

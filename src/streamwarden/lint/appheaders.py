@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 
+from streamwarden.lint.findings import line_at
+
 SOURCE_SUFFIXES: tuple[str, ...] = (".py", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".go")
 SOURCE_SUFFIXES += (".rb", ".java", ".kt", ".rs", ".php", ".cs", ".ex", ".exs")
 # The header sits in handlers, not in generated bundles: skip files larger than this, and
@@ -39,4 +41,4 @@ def is_app_source(path: str) -> bool:
 def header_lines(text: str) -> list[int]:
     """1-based lines of `text` that set X-Accel-Buffering to "no"."""
     text = text[:MAX_CHARS]
-    return [text.count("\n", 0, m.start()) + 1 for m in _HEADER_NO.finditer(text)]
+    return [line_at(text, m.start()) for m in _HEADER_NO.finditer(text)]

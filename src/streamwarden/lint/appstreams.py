@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from streamwarden.lint.appheaders import MAX_CHARS
+from streamwarden.lint.findings import line_at
 
 _STREAM = re.compile(
     r"text/event-stream|application/x-ndjson|\bEventSourceResponse\b|\bSseEmitter\b"
@@ -65,19 +66,15 @@ class StreamFacts:
     waits: list[int] = field(default_factory=list)
 
 
-def _line(text: str, at: int) -> int:
-    return text.count("\n", 0, at) + 1
-
-
 def stream_facts(text: str) -> StreamFacts:
     text = text[:MAX_CHARS]
-    facts = StreamFacts([_line(text, m.start()) for m in _STREAM.finditer(text)])
+    facts = StreamFacts([line_at(text, m.start()) for m in _STREAM.finditer(text)])
     for m in _HEARTBEAT.finditer(text):
         if m.group().startswith("EventSourceResponse"):
             call = text[m.end() : m.end() + 400].split("\n\n", 1)[0]
             if _PING_OFF.search(call):
                 continue  # sse-starlette with its ping turned off
-        facts.heartbeats.append(_line(text, m.start()))
+        facts.heartbeats.append(line_at(text, m.start()))
     for m in _WAITS.finditer(text):
         start = text.rfind("\n", 0, m.start()) + 1
         end = text.find("\n", m.end())
@@ -85,5 +82,5 @@ def stream_facts(text: str) -> StreamFacts:
             text[start : end if end >= 0 else None]
         ):
             continue
-        facts.waits.append(_line(text, m.start()))
+        facts.waits.append(line_at(text, m.start()))
     return facts

@@ -15,6 +15,9 @@ is left to what it says.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from streamwarden.lint.findings import line_at
 
 # image name -> the command line its start script runs, with the variables it reads
 _TIANGOLO = (
@@ -69,24 +72,39 @@ def _env(text: str) -> dict[str, str]:
     return out
 
 
-def inherited(text: str) -> tuple[tuple[str, ...], int] | None:
-    """(argv, line of its FROM) of the server command a Dockerfile's last stage inherits
-    from a known base image."""
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A Dockerfile's last stage: what the image runs."""
+
+    base: str  # the FROM reference, as written
+    start: int  # offset of its FROM line in the Dockerfile
+    text: str  # the stage, from its FROM line on
+
+
+def last_stage(text: str) -> Stage | None:
     froms = list(_FROM.finditer(text))
     if not froms:
         return None
     last = froms[-1]
-    template = KNOWN.get(image_name(last.group(1)))
-    stage = text[last.end() :]
-    if template is None or _OWN_START.search(stage) or "gunicorn_conf.py" in stage:
+    return Stage(last.group(1), last.start(), text[last.start() :])
+
+
+def inherited(text: str) -> tuple[tuple[str, ...], int] | None:
+    """(argv, line of its FROM) of the server command a Dockerfile's last stage inherits
+    from a known base image."""
+    stage = last_stage(text)
+    template = KNOWN.get(image_name(stage.base)) if stage else None
+    if stage is None or template is None:
         return None
-    env = _env(stage)
+    if _OWN_START.search(stage.text) or "gunicorn_conf.py" in stage.text:
+        return None
+    env = _env(stage.text)
 
     def value(match: re.Match[str]) -> str:
         return env.get(match.group(1), match.group(2))
 
     argv = tuple(_VARIABLE.sub(value, word) for word in template)
-    return argv, text.count("\n", 0, last.start()) + 1
+    return argv, line_at(text, stage.start)
 
 
 def installs_httptools(text: str) -> bool:

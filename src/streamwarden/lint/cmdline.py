@@ -251,8 +251,9 @@ def commands_in(path: str, text: str) -> list[Command]:
     if path.lower().endswith(".py"):
         return python_commands(text)
     found = find_commands(text)
-    if is_script(path, text):
-        found = [_in_script(cmd, path, text) for cmd in found]
+    if is_script(path, text) and not _TRAP_TERM.search(text):
+        lines = text.split("\n")
+        found = [_in_script(cmd, path, lines) for cmd in found]
     base = baseimages.inherited(text) if is_dockerfile(path) else None
     if base is not None:
         argv, line = base
@@ -271,14 +272,12 @@ def is_script(path: str, text: str) -> bool:
     return first.startswith("#!") and re.search(r"\b(ba|da|a)?sh\b", first) is not None
 
 
-def _in_script(cmd: Command, path: str, text: str) -> Command:
+def _in_script(cmd: Command, path: str, lines: list[str]) -> Command:
     """A server a script starts without `exec` runs under the script's shell, which forks it
     (measured on dash 0.5.12 and bash 5.2: a script file forks even its last command) and
-    keeps SIGTERM from it, unless the script traps TERM to pass it on."""
-    if cmd.shell is not None or _TRAP_TERM.search(text):
-        return cmd
-    line = text.split("\n")[cmd.line - 1] if 0 < cmd.line <= text.count("\n") + 1 else ""
-    if _exec_before(line, cmd.program):
+    keeps SIGTERM from it. (A script that traps TERM to pass it on is not asked.)"""
+    line = lines[cmd.line - 1] if 0 < cmd.line <= len(lines) else ""
+    if cmd.shell is not None or _exec_before(line, cmd.program):
         return cmd
     return dataclasses.replace(cmd, shell=f"the shell running {os.path.basename(path)}")
 

@@ -8,7 +8,8 @@ import os
 import re
 from collections.abc import Iterator
 
-from streamwarden.lint.cmdline import python_commands
+from streamwarden.lint import uwsgi
+from streamwarden.lint.cmdline import is_dockerfile, python_commands
 from streamwarden.lint.gunicorn import settings_assigned
 
 
@@ -32,7 +33,6 @@ _YAML_HINT = re.compile(
     r"static_resources|http):\s|^---\s*$",
     re.MULTILINE,
 )
-_UWSGI_SECTION = re.compile(r"^\[uwsgi\]\s*$", re.M)
 _SERVER_CMD = re.compile(r"\b(gunicorn|uvicorn|uwsgi)\b")
 _GUNICORN_NAME = re.compile(r"gunicorn.*\.py$")
 _SUPERVISOR_SECTION = re.compile(
@@ -80,13 +80,13 @@ def detect(path: str, text: str) -> Kind | None:
         if _LAUNCHER_NAME.search(lower) and python_commands(text):
             return Kind.COMMANDS
         return None
-    if lower == "procfile" or lower.startswith(("dockerfile", "containerfile")):
+    if lower == "procfile" or is_dockerfile(lower):
         return Kind.COMMANDS
     # supervisord's INI: its `command=` lines start the servers (never an nginx config);
     # uWSGI's `[uwsgi]` ini holds a server's options.
-    if _SUPERVISOR_SECTION.search(text) or _UWSGI_SECTION.search(text):
+    if _SUPERVISOR_SECTION.search(text) or uwsgi.is_ini(text):
         return Kind.COMMANDS
-    if lower.endswith((".dockerfile", ".sh", ".bash")):
+    if lower.endswith((".sh", ".bash")):
         return Kind.COMMANDS
     # YAML first: a Helm `.tpl` or an extension-less manifest is never nginx.
     if (lower.endswith((".tpl", ".json")) or "." not in lower) and looks_like_yaml(text):

@@ -110,6 +110,11 @@ class Limits:
         )
 
 
+def line_at(text: str, offset: int) -> int:
+    """The 1-based line of a character offset in `text`, as findings count lines."""
+    return text.count("\n", 0, offset) + 1
+
+
 class ConfigError(Exception):
     """A file that cannot be read or parsed. Reported as one line, never a traceback."""
 

@@ -457,10 +457,10 @@ def _app_servers(
     for path, code in sources.items():
         service = _built_by(os.path.abspath(path), contexts, dockerfiles)
         if service != "" and service not in commanded:
-            found_here = sourceservers.from_source(path, code, httptools)
+            uvicorn_runs = sourceservers.uvicorn_commands(code) if path.endswith(".py") else []
+            found_here = sourceservers.from_source(path, code, httptools, uvicorn_runs)
             from_code += [dataclasses.replace(s, service=service) for s in found_here]
-            if path.endswith(".py"):
-                code_commands += [(path, c) for c in sourceservers.uvicorn_commands(code)]
+            code_commands += [(path, c) for c in uvicorn_runs]
     builds = [t for t in (_read_disk(p) for p in spring) if t is not None]
     out += sourceservers.with_spring_build(from_code, builds)
     # nginx may reach a service by its container_name or hostname as well as by its name.

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from streamwarden.lint import baseimages
 from streamwarden.lint.cmdline import Command, is_dockerfile
-from streamwarden.lint.findings import Finding, Limits, Severity
+from streamwarden.lint.findings import Finding, Limits, Severity, line_at
 from streamwarden.lint.registry import Registry
 
 DOCKER_DOCS = "https://docs.docker.com/reference/dockerfile/#shell-and-exec-form"
@@ -65,7 +66,6 @@ NGINX_STOP = rules.note(
 _SECTION = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$", re.M)
 _KEY = re.compile(r"^\s*(?P<key>[a-z_]+)\s*=\s*(?P<value>.*?)\s*$", re.M)
 _QUIT = re.compile(r"^(SIG)?QUIT$", re.I)
-_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.I | re.M)
 _START = re.compile(r"^\s*(CMD|ENTRYPOINT)\s+(.*)$", re.I | re.M)
 _STOPSIGNAL = re.compile(r"^\s*STOPSIGNAL\s+(\S+)", re.I | re.M)
 
@@ -108,25 +108,24 @@ def _supervisord(path: str, text: str) -> list[Finding]:
                 f"Add `stopsignal=QUIT` to [{name}] (nginx's graceful shutdown lets open "
                 "streams finish), and a `stopwaitsecs` above the longest stream.",
                 path,
-                text.count("\n", 0, command.start()) + 1,
+                line_at(text, command.start()),
             )
         )
     return out
 
 
 def _dockerfile(path: str, text: str) -> list[Finding]:
-    froms = list(_FROM.finditer(text))
-    if not froms:
+    stage = baseimages.last_stage(text)
+    if stage is None:
         return []
-    stage = text[froms[-1].start() :]
-    base = froms[-1].group(1).lower()
+    base = stage.base.lower()
     if "nginx" in base or "openresty" in base:
         return []  # the official images stop with SIGQUIT; others built on nginx may too
-    starts = [m for m in _START.finditer(stage) if _runs_nginx(m.group(2))]
-    stop = _STOPSIGNAL.search(stage)
+    starts = [m for m in _START.finditer(stage.text) if _runs_nginx(m.group(2))]
+    stop = _STOPSIGNAL.search(stage.text)
     if not starts or (stop is not None and _QUIT.match(stop.group(1))):
         return []
-    at = froms[-1].start() + starts[-1].start()
+    at = stage.start + starts[-1].start()
     return [
         NGINX_STOP.finding(
             "The image runs nginx and sets no STOPSIGNAL SIGQUIT, so `docker stop` and every "
@@ -135,7 +134,7 @@ def _dockerfile(path: str, text: str) -> list[Finding]:
             "Add `STOPSIGNAL SIGQUIT` (as the official nginx image does), and a stop grace "
             "period above the longest stream.",
             path,
-            text.count("\n", 0, at) + 1,
+            line_at(text, at),
         )
     ]
 

@@ -32,7 +32,7 @@ import re
 from streamwarden.lint import appservers
 from streamwarden.lint.appheaders import MAX_CHARS
 from streamwarden.lint.cmdline import COMPUTED, Command
-from streamwarden.lint.findings import AppServer, Framing
+from streamwarden.lint.findings import AppServer, Framing, line_at
 
 _GO_HTTP = re.compile(
     r'"net/http"|"github\.com/(?:gin-gonic/gin|labstack/echo[^"]*|go-chi/chi[^"]*|gorilla/mux)"'
@@ -63,10 +63,6 @@ GIN_PORT = 8080  # gin's Run() with no address
 AIOHTTP_PORT = 8080  # web.run_app's default port
 
 
-def _line(text: str, at: int) -> int:
-    return text.count("\n", 0, at) + 1
-
-
 def _ports(value: str | None) -> frozenset[int]:
     if value is None or not 0 < int(value) < 65536:
         return frozenset()
@@ -95,38 +91,31 @@ def may_start_a_server(text: str) -> bool:
     return _STARTS.search(text[:MAX_CHARS]) is not None
 
 
-def from_source(path: str, text: str, httptools: bool | None) -> list[AppServer]:
-    """The app servers one source file starts, when their framing is known."""
+def from_source(
+    path: str, text: str, httptools: bool | None, uvicorn: list[Command] | None = None
+) -> list[AppServer]:
+    """The app servers one source file starts, when their framing is known. `uvicorn`: the
+    file's `uvicorn_commands`, when the caller has them already."""
     text = text[:MAX_CHARS]
     name = path.lower()
     if name.endswith(".go"):
         return _go(path, text)
     if name.endswith((".java", ".kt")):
-        match = _SPRING_MAIN.search(text)
-        if match is None:
-            # A controller whose main class is elsewhere: a server only if the build says
-            # which (with_spring_build).
-            controller = _SPRING_CONTROLLER.search(text)
-            if controller is None:
-                return []
-            line = _line(text, controller.start())
-            return [
-                AppServer(CONTROLLER, Framing.CLOSE, frozenset({TOMCAT_PORT}), None, path, line)
-            ]
-        return [
-            AppServer(
-                "Spring Boot on Tomcat",
-                Framing.CLOSE,
-                frozenset({TOMCAT_PORT}),
-                None,
-                path,
-                _line(text, match.start()),
-            )
-        ]
+        main = _SPRING_MAIN.search(text)
+        found = main or _SPRING_CONTROLLER.search(text)
+        if found is None:
+            return []
+        # A controller whose main class is elsewhere is a server only where the build says
+        # which (with_spring_build).
+        what = "Spring Boot on Tomcat" if main else CONTROLLER
+        line = line_at(text, found.start())
+        return [AppServer(what, Framing.CLOSE, frozenset({TOMCAT_PORT}), None, path, line)]
     if name.endswith((".js", ".mjs", ".cjs", ".ts")):
         return _node(path, text)
     if name.endswith(".py"):
-        return _python(path, text, httptools)
+        return _python(
+            path, text, httptools, uvicorn_commands(text) if uvicorn is None else uvicorn
+        )
     return []
 
 
@@ -148,7 +137,12 @@ def _go(path: str, text: str) -> list[AppServer]:
             port = str(GIN_PORT)
         return [
             AppServer(
-                "Go's net/http", Framing.CLOSE, _ports(port), None, path, _line(text, match.start())
+                "Go's net/http",
+                Framing.CLOSE,
+                _ports(port),
+                None,
+                path,
+                line_at(text, match.start()),
             )
         ]
     return []
@@ -171,7 +165,7 @@ def _node(path: str, text: str) -> list[AppServer]:
             _ports(port),
             None,
             path,
-            _line(text, listen.start()),
+            line_at(text, listen.start()),
         )
     ]
 
@@ -224,16 +218,18 @@ def uvicorn_commands(text: str) -> list[Command]:
     return out
 
 
-def _python(path: str, text: str, httptools: bool | None) -> list[AppServer]:
+def _python(
+    path: str, text: str, httptools: bool | None, uvicorn: list[Command]
+) -> list[AppServer]:
     out = []
-    for cmd in uvicorn_commands(text):
+    for cmd in uvicorn:
         server = appservers.from_command(cmd, httptools, None, path)
         if server is not None:
             out.append(server)
     for match in _AIOHTTP_RUN.finditer(text):
         port = _KWARG_PORT.search(_call_args(text, match.end()))
         ports = _ports(port.group(1) if port else str(AIOHTTP_PORT))
-        line = _line(text, match.start())
+        line = line_at(text, match.start())
         out.append(AppServer("aiohttp web.run_app", Framing.CLOSE, ports, None, path, line))
     return out
 

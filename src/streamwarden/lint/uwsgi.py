@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streamwarden.lint.cmdline import Command
+from streamwarden.lint.cmdline import Command, options
 from streamwarden.lint.durations import number, show
-from streamwarden.lint.findings import Finding, Limits, Severity
+from streamwarden.lint.findings import Finding, Limits, Severity, line_at
 from streamwarden.lint.registry import Registry
 from streamwarden.lint.shellvalues import expand
 
@@ -25,7 +25,21 @@ DOCS = "https://uwsgi-docs.readthedocs.io/en/latest/Options.html"
 SIGNALS = "https://uwsgi-docs.readthedocs.io/en/latest/Management.html"
 ENOUGH_SLOTS = 100  # as for gunicorn's gthread: streams beyond this are a capacity question
 ASYNC_OPTIONS = {"gevent", "async", "asyncio", "greenlet", "ugreen", "coroae"}
-_ALIASES = {"p": "processes", "workers": "processes", "t": "harakiri", "w": "module"}
+# Command-line options read, by every spelling (`!`: a flag without a value).
+OPTIONS = {
+    **dict.fromkeys(("--processes", "-p", "--workers"), "processes"),
+    "--threads": "threads",
+    **dict.fromkeys(("--harakiri", "-t"), "harakiri"),
+    "--die-on-term": "die-on-term!",
+    "--hook-master-start": "hook-master-start",
+    **{f"--{loop}": loop for loop in ("gevent", "async", "asyncio", "coroae")},
+    **{f"--{loop}": f"{loop}!" for loop in ("greenlet", "ugreen")},
+    **dict.fromkeys(("--ini", "--config"), "ini"),
+    **dict.fromkeys(("--yaml", "-y"), "yaml"),
+    **dict.fromkeys(("--json", "-j"), "json"),
+    **dict.fromkeys(("--xml", "-x"), "xml"),
+}
+_INI_ALIASES = {"workers": "processes"}
 _INI_SECTION = re.compile(r"^\[uwsgi\]\s*$", re.M)
 _INI_KEY = re.compile(r"^\s*([a-z][a-z0-9-]*)\s*[=:]\s*(.*?)\s*$")
 
@@ -50,24 +64,7 @@ class Options:
 
 
 def from_command(cmd: Command, file: str) -> Options:
-    values: dict[str, str | None] = {}
-    argv = list(cmd.argv[1:])
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        if not word.startswith("-"):
-            i += 1
-            continue
-        name, has_value, value = word.lstrip("-").partition("=")
-        name = _ALIASES.get(name, name)
-        if has_value:
-            values[name] = expand(value)
-        elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-            values[name] = expand(argv[i + 1])
-            i += 1
-        else:
-            values[name] = None
-        i += 1
+    values: dict[str, str | None] = {k: expand(v) for k, v in options(cmd.argv, OPTIONS).items()}
     return Options(values, file, cmd.line)
 
 
@@ -81,13 +78,13 @@ def from_ini(text: str, file: str) -> Options:
     values: dict[str, str | None] = {}
     line = 1
     if match is not None:
-        line = text.count("\n", 0, match.start()) + 1
+        line = line_at(text, match.start())
         for raw in text[match.end() :].split("\n"):
             if raw.startswith("["):
                 break
             key = _INI_KEY.match(raw)
             if key and not raw.lstrip().startswith((";", "#")):
-                values[_ALIASES.get(key.group(1), key.group(1))] = expand(key.group(2))
+                values[_INI_ALIASES.get(key.group(1), key.group(1))] = expand(key.group(2))
     return Options(values, file, line)
 
 
@@ -177,7 +174,7 @@ def die_on_term(o: Options, limits: Limits) -> list[Finding]:
     ]
 
 
-CONFIG_FILES = {"ini", "yaml", "yml", "json", "xml", "config"}
+CONFIG_FILES = {"ini", "yaml", "json", "xml"}
 
 
 def check(o: Options, limits: Limits) -> list[Finding]:
