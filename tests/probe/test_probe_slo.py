@@ -111,7 +111,9 @@ def test_a_passing_and_a_failing_gate(sse_server: SSEServer, tmp_path: Path) -> 
     data = json.loads(out.read_text())
     assert [r["passed"] for r in data["slo"]] == [True, True]
     assert data["config"]["slo"] == ["ttft_p99<5s", "success>=99%"]
-    bad = runner.invoke(app, ["probe", url, *FAST, "--slo", "ttft_p50<1ms"])
+    # A first token held back 50 ms: the gate fails however fast loopback is (it measured
+    # 0.85 ms without the hold-back on a quiet box, and passed).
+    bad = runner.invoke(app, ["probe", url + "&ttft=0.05", *FAST, "--slo", "ttft_p50<1ms"])
     assert bad.exit_code == 1, bad.output
     assert "✗ SLO ttft_p50<1ms missed at c=2:" in bad.stdout
     # analyze judges the saved run by the gates it was run with, or by new ones.
