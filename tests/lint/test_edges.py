@@ -121,6 +121,28 @@ def test_root_maps_absolute_includes_onto_the_tree(tmp_path: Path) -> None:
     assert {"nginx/read-timeout", "nginx/buffering-unverified"} == ids(mapped.findings)
 
 
+def test_a_repository_s_absolute_include_never_reads_the_linting_machine(
+    tmp_path: Path,
+) -> None:
+    # /etc/passwd exists on every Linux box; read as nginx it would not parse (exit 2). A
+    # repository's copy names the server's files, not this machine's, so it stays unknown.
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n include /etc/passwd;\n}\n")
+    result = lint_paths([str(tmp_path / "nginx.conf")])
+    assert result.errors == []
+    assert [(f.id, f.line) for f in result.findings] == [("nginx/missing-include", 3)]
+
+
+def test_a_config_linted_in_place_reads_its_absolute_includes(tmp_path: Path) -> None:
+    home = tmp_path / "etc" / "nginx"
+    (home / "conf.d").mkdir(parents=True)
+    (home / "nginx.conf").write_text(f"events {{}}\nhttp {{\n include {home}/conf.d/*.conf;\n}}\n")
+    (home / "conf.d" / "site.conf").write_text(
+        "server { location / { proxy_read_timeout 10s; proxy_pass http://a; } }\n"
+    )
+    found = lint_paths([str(home / "nginx.conf")]).findings
+    assert "nginx/read-timeout" in ids(found)
+
+
 def test_an_unresolved_include_makes_its_block_unknown_not_default(tmp_path: Path) -> None:
     site = "server {\n location /api {\n  include proxy.conf;\n  proxy_pass http://a;\n }\n}\n"
     found = lint_text(str(tmp_path / "site.conf"), site, Kind.NGINX, Limits(max_gap=45))

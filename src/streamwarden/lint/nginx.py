@@ -164,6 +164,11 @@ class _Source:
             absolute = absolute.rstrip("/")
             if pattern == absolute or pattern.startswith(absolute + "/"):
                 return [local.rstrip("/") + pattern[len(absolute) :]]
+        # This machine's files belong to the config only when it lives among them (linting
+        # /etc/nginx/nginx.conf in place); a repository's copy would otherwise pull in
+        # whatever nginx the linting machine happens to have installed.
+        if os.path.commonpath([self.base, pattern]) == os.path.sep:
+            return []
         return [pattern]
 
     def _relative(self, pattern: str) -> list[str]:
