@@ -48,6 +48,15 @@ UNREAD = helm.note(
     "`toYaml .Values…` or `include` would insert is unknown and no rule judges it. "
     "`helm template . | streamwarden lint -` lints the rendered chart.",
 )
+NOT_RENDERED = helm.note(
+    "not-rendered",
+    "a Helm template renders nothing with its chart's default values, so it was not checked",
+    Severity.INFO,
+    "Without `helm` on PATH the linter evaluates `.Values` from the chart's values.yaml, as "
+    "`helm template` does without `-f`; a resource that the defaults switch off (an "
+    "`ingress.enabled: false`) renders nothing. Lint it with the values you deploy: "
+    "`helm template CHART -f VALUES | streamwarden lint -`.",
+)
 UNREAD_CONFIG = gunicorn.rules.note(
     "unread-config",
     "the config file a gunicorn command names could not be read",
@@ -107,12 +116,25 @@ def _read_disk(path: str) -> str | None:
 def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
     rendered = templates.render(path) if templates.is_template(text) else None
     injected: dict[int, str] = {}
+    dropped: tuple[str, int] | None = None
     if rendered is not None:
         text = rendered
     elif templates.is_template(text):
-        stripped = templates.strip(text)
-        text, injected = stripped.text, stripped.injected
+        stripped = templates.read(path, text)
+        text, injected, dropped = stripped.text, stripped.injected, stripped.dropped
     file = y.YamlFile(path, y.documents(text, path), injected)
+    if dropped is not None:
+        action, line = dropped
+        return [
+            NOT_RENDERED.finding(
+                f"With the chart's default values (values.yaml) `{action}` is false, so this "
+                "template renders nothing and none of its settings were checked.",
+                "Lint it rendered with the values you deploy: "
+                "`helm template CHART -f VALUES | streamwarden lint -`.",
+                path,
+                line,
+            )
+        ]
     out = ingress.check(file, limits) + workloads.check(file, limits)
     out += routetimeouts.check(file, limits) + apigateway.check_cloudformation(file, limits)
     if envoy.looks_like_envoy(file.docs):
@@ -413,7 +435,7 @@ def _app_servers(
         elif found is Kind.YAML:
             try:
                 if templates.is_template(text):
-                    text = templates.strip(text).text
+                    text = templates.read(path, text).text
                 file = y.YamlFile(path, y.documents(text, path), {})
                 started = workloads.started(file)
                 found_services = workloads.services(file)

@@ -1,5 +1,6 @@
-"""Helm templates: render them with `helm template` when helm is installed, else strip the
-template syntax well enough to read what is literal, and say what could not be read.
+"""Helm templates: render them with `helm template` when helm is installed, else evaluate
+what the chart's default values decide (`helmvalues`) and strip the rest of the template
+syntax well enough to read what is literal, and say what could not be read.
 
 Stripping keeps line numbers: a line that is only template actions (`{{- if … }}`,
 `{{- toYaml . | nindent 4 }}`) becomes a comment at the same indentation, and an action inside a value becomes the
@@ -14,6 +15,8 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+
+from streamwarden.lint import helmvalues
 
 PLACEHOLDER = "__helm__"
 # Go template actions (`{{ … }}`), and Jinja statements (`{% … %}`: a YAML template that a
@@ -30,10 +33,33 @@ class Stripped:
     text: str
     # line (1-based) -> what the removed action there would have inserted (toYaml .Values.x)
     injected: dict[int, str] = field(default_factory=dict)
+    # A template that renders nothing with its chart's default values: the action that
+    # drops it (`{{- if .Values.ingress.enabled }}`) and its line.
+    dropped: tuple[str, int] | None = None
 
 
 def is_template(text: str) -> bool:
     return ("{{" in text and "}}" in text) or ("{%" in text and "%}" in text)
+
+
+def read(path: str, text: str) -> Stripped:
+    """A template without helm: its chart's default values evaluated where they decide, the
+    rest stripped."""
+    values = helmvalues.chart_values(path)
+    if values is None:
+        return strip(text)
+    evaluated = helmvalues.evaluate(text, values)
+    stripped = strip(evaluated)
+    if _is_empty(evaluated) and not _is_empty(text):
+        first = next(
+            (n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if "{{" in line
+        )
+        stripped.dropped = (first[1], first[0])
+    return stripped
+
+
+def _is_empty(text: str) -> bool:
+    return all(line.strip() in ("", "#", "---") for line in text.splitlines())
 
 
 def strip(text: str) -> Stripped:

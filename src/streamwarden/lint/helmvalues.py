@@ -1,0 +1,464 @@
+"""Helm templates evaluated against their chart's default values, without helm.
+
+`helm template` is the real renderer; this is what the linter does when helm is not installed.
+It evaluates only what it can be sure of: `.Values` lookups, `if`/`with`/`else`/`end` on
+them, and the common pipeline functions (`default`, `quote`, `int`, `toYaml | nindent`, …).
+Anything else (`include`, `tpl`, `range`, `.Capabilities`, a function it does not know) is
+*unknown*: its branch is kept and its action is left for `templates.strip`, which makes it a
+placeholder that no rule judges.
+
+Line numbers never move: a line of a branch that does not render becomes a comment at its own
+indentation, and a map or list that `toYaml` inserts is written as one line of flow YAML (JSON),
+so findings still point at the template's lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+__all__ = ["UNKNOWN", "chart_values", "evaluate"]
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+_CONTROL = re.compile(r"^(if|else|with|range|end|define|block)\b")
+_ASSIGN = re.compile(r"^(\$[A-Za-z_]\w*)\s*:?=\s*(.+)$", re.DOTALL)
+_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|\(|\)|\||[^\s()|]+')
+
+
+def chart_values(path: str) -> dict[str, Any] | None:
+    """The default values of the chart a template belongs to: `values.yaml` beside the
+    `templates/` folder (or beside Chart.yaml above it), with what a parent chart sets for it
+    (a subchart in the parent's `charts/NAME/` takes the parent's `NAME:` and `global:`
+    values, as helm does). None when there is none or it does not parse."""
+    here = os.path.dirname(os.path.abspath(path))
+    for _ in range(4):
+        is_chart = os.path.isfile(os.path.join(here, "Chart.yaml"))
+        if os.path.isfile(os.path.join(here, "values.yaml")) and (
+            is_chart or _holds_templates(here, path)
+        ):
+            return _values_of(here)
+        if is_chart:
+            return None
+        here = os.path.dirname(here)
+    return None
+
+
+def _load(chart: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(chart, "values.yaml"), encoding="utf-8", errors="replace") as fh:
+            loaded = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError, RecursionError):
+        return None
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _values_of(chart: str, depth: int = 0) -> dict[str, Any] | None:
+    values = _load(chart)
+    if values is None:
+        return None
+    folder = os.path.dirname(chart)
+    parent = os.path.dirname(folder)
+    if depth < 3 and os.path.basename(folder) == "charts":
+        above = (
+            _values_of(parent, depth + 1)
+            if os.path.isfile(os.path.join(parent, "values.yaml"))
+            else None
+        )
+        if above:
+            mine = above.get(os.path.basename(chart))
+            values = _merged(values, mine if isinstance(mine, dict) else {})
+            if isinstance(above.get("global"), dict):
+                values = _merged(values, {"global": above["global"]})
+    return values
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _holds_templates(chart: str, path: str) -> bool:
+    templates = os.path.join(chart, "templates") + os.sep
+    return os.path.abspath(path).startswith(templates)
+
+
+# -- expressions --------------------------------------------------------------------------
+
+
+def _truthy(value: Any) -> bool | None:
+    """Go template truth: false, 0, nil and empty are false. None: unknown."""
+    if value is UNKNOWN:
+        return None
+    return bool(value) if value is not None else False
+
+
+@dataclass(slots=True)
+class _Scope:
+    root: dict[str, Any]
+    dot: Any
+    variables: dict[str, Any]
+
+
+def _lookup(base: Any, fields: list[str]) -> Any:
+    for name in fields:
+        if base is UNKNOWN:
+            return UNKNOWN
+        if not isinstance(base, Mapping):
+            return UNKNOWN  # a method or a field of a non-map: not evaluated
+        base = base.get(name)
+    return base
+
+
+def _operand(token: str, scope: _Scope) -> Any:
+    if token.startswith('"'):
+        try:
+            return json.loads(token)
+        except ValueError:
+            return UNKNOWN
+    if token.startswith("`"):
+        return token[1:-1]
+    if token in ("true", "false"):
+        return token == "true"
+    if token == "nil":
+        return None
+    if re.fullmatch(r"-?\d+", token):
+        return int(token)
+    if re.fullmatch(r"-?\d+\.\d*", token):
+        return float(token)
+    if token == ".":
+        return scope.dot
+    if token.startswith("$"):
+        name, _, rest = token.partition(".")
+        base = scope.root if name == "$" else scope.variables.get(name, UNKNOWN)
+        return _lookup(base, rest.split(".") if rest else [])
+    if token.startswith("."):
+        return _lookup(scope.dot, token[1:].split("."))
+    return UNKNOWN
+
+
+def _to_int(value: Any) -> Any:
+    try:
+        return int(float(value)) if value not in (None, "") else 0
+    except (TypeError, ValueError):
+        return UNKNOWN
+
+
+def _default(fallback: Any, value: Any = None) -> Any:
+    truth = _truthy(value)
+    if truth is None:
+        return UNKNOWN
+    return value if truth else fallback
+
+
+def _and(*args: Any) -> Any:
+    truths = [_truthy(a) for a in args]
+    if False in truths:
+        return args[truths.index(False)]
+    return UNKNOWN if None in truths else args[-1]
+
+
+def _or(*args: Any) -> Any:
+    truths = [_truthy(a) for a in args]
+    if True in truths:
+        return args[truths.index(True)]
+    return UNKNOWN if None in truths else args[-1]
+
+
+def _not(value: Any) -> Any:
+    truth = _truthy(value)
+    return UNKNOWN if truth is None else not truth
+
+
+class _Flow(str):
+    """Text that `toYaml` made: one line of flow YAML, placed like the map or list it holds."""
+
+
+def _flow(value: Any) -> _Flow:
+    """What `toYaml` inserts, as one line of flow YAML (JSON is YAML)."""
+    return value if isinstance(value, _Flow) else _Flow(json.dumps(value, default=str))
+
+
+def _quote(value: Any) -> Any:
+    return json.dumps("" if value is None else _text(value))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "default": _default,
+    "quote": _quote,
+    "squote": lambda v: "'" + _text(v) + "'",
+    "int": _to_int,
+    "int64": _to_int,
+    "toString": lambda v: _text(v),
+    "toYaml": _flow,
+    "toJson": _flow,
+    "nindent": lambda _n, v: v,
+    "indent": lambda _n, v: v,
+    "trim": lambda v: _text(v).strip(),
+    "lower": lambda v: _text(v).lower(),
+    "upper": lambda v: _text(v).upper(),
+    "not": _not,
+    "and": _and,
+    "or": _or,
+    "eq": lambda a, *b: all(a == x for x in b),
+    "ne": lambda a, b: a != b,
+    "empty": lambda v: _not(v),
+    "required": lambda _msg, v: v,
+}
+_LAZY = {"and", "or"}  # their UNKNOWN arguments do not make the result unknown
+
+
+def _parse(tokens: list[str], at: int = 0) -> tuple[list[list[Any]], int]:
+    """A pipeline: commands separated by `|`; each command a list of tokens or
+    sub-pipelines (parenthesised). Returns the pipeline and where it stopped."""
+    pipeline: list[list[Any]] = [[]]
+    while at < len(tokens):
+        token = tokens[at]
+        if token == ")":
+            return pipeline, at + 1
+        if token == "(":
+            inner, at = _parse(tokens, at + 1)
+            pipeline[-1].append(inner)
+            continue
+        if token == "|":
+            pipeline.append([])
+        else:
+            pipeline[-1].append(token)
+        at += 1
+    return pipeline, at
+
+
+def _run(pipeline: list[list[Any]], scope: _Scope) -> Any:
+    piped: list[Any] = []
+    for command in pipeline:
+        if not command:
+            return UNKNOWN
+        head, *rest = command
+        args = [_run(a, scope) if isinstance(a, list) else _operand(a, scope) for a in rest]
+        args += piped
+        if isinstance(head, list):
+            value = _run(head, scope) if not args else UNKNOWN
+        elif head in _FUNCTIONS:
+            if head not in _LAZY and any(a is UNKNOWN for a in args):
+                return UNKNOWN
+            try:
+                value = _FUNCTIONS[head](*args)
+            except (TypeError, ValueError):
+                return UNKNOWN
+        elif not rest and not piped:
+            value = _operand(head, scope)
+        else:
+            return UNKNOWN  # include, tpl, printf, a function this reader does not know
+        if value is UNKNOWN:
+            return UNKNOWN
+        piped = [value]
+    return piped[0] if piped else UNKNOWN
+
+
+def _value(expression: str, scope: _Scope) -> Any:
+    tokens = _TOKEN.findall(expression)
+    if not tokens:
+        return UNKNOWN
+    pipeline, _ = _parse(tokens)
+    return _run(pipeline, scope)
+
+
+# -- the template, line by line -----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Frame:
+    kind: str  # if, with, range, define
+    state: bool | None  # this branch renders, does not, or unknown
+    taken: bool | None  # an earlier branch of this if/with rendered (for else)
+    dot: Any  # what `.` is inside the branch
+
+
+class _Template:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.root: dict[str, Any] = {"Values": values}
+        self.frames: list[_Frame] = []
+        self.variables: dict[str, Any] = {}
+
+    def _dot(self, below: int | None = None) -> Any:
+        frames = self.frames[:below]
+        return next((f.dot for f in reversed(frames) if f.kind != "if"), self.root)
+
+    @property
+    def scope(self) -> _Scope:
+        return _Scope(self.root, self._dot(), self.variables)
+
+    @property
+    def state(self) -> bool | None:
+        states = [f.state for f in self.frames]
+        if False in states:
+            return False
+        return None if None in states else True
+
+    def control(self, action: str) -> None:
+        word, _, rest = action.partition(" ")
+        rest = rest.strip()
+        if word == "end":
+            if self.frames:
+                self.frames.pop()
+        elif word == "else":
+            self._otherwise(rest)
+        elif word in ("define", "block"):
+            self.frames.append(_Frame(word, False, None, UNKNOWN))
+        elif word == "range":
+            self.frames.append(_Frame(word, None, None, UNKNOWN))
+        else:
+            value = _value(rest, self.scope) if self.state is not False else UNKNOWN
+            truth = _truthy(value)
+            dot = value if word == "with" and truth else UNKNOWN
+            self.frames.append(_Frame(word, truth, truth, dot))
+
+    def _otherwise(self, rest: str) -> None:
+        """`else`, `else if X`, `else with X`: this branch renders when no earlier one did."""
+        if not self.frames:
+            return
+        frame = self.frames[-1]
+        outer = self._dot(-1)
+        if frame.kind == "with":
+            frame.dot = outer
+        if frame.taken is True:
+            frame.state = False
+            return
+        if not rest:
+            frame.state = None if frame.taken is None else True
+            return
+        word, _, condition = rest.partition(" ")
+        value = _value(condition, _Scope(self.root, outer, self.variables))
+        truth = _truthy(value) if word in ("if", "with") else None
+        if word == "with" and truth:
+            frame.dot = value
+        if frame.taken is None:
+            frame.state = False if truth is False else None
+            frame.taken = True if truth is True else None
+        else:
+            frame.state = frame.taken = truth
+
+    def assign(self, action: str) -> None:
+        match = _ASSIGN.match(action)
+        if match and self.state is not False:
+            self.variables[match.group(1)] = _value(match.group(2), self.scope)
+
+    def output(self, action: str) -> Any:
+        """What an output action inserts (UNKNOWN when it cannot be known)."""
+        if self.state is False:
+            return UNKNOWN
+        value = _value(action, self.scope)
+        return UNKNOWN if value is None else value
+
+
+_OPEN_KEY = re.compile(r"^\s*(- )?[^#\s][^#]*:\s*$")
+
+
+def _inserted(value: Any, alone: bool, above: list[str], action: str) -> str | None:
+    """The text an output action becomes, or None to leave it to strip (unknown).
+
+    A map or list fits one line only as a whole value: alone on the line below a key that
+    has none (`annotations:` then `{{- toYaml … | nindent 4 }}`), or after the key on its
+    own line. Merged into a mapping or sequence already open, it would need lines of its
+    own, so it stays unknown."""
+    if value is UNKNOWN:
+        return None
+    if not isinstance(value, (dict, list, _Flow)):
+        return None if alone else _text(value)
+    if not alone:
+        return _flow(value)
+    previous = next((line for line in reversed(above) if line.strip() != "#"), "")
+    if _OPEN_KEY.match(previous) and ("nindent" in action or "indent" in action):
+        return _flow(value)
+    return None
+
+
+def _nindent(actions: list[re.Match[str]], indent: str) -> str:
+    match = re.search(r"\bn?indent\s+(\d+)", actions[-1].group(1))
+    return " " * int(match.group(1)) if match else indent
+
+
+def _kind(action: str) -> str:
+    if action.startswith("/*") or action.startswith("- /*"):
+        return "comment"
+    if _CONTROL.match(action):
+        return "control"
+    if _ASSIGN.match(action):
+        return "assign"
+    return "output"
+
+
+def evaluate(text: str, values: dict[str, Any]) -> str:
+    """`text` with what the values decide rendered, and what they do not left as it was."""
+    template = _Template(values)
+    out: list[str] = []
+    for line in text.splitlines():
+        indent = line[: len(line) - len(line.lstrip())].replace("\t", " " * 8)
+        actions = list(_ACTION.finditer(line))
+        was = template.state
+        if not actions:
+            out.append(indent + "#" if was is False else line)
+            continue
+        kinds = [_kind(a.group(1)) for a in actions]
+        only_actions = not _ACTION.sub("", line).strip()
+        if any(k == "control" for k in kinds):
+            for action, kind in zip(actions, kinds, strict=True):
+                if kind == "control":
+                    template.control(action.group(1))
+                elif kind == "assign":
+                    template.assign(action.group(1))
+            outputs = [a for a, k in zip(actions, kinds, strict=True) if k == "output"]
+            if only_actions and not outputs:
+                out.append(indent + "#")
+            elif was is False and template.state is False:
+                out.append(indent + "#")
+            else:
+                out.append(line)  # a branch inside one line: left to strip
+            continue
+        if was is False:
+            out.append(indent + "#")
+            continue
+        replacements: list[str | None] = []
+        for action, kind in zip(actions, kinds, strict=True):
+            if kind == "assign":
+                template.assign(action.group(1))
+                replacements.append("" if only_actions else None)
+            elif kind == "comment":
+                replacements.append("")
+            else:
+                value = template.output(action.group(1))
+                replacements.append(_inserted(value, only_actions, out, action.group(1)))
+        rendered = line
+        for action, replacement in reversed(list(zip(actions, replacements, strict=True))):
+            if replacement is not None:
+                rendered = rendered[: action.start()] + replacement + rendered[action.end() :]
+        if only_actions and not rendered.strip():
+            rendered = indent + "#"
+        elif only_actions and "{{" not in rendered:
+            rendered = _nindent(actions, indent) + rendered.strip()
+        out.append(rendered)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")

@@ -1,0 +1,160 @@
+"""Helm templates read with their chart's default values when helm is not installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamwarden.lint import lint_paths
+from streamwarden.lint.helmvalues import chart_values, evaluate
+
+INGRESS = (
+    "{{- if .Values.ingress.enabled }}\n"
+    "apiVersion: networking.k8s.io/v1\n"
+    "kind: Ingress\n"
+    "metadata:\n"
+    '  name: {{ include "chat.fullname" . }}\n'
+    "  {{- with .Values.ingress.annotations }}\n"
+    "  annotations:\n"
+    "    {{- toYaml . | nindent 4 }}\n"
+    "  {{- end }}\n"
+    "spec:\n"
+    "  ingressClassName: {{ .Values.ingress.className }}\n"
+    "  rules:\n"
+    "    - http:\n"
+    "        paths:\n"
+    "          - path: /\n"
+    "            pathType: Prefix\n"
+    "            backend:\n"
+    "              service: {name: chat, port: {number: 80}}\n"
+    "{{- end }}\n"
+)
+DEPLOYMENT = (
+    "apiVersion: apps/v1\n"
+    "kind: Deployment\n"
+    "metadata:\n"
+    "  name: chat\n"
+    "spec:\n"
+    "  template:\n"
+    "    spec:\n"
+    "      {{- if .Values.terminationGracePeriodSeconds }}\n"
+    "      terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}\n"
+    "      {{- end }}\n"
+    "      containers:\n"
+    "        - name: app\n"
+    '          image: {{ .Values.image.repository }}:{{ .Values.image.tag | default "1" }}\n'
+    "          ports:\n"
+    "            - containerPort: {{ .Values.port }}\n"
+)
+
+
+def chart(tmp_path: Path, values: str, **templates: str) -> Path:
+    root = tmp_path / "chat"
+    (root / "templates").mkdir(parents=True)
+    (root / "Chart.yaml").write_text("apiVersion: v2\nname: chat\nversion: 0.1.0\n")
+    (root / "values.yaml").write_text(values)
+    for name, text in templates.items():
+        (root / "templates" / f"{name}.yaml").write_text(text)
+    return root
+
+
+def test_if_else_and_with_follow_the_values_and_keep_every_line() -> None:
+    template = (
+        "a: 1\n{{- if .Values.on }}\nb: on\n{{- else if .Values.other }}\nb: other\n"
+        "{{- else }}\nb: off\n{{- end }}\n{{- with .Values.box }}\nc: {{ .size }}\n{{- end }}\n"
+    )
+    on = evaluate(template, {"on": True, "box": {"size": 3}})
+    assert on.splitlines() == ["a: 1", "#", "b: on", "#", "#", "#", "#", "#", "#", "c: 3", "#"]
+    other = evaluate(template, {"on": False, "other": "x", "box": {}})
+    assert [line for line in other.splitlines() if line != "#"] == ["a: 1", "b: other"]
+    off = evaluate(template, {})
+    assert [line for line in off.splitlines() if line != "#"] == ["a: 1", "b: off"]
+
+
+def test_what_the_values_do_not_decide_is_left_for_strip() -> None:
+    template = (
+        '{{- if .Capabilities.APIVersions.Has "v1" }}\nkept: yes\n{{- end }}\n'
+        'name: {{ include "x" . }}\nport: {{ .Values.missing.deeper }}\n'
+        "{{- range .Values.hosts }}\nhost: {{ . }}\n{{- end }}\n"
+    )
+    out = evaluate(template, {"hosts": ["a"]}).splitlines()
+    assert out[1] == "kept: yes"  # an unknown condition keeps its branch
+    assert out[3] == 'name: {{ include "x" . }}'
+    assert out[4] == "port: {{ .Values.missing.deeper }}"
+    assert out[6] == "host: {{ . }}"  # range is not unrolled
+
+
+def test_pipelines_and_flow_yaml_for_maps() -> None:
+    template = (
+        'a: {{ .Values.timeout | default 60 | quote }}\nb: {{ default "x" .Values.name }}\n'
+        "c: {{ .Values.n | int }}\nd:\n  {{- toYaml .Values.map | nindent 2 }}\n"
+        "e: {{- toYaml .Values.map | nindent 2 }}\nf: {{ and .Values.on .Values.n }}\n"
+    )
+    values = {"timeout": None, "n": "7", "map": {"k": "v"}, "on": True}
+    assert evaluate(template, values).splitlines() == [
+        'a: "60"',
+        "b: x",
+        "c: 7",
+        "d:",
+        '  {"k": "v"}',
+        'e: {"k": "v"}',
+        "f: 7",
+    ]
+
+
+def test_a_list_merged_into_an_open_sequence_stays_unknown() -> None:
+    # lorax's chart appends `toYaml .Values.env` to a literal env list: one line cannot hold
+    # it, so the line is left to strip (its content unknown), not written as a flow list.
+    template = 'env:\n- name: PORT\n  value: "8000"\n{{- toYaml .Values.env | nindent 0 }}\n'
+    out = evaluate(template, {"env": [{"name": "A", "value": "1"}]})
+    assert out.splitlines()[3] == "{{- toYaml .Values.env | nindent 0 }}"
+
+
+def test_a_grace_period_left_empty_in_values_is_kubernetes_default(tmp_path: Path) -> None:
+    # ai-dial's dial-core chart: `terminationGracePeriodSeconds: ""` drops the field, so the
+    # pod gets 30 s; stripped without values the field was a placeholder, and unknown.
+    values = 'terminationGracePeriodSeconds: ""\nimage: {repository: app}\nport: 8080\n'
+    root = chart(tmp_path, values, deployment=DEPLOYMENT)
+    found = lint_paths([str(root)]).findings
+    assert [(f.id, f.line) for f in found] == [("k8s/termination-grace", 7)]
+    raised = "terminationGracePeriodSeconds: 960\nimage: {repository: app}\nport: 8080\n"
+    (root / "values.yaml").write_text(raised)
+    assert lint_paths([str(root)]).findings == []
+
+
+def test_annotations_from_values_are_judged(tmp_path: Path) -> None:
+    values = (
+        "ingress:\n  enabled: true\n  className: nginx\n  annotations:\n"
+        '    nginx.ingress.kubernetes.io/proxy-read-timeout: "20"\n'
+    )
+    root = chart(tmp_path, values, ingress=INGRESS)
+    found = lint_paths([str(root)]).findings
+    assert [(f.id, f.line) for f in found] == [("ingress/read-timeout", 8)]
+
+
+def test_a_template_the_defaults_switch_off_says_so(tmp_path: Path) -> None:
+    root = chart(tmp_path, "ingress:\n  enabled: false\n", ingress=INGRESS)
+    [note] = lint_paths([str(root)]).findings
+    assert (note.id, note.line) == ("helm/not-rendered", 1)
+    assert "`{{- if .Values.ingress.enabled }}` is false" in note.summary
+
+
+def test_a_subchart_takes_its_parent_s_values(tmp_path: Path) -> None:
+    parent = tmp_path / "app"
+    (parent / "charts").mkdir(parents=True)
+    (parent / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 0.1.0\n")
+    (parent / "values.yaml").write_text(
+        "chat:\n  ingress:\n    enabled: true\n    annotations:\n"
+        '      nginx.ingress.kubernetes.io/proxy-read-timeout: "20"\n'
+    )
+    sub = chart(parent / "charts", "ingress:\n  enabled: false\n", ingress=INGRESS)
+    values = chart_values(str(sub / "templates" / "ingress.yaml"))
+    assert values is not None and values["ingress"]["enabled"] is True
+    found = lint_paths([str(sub / "templates" / "ingress.yaml")]).findings
+    assert [f.id for f in found] == ["ingress/read-timeout"]
+
+
+def test_a_template_outside_a_chart_is_stripped_as_before(tmp_path: Path) -> None:
+    (tmp_path / "ingress.yaml").write_text(INGRESS)
+    assert chart_values(str(tmp_path / "ingress.yaml")) is None
+    [note] = lint_paths([str(tmp_path / "ingress.yaml")]).findings
+    assert note.id == "helm/unread-values"
