@@ -158,3 +158,15 @@ def test_a_template_outside_a_chart_is_stripped_as_before(tmp_path: Path) -> Non
     assert chart_values(str(tmp_path / "ingress.yaml")) is None
     [note] = lint_paths([str(tmp_path / "ingress.yaml")]).findings
     assert note.id == "helm/unread-values"
+
+
+def test_a_value_that_breaks_the_yaml_falls_back_to_stripping(tmp_path: Path) -> None:
+    # Substituted raw, "a: b" makes `name: a: b`, which does not parse; helm users quote it.
+    # The template is then read without values, as before, instead of failing with exit 2.
+    deployment = DEPLOYMENT.replace("  name: chat\n", "  name: {{ .Values.name }}\n")
+    values = 'name: "a: b"\nterminationGracePeriodSeconds: ""\nimage: {repository: app}\n'
+    root = chart(tmp_path, values + "port: 8080\n", deployment=deployment)
+    result = lint_paths([str(root)])
+    assert result.errors == []
+    assert str(root / "templates" / "deployment.yaml") in result.files
+    assert result.findings == []  # the grace is a placeholder again: unknown, not 30 s

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+import yaml
+
 from streamwarden.lint import helmvalues
 
 PLACEHOLDER = "__helm__"
@@ -50,12 +52,25 @@ def read(path: str, text: str) -> Stripped:
         return strip(text)
     evaluated = helmvalues.evaluate(text, values)
     stripped = strip(evaluated)
+    if not _parses(stripped.text):
+        # What the values inserted broke the YAML (a value helm would quote or indent
+        # differently): read the template without them, as if there were no values.
+        return strip(text)
     if _is_empty(evaluated) and not _is_empty(text):
         first = next(
             (n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if "{{" in line
         )
         stripped.dropped = (first[1], first[0])
     return stripped
+
+
+def _parses(text: str) -> bool:
+    try:
+        for _ in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            pass
+    except (yaml.YAMLError, RecursionError):
+        return False
+    return True
 
 
 def _is_empty(text: str) -> bool:
