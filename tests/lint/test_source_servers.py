@@ -197,6 +197,18 @@ def test_uvicorn_config_counts_too() -> None:
     assert cmd.argv == ("uvicorn", "--port", "9000", "--timeout-keep-alive", "75")
 
 
+def test_a_main_block_beside_an_entry_function_is_the_developer_s_start() -> None:
+    # ai-inference-study: the console script runs `run()`; `python main.py` is the
+    # developer's start with reload=True. Only the first one is the deployed server.
+    code = (
+        "import uvicorn\n\ndef run():\n    uvicorn.run('app:app', reload=False)\n\n"
+        "if __name__ == '__main__':\n    uvicorn.run('app:app', reload=True)\n"
+    )
+    assert [cmd.line for cmd in uvicorn_commands(code)] == [4]
+    alone = "import uvicorn\n\nif __name__ == '__main__':\n    uvicorn.run('app:app')\n"
+    assert [cmd.line for cmd in uvicorn_commands(alone)] == [4]
+
+
 CONTROLLER = "@RestController\npublic class ChatController {\n}\n"
 POM = "<dependency><artifactId>spring-boot-starter-web</artifactId></dependency>\n"
 

@@ -190,16 +190,22 @@ def uvicorn_commands(text: str) -> list[Command]:
         tree = ast.parse(text[:MAX_CHARS])
     except (SyntaxError, ValueError):
         return []
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"run", "Config"}
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "uvicorn"
+    ]
+    main = {id(n) for block in _main_blocks(tree) for n in ast.walk(block)}
+    if any(id(call) not in main for call in calls):
+        # A file with an entry function (`def run(): uvicorn.run(…)`, what a console script
+        # starts) and a `__main__` start of the same server: the latter is the developer's.
+        calls = [call for call in calls if id(call) not in main]
     out = []
-    for node in ast.walk(tree):
-        if not (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in {"run", "Config"}
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == "uvicorn"
-        ):
-            continue
+    for node in calls:
         argv = ["uvicorn"]
         if any(k.arg is None for k in node.keywords):
             for unknown in UVICORN_KEYWORDS.values():
@@ -216,6 +222,21 @@ def uvicorn_commands(text: str) -> list[Command]:
                 argv += [option, COMPUTED]
         out.append(Command("uvicorn", tuple(argv), node.lineno))
     return out
+
+
+def _main_blocks(tree: ast.Module) -> list[ast.If]:
+    """The module's `if __name__ == "__main__":` blocks."""
+    return [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+        and any(
+            isinstance(c, ast.Constant) and c.value == "__main__" for c in node.test.comparators
+        )
+    ]
 
 
 def _python(
