@@ -170,3 +170,20 @@ def test_a_value_that_breaks_the_yaml_falls_back_to_stripping(tmp_path: Path) ->
     assert result.errors == []
     assert str(root / "templates" / "deployment.yaml") in result.files
     assert result.findings == []  # the grace is a placeholder again: unknown, not 30 s
+
+
+def test_flow_text_goes_deeper_than_its_key() -> None:
+    # qdrant's chart: `args:` then `{{- toYaml . | nindent 10 }}` at the key's own column.
+    # helm writes a block sequence there, which YAML allows; a flow one must be deeper.
+    template = (
+        "c:\n  args:\n  {{- with .Values.args }}\n    {{- toYaml . | nindent 2 }}\n  {{- end }}\n"
+    )
+    out = evaluate(template, {"args": ["./init.sh"]})
+    assert out.splitlines()[3] == '    ["./init.sh"]'
+
+
+def test_empty_strings_and_zero_are_false() -> None:
+    template = "{{- if .Values.s }}\na: 1\n{{- end }}\n{{- if .Values.n }}\nb: 2\n{{- end }}\n"
+    assert [
+        line for line in evaluate(template, {"s": "", "n": 0}).splitlines() if line != "#"
+    ] == []

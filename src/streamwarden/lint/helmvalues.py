@@ -397,9 +397,15 @@ def _inserted(value: Any, alone: bool, above: list[str], action: str) -> str | N
     return None
 
 
-def _nindent(actions: list[re.Match[str]], indent: str) -> str:
+def _nindent(actions: list[re.Match[str]], indent: str, above: list[str]) -> str:
+    """Where inserted flow text goes: `nindent N`'s column, deeper than the key it belongs
+    to (helm may put a block sequence at the key's own column; a flow one must be deeper)."""
     match = re.search(r"\bn?indent\s+(\d+)", actions[-1].group(1))
-    return " " * int(match.group(1)) if match else indent
+    width = int(match.group(1)) if match else len(indent)
+    key = next((line for line in reversed(above) if line.strip() != "#"), "")
+    if _OPEN_KEY.match(key):
+        width = max(width, len(key) - len(key.lstrip()) + 2)
+    return " " * width
 
 
 def _kind(action: str) -> str:
@@ -459,6 +465,6 @@ def evaluate(text: str, values: dict[str, Any]) -> str:
         if only_actions and not rendered.strip():
             rendered = indent + "#"
         elif only_actions and "{{" not in rendered:
-            rendered = _nindent(actions, indent) + rendered.strip()
+            rendered = _nindent(actions, indent, out) + rendered.strip()
         out.append(rendered)
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")

@@ -38,6 +38,8 @@ class Stripped:
     # A template that renders nothing with its chart's default values: the action that
     # drops it (`{{- if .Values.ingress.enabled }}`) and its line.
     dropped: tuple[str, int] | None = None
+    # The chart's values broke the YAML, so the template was read without them.
+    without_values: bool = False
 
 
 def is_template(text: str) -> bool:
@@ -55,7 +57,9 @@ def read(path: str, text: str) -> Stripped:
     if not _parses(stripped.text):
         # What the values inserted broke the YAML (a value helm would quote or indent
         # differently): read the template without them, as if there were no values.
-        return strip(text)
+        plain = strip(text)
+        plain.without_values = True
+        return plain
     if _is_empty(evaluated) and not _is_empty(text):
         first = next(
             (n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if "{{" in line
@@ -98,8 +102,8 @@ def strip(text: str) -> Stripped:
             out.append(block.group(1))
             continue
         if "{{" in line or "{%" in line:
-            if _INJECTS.search(line) and re.search(r":\s*\{\{", line):
-                injected[number] = line.strip()
+            # `name: {{ include "x.fullname" . }}` on one line inserts a scalar (a map there
+            # would not parse): the value is a placeholder, its siblings stay readable.
             line = _ACTION.sub(PLACEHOLDER, line)
         out.append(line)
     return Stripped("\n".join(out) + "\n", injected)
