@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamwarden.lint import lint_paths
+from streamwarden.lint.detect import detect
 from streamwarden.lint.helmvalues import chart_values, evaluate
 
 INGRESS = (
@@ -187,3 +188,14 @@ def test_empty_strings_and_zero_are_false() -> None:
     assert [
         line for line in evaluate(template, {"s": "", "n": 0}).splitlines() if line != "#"
     ] == []
+
+
+def test_a_chart_s_helpers_are_not_configs() -> None:
+    # qdrant's _helpers.tpl holds a define whose text reads like nginx (`http`): linting the
+    # chart failed with exit 2 on "cannot parse nginx config".
+    chart = Path(__file__).parent / "real_charts" / "qdrant-helm" / "qdrant"
+    helpers = chart / "templates" / "_helpers.tpl"
+    assert detect(str(helpers), helpers.read_text()) is None
+    result = lint_paths([str(chart)])
+    assert result.errors == []
+    assert str(helpers) not in result.files

@@ -61,10 +61,17 @@ NEVER_CONFIGS += (".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".go", ".java", 
 NEVER_CONFIGS += (".rb", ".php", ".cs", ".c", ".h", ".cpp", ".swift", ".ex", ".exs", ".lua")
 
 
+_HELM_DEFINE = re.compile(r"\{\{-?\s*define\s+\"")
+
+
 def detect(path: str, text: str) -> Kind | None:
     name = os.path.basename(path)
     lower = name.lower().removesuffix(".template")
     if lower.endswith(NEVER_CONFIGS):
+        return None
+    if lower.endswith(".tpl") and (lower.startswith("_") or _HELM_DEFINE.search(text)):
+        # Helm's named templates (`_helpers.tpl`): pieces that manifests include, never a
+        # config of their own (helm renders no file whose name starts with `_`).
         return None
     if lower.endswith(".tf"):
         return Kind.TERRAFORM
