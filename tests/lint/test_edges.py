@@ -156,6 +156,29 @@ def test_template_placeholders_are_unknown(tmp_path: Path) -> None:
     assert [(f.id, f.line) for f in found] == [("nginx/template-placeholder", 3)]
 
 
+def test_a_placeholder_where_nginx_wants_on_or_off_is_unknown_not_an_error(
+    tmp_path: Path,
+) -> None:
+    # Kong's custom_nginx.template: `daemon ${{NGINX_DAEMON}};` and `> if … then` lines
+    # (Penlight) made "invalid value in daemon directive", exit 2.
+    kong = (
+        "> if nginx_user then\nuser ${{NGINX_USER}};\n> end\ndaemon ${{NGINX_DAEMON}};\n"
+        "events {}\nhttp {\n server {\n  location /v1/chat {\n"
+        "   proxy_read_timeout ${{READ_TIMEOUT}};\n   proxy_pass http://a;\n  }\n }\n}\n"
+    )
+    (tmp_path / "custom_nginx.template").write_text(kong)
+    result = lint_paths([str(tmp_path / "custom_nginx.template")])
+    assert result.errors == []
+    # The read timeout is unknown (no read-timeout finding); the route's buffering is named.
+    assert [(f.id, f.line) for f in result.findings] == [
+        ("nginx/template-placeholder", 9),
+        ("nginx/buffering-unverified", 10),
+    ]
+    envsubst = "daemon ${DAEMON};\nevents {}\nhttp {}\n"
+    (tmp_path / "nginx.conf.template").write_text(envsubst)
+    assert lint_paths([str(tmp_path / "nginx.conf.template")]).errors == []
+
+
 def test_routes_that_do_not_stream_are_skipped_and_stream_path_selects(tmp_path: Path) -> None:
     site = (
         "proxy_cache_path /tmp/c keys_zone=c:1m;\nserver {\n"

@@ -207,7 +207,10 @@ def _mark_placeholder_lines(text: str) -> str:
 
 
 _JINJA_STATEMENT = re.compile(r"\{%-?.*?-?%\}")
-_JINJA_EXPRESSION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
+# `$` before the braces: Kong's templates write `${{NGINX_DAEMON}}`.
+_JINJA_EXPRESSION = re.compile(r"\$?\{\{-?\s*(.*?)\s*-?\}\}")
+# Kong's (Penlight) template statements: a line starting with `>` (`> if x then`, `> end`).
+_LINE_STATEMENT = re.compile(r"^[ \t]*>(?=[ \t]|$).*$", re.MULTILINE)
 
 
 def jinja_to_placeholders(text: str) -> str:
@@ -219,7 +222,8 @@ def jinja_to_placeholders(text: str) -> str:
     def name(m: re.Match[str]) -> str:
         return "${" + (re.sub(r"\W+", "_", m.group(1)).strip("_") or "jinja") + "}"
 
-    return _JINJA_EXPRESSION.sub(name, _JINJA_STATEMENT.sub("", text))
+    text = _LINE_STATEMENT.sub("", _JINJA_STATEMENT.sub("", text))
+    return _JINJA_EXPRESSION.sub(name, text)
 
 
 def _is_jinja(name: str, text: str) -> bool:
@@ -271,7 +275,10 @@ def load(
         if _is_jinja(name, body):
             body = jinja_to_placeholders(body)
         body = _mark_placeholder_lines(body)
-        payload = crossplane.parse_string(body, name, single=True, check_ctx=False)
+        # A placeholder stands where nginx wants `on`/`off` or a number: unknown, not wrong.
+        payload = crossplane.parse_string(
+            body, name, single=True, check_ctx=False, check_args=not _PLACEHOLDER.search(body)
+        )
         for error in payload["errors"]:
             problem = re.sub(r" in \S+:\d+$", "", str(error["error"]))
             file, line = where(name, error.get("line") or 0)
