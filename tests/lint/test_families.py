@@ -238,3 +238,23 @@ def test_a_yaml_template_with_jinja_statements_is_read() -> None:
     )
     ids = {f.id for f in lint_text("envoy.template.yaml", envoy, Kind.YAML, Limits())}
     assert "envoy/route-timeout" in ids
+
+
+def test_an_envoy_route_that_upgrades_websockets_is_a_warning_not_an_error() -> None:
+    # Envoy's own websocket example: the route timeout covers only the upgrade handshake
+    # (envoyproxy/envoy#41068), so a WebSocket is not cut at 15 s; SSE on that route is.
+    hcm = (
+        "static_resources:\n  listeners:\n    - name: l\n      filter_chains:\n"
+        "        - filters:\n            - name: envoy.filters.network.http_connection_manager\n"
+        "              typed_config:\n{upgrades}"
+        "                route_config:\n                  virtual_hosts:\n"
+        "                    - name: v\n                      domains: ['*']\n"
+        "                      routes:\n                        - match: {{prefix: /}}\n"
+        "                          route: {{cluster: c}}\n"
+    )
+    upgrades = "                upgrade_configs:\n                  - upgrade_type: websocket\n"
+    [plain] = lint_text("envoy.yaml", hcm.format(upgrades=""), Kind.YAML, Limits())
+    [ws] = lint_text("envoy.yaml", hcm.format(upgrades=upgrades), Kind.YAML, Limits())
+    assert (plain.id, plain.severity) == ("envoy/route-timeout", "error")
+    assert (ws.id, ws.severity) == ("envoy/route-timeout", "warning")
+    assert "only their handshake" in ws.summary

@@ -61,10 +61,12 @@ def _routes(file: y.YamlFile) -> list[tuple[yaml.Node, yaml.Node, str]]:
     "Envoy's route timeout (15 s default) ends the whole stream",
     Severity.ERROR,
     f"A route's `timeout` spans the whole response and defaults to 15 s ({TIMEOUTS}); `0s` "
-    "turns it off.",
+    "turns it off. A WebSocket is cut by it only during its upgrade handshake "
+    "(envoyproxy/envoy#41068), so in a config that upgrades WebSockets it is a warning.",
 )
 def route_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
+    websocket = _upgrades_websockets(file)
     for mapping, route, what in _routes(file):
         timeout = y.get(route, "timeout")
         seconds = _seconds(timeout) if timeout is not None else DEFAULT_ROUTE_TIMEOUT
@@ -76,15 +78,34 @@ def route_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
                 f"{what}: the route timeout is {show(seconds)}"
                 f"{'' if timeout is not None else ' (the default)'} and counts the whole "
                 "response: Envoy ends any stream still running at that point, heartbeats or "
-                f"not (--max-duration is {show(limits.max_duration)}).",
+                f"not (--max-duration is {show(limits.max_duration)})."
+                + (_WEBSOCKETS if websocket else ""),
                 "Set `timeout: 0s` on the route (no total limit) or at least "
                 f"`timeout: {int(limits.max_duration)}s`, and bound silence with "
                 f"`idle_timeout: {limits.idle_setting}s`.",
                 file.path,
                 y.line(key),
+                Severity.WARNING if websocket else None,
             )
         )
     return out
+
+
+# Envoy applies the route timeout to a WebSocket's upgrade handshake only, not to the
+# upgraded connection (envoyproxy/envoy#41068 and #41075), so a WebSocket-only route is not
+# cut by it; SSE and other HTTP streams on the same route are.
+_WEBSOCKETS = (
+    " This config upgrades WebSockets, which the route timeout does not cut once upgraded "
+    "(only their handshake); if the route carries nothing else, this does not apply."
+)
+
+
+def _upgrades_websockets(file: y.YamlFile) -> bool:
+    return any(
+        (y.scalar(y.get(node, "upgrade_type")) or "").lower() == "websocket"
+        for doc in file.docs
+        for node in y.walk(doc)
+    )
 
 
 @rules.rule(
