@@ -258,3 +258,20 @@ def test_an_envoy_route_that_upgrades_websockets_is_a_warning_not_an_error() -> 
     assert (plain.id, plain.severity) == ("envoy/route-timeout", "error")
     assert (ws.id, ws.severity) == ("envoy/route-timeout", "warning")
     assert "only their handshake" in ws.summary
+
+
+def test_haproxy_backends_beside_a_raised_timeout_or_for_static_files_are_not_streams() -> None:
+    # sockjs-node's example: the sockjs backend raises `timeout server` to 120 s; `static`
+    # and the stats page keep the 5 s default, and carry no stream.
+    cfg = (
+        "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n"
+        "frontend all\n    bind :8888\n    timeout client 120s\n    default_backend static\n"
+        "backend sockjs\n    timeout server 120s\n    server s1 127.0.0.1:9999\n"
+        "backend static\n    server s2 127.0.0.1:8000\n"
+        "backend stats\n    stats uri /stats\n    stats enable\n"
+    )
+    assert lint_text("haproxy.cfg", cfg, Kind.HAPROXY, Limits()) == []
+    # Without the raised backend, the API backend on the 5 s default is judged.
+    alone = cfg.replace("backend sockjs\n    timeout server 120s\n", "backend api\n")
+    found = lint_text("haproxy.cfg", alone, Kind.HAPROXY, Limits())
+    assert [(f.id, f.line) for f in found] == [("haproxy/timeout-server", 4)]

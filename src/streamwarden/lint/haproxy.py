@@ -6,6 +6,7 @@ named with `defaults from NAME`), unless it sets its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,13 @@ class Section:
     line: int
     timeouts: dict[str, tuple[float, int]] = field(default_factory=dict)
     parent: Section | None = None
+    stats: bool = False  # serves HAProxy's statistics page
+
+    @property
+    def streams(self) -> bool:
+        """False for a section that clearly serves no stream: the stats page, or a backend
+        named for static files."""
+        return not (self.stats or _NOT_STREAMS.search(self.name))
 
     def timeout(self, which: str) -> tuple[float, int] | None:
         if which in self.timeouts:
@@ -54,6 +62,8 @@ def parse(text: str, file: str) -> list[Section]:
             continue
         if current is None:
             raise ConfigError(file, f"`{words[0]}` outside any section", number)
+        if words[0] == "stats" and len(words) >= 2 and words[1] in {"enable", "uri"}:
+            current.stats = True
         if words[0] == "timeout" and len(words) >= 3:
             seconds = haproxy_seconds(words[2])
             if seconds is None:
@@ -70,6 +80,7 @@ def parse(text: str, file: str) -> list[Section]:
 
 
 DOCS = "https://docs.haproxy.org/2.8/configuration.html#4.2-timeout%20server"
+_NOT_STREAMS = re.compile(r"(^|[-_.])(static|assets?|stats|images?|media|cdn|files)($|[-_.])", re.I)
 Check = Callable[[list[Section], str, Limits], list[Finding]]
 rules: Registry[Check] = Registry("haproxy")
 
@@ -85,8 +96,16 @@ def _idle(
 ) -> list[Finding]:
     out: list[Finding] = []
     seen: set[int] = set()
+    # A backend that raises the timeout itself marks the streams; those left on a short
+    # default beside it (static files, an API) are not streams (sockjs-node's example).
+    raised = any(
+        s.kind in kinds and which in s.timeouts and s.timeouts[which][0] >= limits.idle_threshold
+        for s in sections
+    )
     for section in sections:
-        if section.kind not in kinds:
+        if section.kind not in kinds or not section.streams:
+            continue
+        if raised and which not in section.timeouts:
             continue
         got = section.timeout(which)
         if got is None or got[1] in seen:
@@ -116,7 +135,9 @@ def _idle(
     "HAProxy timeout server cuts a stream during a pause",
     Severity.ERROR,
     f"`timeout server` is the inactivity allowed on the server side ({DOCS}); a section "
-    "inherits it from its defaults section.",
+    "inherits it from its defaults section. Where one backend raises it itself, the backends "
+    "left on a short default beside it are not taken for streams, nor are the stats page and "
+    "backends named for static files.",
 )
 def timeout_server(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
     return _idle(sections, "server", {"backend", "listen"}, "app", "timeout-server", file, limits)
