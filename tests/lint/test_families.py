@@ -260,9 +260,9 @@ def test_an_envoy_route_that_upgrades_websockets_is_a_warning_not_an_error() -> 
     assert "only their handshake" in ws.summary
 
 
-def test_haproxy_backends_beside_a_raised_timeout_or_for_static_files_are_not_streams() -> None:
-    # sockjs-node's example: the sockjs backend raises `timeout server` to 120 s; `static`
-    # and the stats page keep the 5 s default, and carry no stream.
+def test_haproxy_stats_and_static_backends_are_not_streams() -> None:
+    # sockjs-node's example: `static` and the stats page keep the 5 s default and carry no
+    # stream; an API backend on the same default is judged.
     cfg = (
         "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n"
         "frontend all\n    bind :8888\n    timeout client 120s\n    default_backend static\n"
@@ -271,7 +271,6 @@ def test_haproxy_backends_beside_a_raised_timeout_or_for_static_files_are_not_st
         "backend stats\n    stats uri /stats\n    stats enable\n"
     )
     assert lint_text("haproxy.cfg", cfg, Kind.HAPROXY, Limits()) == []
-    # Without the raised backend, the API backend on the 5 s default is judged.
-    alone = cfg.replace("backend sockjs\n    timeout server 120s\n", "backend api\n")
-    found = lint_text("haproxy.cfg", alone, Kind.HAPROXY, Limits())
+    api = cfg + "backend api\n    server s3 127.0.0.1:8001\n"
+    found = lint_text("haproxy.cfg", api, Kind.HAPROXY, Limits())
     assert [(f.id, f.line) for f in found] == [("haproxy/timeout-server", 4)]

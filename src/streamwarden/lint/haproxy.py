@@ -96,16 +96,8 @@ def _idle(
 ) -> list[Finding]:
     out: list[Finding] = []
     seen: set[int] = set()
-    # A backend that raises the timeout itself marks the streams; those left on a short
-    # default beside it (static files, an API) are not streams (sockjs-node's example).
-    raised = any(
-        s.kind in kinds and which in s.timeouts and s.timeouts[which][0] >= limits.idle_threshold
-        for s in sections
-    )
     for section in sections:
         if section.kind not in kinds or not section.streams:
-            continue
-        if raised and which not in section.timeouts:
             continue
         got = section.timeout(which)
         if got is None or got[1] in seen:
@@ -135,9 +127,8 @@ def _idle(
     "HAProxy timeout server cuts a stream during a pause",
     Severity.ERROR,
     f"`timeout server` is the inactivity allowed on the server side ({DOCS}); a section "
-    "inherits it from its defaults section. Where one backend raises it itself, the backends "
-    "left on a short default beside it are not taken for streams, nor are the stats page and "
-    "backends named for static files.",
+    "inherits it from its defaults section. The stats page and backends named for static "
+    "files are not taken for streams.",
 )
 def timeout_server(sections: list[Section], file: str, limits: Limits) -> list[Finding]:
     return _idle(sections, "server", {"backend", "listen"}, "app", "timeout-server", file, limits)
