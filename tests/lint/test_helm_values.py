@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamwarden.lint import lint_paths
+from streamwarden.lint import Limits, lint_paths
 from streamwarden.lint.detect import detect
 from streamwarden.lint.helmvalues import chart_values, evaluate
 
@@ -199,3 +199,17 @@ def test_a_chart_s_helpers_are_not_configs() -> None:
     result = lint_paths([str(chart)])
     assert result.errors == []
     assert str(helpers) not in result.files
+
+
+def test_an_include_under_labels_fills_labels_not_its_siblings(tmp_path: Path) -> None:
+    # LibreChat's ingress: `labels:` then `{{- include "librechat.labels" . | nindent 4 }}`.
+    # What the include inserts sits under `labels`; metadata's annotations stay readable
+    # (absent: ingress-nginx's 60 s default, judged against a 45 s heartbeat).
+    ingress = (
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n"
+        '  name: {{ include "x.fullname" . }}\n  labels:\n'
+        '    {{- include "x.labels" . | nindent 4 }}\nspec:\n  ingressClassName: nginx\n'
+    )
+    (tmp_path / "ingress.yaml").write_text(ingress)
+    found = lint_paths([str(tmp_path / "ingress.yaml")], Limits(max_gap=45)).findings
+    assert [f.id for f in found] == ["ingress/read-timeout"]

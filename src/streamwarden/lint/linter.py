@@ -145,9 +145,9 @@ def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
         what = "; ".join(f"{w} (line {n})" for n, w in file.unread)
         out.append(
             UNREAD.finding(
-                f"Read as a Helm template with its {{{{ … }}}} actions stripped (helm is not "
-                f"installed or this is not in a chart): could not read {what}, so no rule "
-                "judged those settings.",
+                "Read as a Helm template without helm (its chart's values.yaml evaluated "
+                f"where there is one, the other {{{{ … }}}} actions stripped): could not read "
+                f"{what}, so no rule judged those settings.",
                 "Lint the rendered chart: `helm template CHART | streamwarden lint -`.",
                 path,
                 file.unread[0][0],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import yaml
@@ -94,13 +95,23 @@ class YamlFile:
             start = line(k)
             end = line(pairs[i + 1][0]) if i + 1 < len(pairs) else int(parent.end_mark.line) + 2
             return any(start <= n < end for n in self.injected)
-        # The key is absent; a removed action inside this mapping may have held it.
+        # The key is absent; a removed action inside this mapping may have held it, unless
+        # what it inserts is indented deeper than the mapping's keys (`labels:` then
+        # `{{- include "x.labels" . | nindent 4 }}` fills `labels`, not its siblings).
         first = line(parent)
         last = int(parent.end_mark.line) + 1
-        return any(first <= n <= last for n in self.injected)
+        column = int(pairs[0][0].start_mark.column) if pairs else 0
+        return any(first <= n <= last and not self._deeper(n, column) for n in self.injected)
+
+    def _deeper(self, at: int, column: int) -> bool:
+        width = _NINDENT.search(self.injected[at])
+        return width is not None and int(width.group(1)) > column
 
     def note(self, at: int, what: str) -> None:
         self.unread.append((at, what))
+
+
+_NINDENT = re.compile(r"\bn?indent\s+(\d+)")
 
 
 def _has_placeholder(node: yaml.Node) -> bool:
