@@ -33,6 +33,7 @@ _BASE_PATH = re.compile(r'\$\.Template\.BasePath\s+"([^"]+)"')
 _NIL = re.compile(r"at <(\.Values(?:\.\w+)+)>:\s*nil pointer evaluating interface \{\}\.\w+")
 KINDS = ("Ingress", "Deployment", "StatefulSet")
 Fact = tuple[str, str, int, str]  # (template, kind, index of that kind, fact name)
+NIL_AT_FIRST = "<helm stopped on a nil map with the chart's own values>"
 
 
 @dataclass
@@ -46,6 +47,9 @@ class Comparison:
     dropped_but_rendered: list[str] = field(default_factory=list)
     unparsed: list[str] = field(default_factory=list)
     without_values: list[str] = field(default_factory=list)  # the linter fell back
+    # Templates the linter says helm cannot render, where Helm rendered the chart.
+    failed_but_rendered: list[str] = field(default_factory=list)
+    claimed_failures: list[str] = field(default_factory=list)
 
 
 def charts(base: Path) -> list[Path]:
@@ -91,6 +95,7 @@ def helm_render(chart: Path, scratch: Path) -> dict[str, str]:
     # a nil map (`.Values.ollama.service.port`); an empty map there lets the rest render.
     # The linter reads such a path as unknown, so no fact it knows depends on it.
     extra: dict[str, Any] = {}
+    nil_at_first = False
     for _ in range(12):
         try:
             rendered = loaded.render(values=extra, name="release", namespace="default")
@@ -99,13 +104,16 @@ def helm_render(chart: Path, scratch: Path) -> dict[str, str]:
             nil = _NIL.search(str(exc))
             if nil is None:
                 raise
+            nil_at_first = nil_at_first or not extra
             here = extra
             for key in nil.group(1).split(".")[2:-1]:
                 here = here.setdefault(key, {})
     else:
         raise RuntimeError("nil values kept failing")
     prefix = f"{chart.name}/"
-    return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in rendered.items()}
+    out = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in rendered.items()}
+    out[NIL_AT_FIRST] = "yes" if nil_at_first else ""
+    return out
 
 
 UNREAD = object()  # what the linter marks unknown: no rule judges it
@@ -186,6 +194,11 @@ def compare(chart: Path, scratch: Path) -> Comparison:
         ours = templates.read(str(template), text)
         if ours.without_values:
             result.without_values.append(name)
+        if ours.fails is not None:
+            result.claimed_failures.append(name)
+            if not theirs[NIL_AT_FIRST]:
+                result.failed_but_rendered.append(name)
+            continue  # nothing installs, so no rule reads its facts
         helm_text = theirs.get(name, "")
         if ours.dropped is not None:
             if helm_text.strip():

@@ -26,6 +26,7 @@ def test_what_the_linter_reads_from_a_chart_is_what_helm_renders(
     assert result.disagreed == []
     assert result.dropped_but_rendered == []
     assert result.without_values == []  # no value the linter inserted broke the YAML
+    assert result.failed_but_rendered == []  # helm/render-error only where Helm fails too
 
 
 def test_the_linter_knows_most_of_what_helm_renders(compared: dict[Path, Comparison]) -> None:
@@ -33,9 +34,14 @@ def test_the_linter_knows_most_of_what_helm_renders(compared: dict[Path, Compari
     agreed = sum(len(c.agreed) for c in rendered)
     unknown = sum(len(c.unknown) for c in rendered)
     # Not a vacuous pass: every chart renders (helpers of library charts stubbed), and the
-    # linter knows nearly every fact the rules read (63 of 65 when this was written).
+    # linter knows nearly every fact the rules read (48 of 49 when this was written).
     assert len(rendered) == len(compared), [c.error for c in compared.values()]
-    assert agreed >= 50 and agreed >= 10 * unknown, (agreed, unknown)
+    # Helm stops on a nil map in four of these charts as stored (values.yaml older than a
+    # template, a key never defined), and the linter names all four (in librechat-rag-api at
+    # a later read than Helm's first, which sits in a helper it does not evaluate).
+    failing = sorted(Path(c.chart).name for c in rendered if c.claimed_failures)
+    assert failing == ["h2ogpt-chart", "librechat-rag-api", "open-webui", "qdrant"], failing
+    assert agreed >= 40 and agreed >= 10 * unknown, (agreed, unknown)
 
 
 def test_sources_name_every_chart_file() -> None:

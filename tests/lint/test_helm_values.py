@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamwarden.lint import Limits, lint_paths
 from streamwarden.lint.detect import detect
-from streamwarden.lint.helmvalues import chart_values, evaluate
+from streamwarden.lint.helmvalues import chart_values, evaluate, evaluation
 
 INGRESS = (
     "{{- if .Values.ingress.enabled }}\n"
@@ -213,3 +213,34 @@ def test_an_include_under_labels_fills_labels_not_its_siblings(tmp_path: Path) -
     (tmp_path / "ingress.yaml").write_text(ingress)
     found = lint_paths([str(tmp_path / "ingress.yaml")], Limits(max_gap=45)).findings
     assert [f.id for f in found] == ["ingress/read-timeout"]
+
+
+def test_a_field_of_a_missing_map_is_where_helm_stops() -> None:
+    template = "{{- if .Values.autoscaling.enabled }}\nreplicas: 1\n{{- end }}\n"
+    none: frozenset[str] = frozenset()
+    assert evaluation(template, {}, none)[1] == (1, ".Values.autoscaling.enabled")
+    # Not where helm would not stop: a guard (`and` reads lazily, as Go does), a branch
+    # that may not run, a dependency's values (merged in by helm), or no Chart.yaml read.
+    guarded = "{{- if and .Values.autoscaling .Values.autoscaling.enabled }}\na: 1\n{{- end }}\n"
+    assert evaluation(guarded, {}, none)[1] is None
+    maybe = "{{- range .Values.hosts }}\n{{- if $.Values.x.y }}\na: 1\n{{- end }}\n{{- end }}\n"
+    assert evaluation(maybe, {"hosts": []}, none)[1] is None
+    assert evaluation(template, {}, frozenset({"autoscaling"}))[1] is None
+    assert evaluation(template, {}, None)[1] is None
+    # helm gives every chart an empty `global`; a field of a field of it is still missing.
+    deeper = "a: {{ .Values.global.app.name }}\n"
+    assert evaluation("a: {{ .Values.global.name }}\n", {}, none)[1] is None
+    assert evaluation(deeper, {}, none)[1] == (1, ".Values.global.app.name")
+
+
+def test_a_chart_that_does_not_render_says_so_instead_of_judging(tmp_path: Path) -> None:
+    # h2ogpt's chart reads `.Values.autoscaling.enabled` with no `autoscaling` in values:
+    # helm install fails, so its default 30 s grace period is not a finding.
+    deployment = "{{- if not .Values.autoscaling.enabled }}\n" + DEPLOYMENT + "{{- end }}\n"
+    values = "image: {repository: app}\nport: 8080\n"
+    root = chart(tmp_path, values, deployment=deployment)
+    [note] = lint_paths([str(root)]).findings
+    assert (note.id, note.line) == ("helm/render-error", 1)
+    assert "`.Values.autoscaling.enabled`" in note.summary
+    (root / "values.yaml").write_text(values + "autoscaling: {enabled: false}\n")
+    assert [f.id for f in lint_paths([str(root)]).findings] == ["k8s/termination-grace"]

@@ -23,7 +23,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["UNKNOWN", "chart_values", "evaluate"]
+__all__ = [
+    "UNKNOWN",
+    "NilPointer",
+    "chart_dependencies",
+    "chart_values",
+    "evaluate",
+    "evaluation",
+]
 
 
 class _Unknown:
@@ -53,6 +60,31 @@ def chart_values(path: str) -> dict[str, Any] | None:
             return _values_of(here)
         if is_chart:
             return None
+        here = os.path.dirname(here)
+    return None
+
+
+def chart_dependencies(path: str) -> frozenset[str] | None:
+    """The names (and aliases) of the dependencies in the Chart.yaml of a template's chart;
+    None when there is no Chart.yaml to read."""
+    here = os.path.dirname(os.path.abspath(path))
+    for _ in range(4):
+        chart = os.path.join(here, "Chart.yaml")
+        if os.path.isfile(chart):
+            try:
+                with open(chart, encoding="utf-8", errors="replace") as fh:
+                    meta = yaml.safe_load(fh)
+            except (OSError, yaml.YAMLError, RecursionError):
+                return None
+            deps = meta.get("dependencies") if isinstance(meta, dict) else None
+            names = {
+                str(d.get(key))
+                for d in (deps if isinstance(deps, list) else [])
+                if isinstance(d, dict)
+                for key in ("name", "alias")
+                if d.get(key)
+            }
+            return frozenset(names)
         here = os.path.dirname(here)
     return None
 
@@ -118,10 +150,22 @@ class _Scope:
     variables: dict[str, Any]
 
 
+class NilPointer(Exception):
+    """A field of a value that is not there (`.Values.autoscaling.enabled` where values.yaml
+    has no `autoscaling`): helm stops with "nil pointer evaluating interface {}.enabled"."""
+
+    def __init__(self, field: str, path: str = "") -> None:
+        super().__init__(field)
+        self.field = field
+        self.path = path  # the expression's field path, `.Values.autoscaling.enabled`
+
+
 def _lookup(base: Any, fields: list[str]) -> Any:
     for name in fields:
         if base is UNKNOWN:
             return UNKNOWN
+        if base is None:
+            raise NilPointer(name)
         if not isinstance(base, Mapping):
             return UNKNOWN  # a method or a field of a non-map: not evaluated
         base = base.get(name)
@@ -146,12 +190,15 @@ def _operand(token: str, scope: _Scope) -> Any:
         return float(token)
     if token == ".":
         return scope.dot
-    if token.startswith("$"):
-        name, _, rest = token.partition(".")
-        base = scope.root if name == "$" else scope.variables.get(name, UNKNOWN)
-        return _lookup(base, rest.split(".") if rest else [])
-    if token.startswith("."):
-        return _lookup(scope.dot, token[1:].split("."))
+    try:
+        if token.startswith("$"):
+            name, _, rest = token.partition(".")
+            base = scope.root if name == "$" else scope.variables.get(name, UNKNOWN)
+            return _lookup(base, rest.split(".") if rest else [])
+        if token.startswith("."):
+            return _lookup(scope.dot, token[1:].split("."))
+    except NilPointer as nil:
+        raise NilPointer(nil.field, token) from None
     return UNKNOWN
 
 
@@ -258,6 +305,12 @@ def _run(pipeline: list[list[Any]], scope: _Scope) -> Any:
         if not command:
             return UNKNOWN
         head, *rest = command
+        if head in _LAZY and not piped:
+            value = _lazily(head, rest, scope)
+            if value is UNKNOWN:
+                return UNKNOWN
+            piped = [value]
+            continue
         args = [_run(a, scope) if isinstance(a, list) else _operand(a, scope) for a in rest]
         args += piped
         if isinstance(head, list):
@@ -279,6 +332,19 @@ def _run(pipeline: list[list[Any]], scope: _Scope) -> Any:
     return piped[0] if piped else UNKNOWN
 
 
+def _lazily(head: str, rest: list[Any], scope: _Scope) -> Any:
+    """`and`/`or` as Go evaluates them: argument by argument, stopping once decided, so a
+    guard (`and .Values.a .Values.a.b`) keeps the nil field from being read."""
+    done: list[Any] = []
+    for arg in rest:
+        value = _run(arg, scope) if isinstance(arg, list) else _operand(arg, scope)
+        done.append(value)
+        truth = _truthy(value)
+        if truth is (head == "or"):
+            break
+    return _FUNCTIONS[head](*done)
+
+
 def _value(expression: str, scope: _Scope) -> Any:
     tokens = _TOKEN.findall(expression)
     if not tokens:
@@ -290,6 +356,14 @@ def _value(expression: str, scope: _Scope) -> Any:
 # -- the template, line by line -----------------------------------------------------------
 
 
+class _Root(dict[str, Any]):
+    """The template's `.`: `.Values` is known; `.Chart`, `.Release`, `.Capabilities`,
+    `.Template` and `.Files` are not read, so they are unknown rather than missing."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key, UNKNOWN)
+
+
 @dataclass(slots=True)
 class _Frame:
     kind: str  # if, with, range, define
@@ -299,10 +373,34 @@ class _Frame:
 
 
 class _Template:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.root: dict[str, Any] = {"Values": values}
+    def __init__(self, values: dict[str, Any], subcharts: frozenset[str] | None = None) -> None:
+        # helm gives every chart a `global` map, empty unless a parent chart fills it.
+        self.root: dict[str, Any] = _Root(Values={"global": {}, **values})
         self.frames: list[_Frame] = []
         self.variables: dict[str, Any] = {}
+        self.line = 0
+        self.failure: tuple[int, str] | None = None  # (line, field): helm stops there
+        # The chart's dependencies, whose values helm merges in from their own charts
+        # (None: no Chart.yaml read, so no failure is claimed).
+        self.subcharts = subcharts
+
+    def _value(self, expression: str, scope: _Scope | None = None, runs: bool = True) -> Any:
+        """An expression's value; a nil field is helm's render error where the action
+        surely runs (`runs`), and unknown where it may not."""
+        try:
+            return _value(expression, scope or self.scope)
+        except NilPointer as nil:
+            top = re.match(r"^\$?\.Values\.(\w+)", nil.path)
+            surely = (
+                runs
+                and self.failure is None
+                and self.subcharts is not None
+                and top is not None
+                and top.group(1) not in self.subcharts
+            )
+            if surely:
+                self.failure = (self.line, nil.path)
+            return UNKNOWN
 
     def _dot(self, below: int | None = None) -> Any:
         frames = self.frames[:below]
@@ -332,7 +430,8 @@ class _Template:
         elif word == "range":
             self.frames.append(_Frame(word, None, None, UNKNOWN))
         else:
-            value = _value(rest, self.scope) if self.state is not False else UNKNOWN
+            state = self.state
+            value = self._value(rest, runs=state is True) if state is not False else UNKNOWN
             truth = _truthy(value)
             dot = value if word == "with" and truth else UNKNOWN
             self.frames.append(_Frame(word, truth, truth, dot))
@@ -352,7 +451,9 @@ class _Template:
             frame.state = None if frame.taken is None else True
             return
         word, _, condition = rest.partition(" ")
-        value = _value(condition, _Scope(self.root, outer, self.variables))
+        above = [f.state for f in self.frames[:-1]]
+        runs = frame.taken is False and all(state is True for state in above)
+        value = self._value(condition, _Scope(self.root, outer, self.variables), runs)
         truth = _truthy(value) if word in ("if", "with") else None
         if word == "with" and truth:
             frame.dot = value
@@ -365,13 +466,13 @@ class _Template:
     def assign(self, action: str) -> None:
         match = _ASSIGN.match(action)
         if match and self.state is not False:
-            self.variables[match.group(1)] = _value(match.group(2), self.scope)
+            self.variables[match.group(1)] = self._value(match.group(2), runs=self.state is True)
 
     def output(self, action: str) -> Any:
         """What an output action inserts (UNKNOWN when it cannot be known)."""
         if self.state is False:
             return UNKNOWN
-        value = _value(action, self.scope)
+        value = self._value(action, runs=self.state is True)
         return UNKNOWN if value is None else value
 
 
@@ -420,9 +521,19 @@ def _kind(action: str) -> str:
 
 def evaluate(text: str, values: dict[str, Any]) -> str:
     """`text` with what the values decide rendered, and what they do not left as it was."""
-    template = _Template(values)
+    return evaluation(text, values)[0]
+
+
+def evaluation(
+    text: str, values: dict[str, Any], subcharts: frozenset[str] | None = None
+) -> tuple[str, tuple[int, str] | None]:
+    """`evaluate`, and where helm would surely stop with a nil pointer: (line, the field
+    path read through a missing map). Claimed only with the chart's dependencies known
+    (`subcharts`), since helm fills `.Values.NAME` from a dependency's own values."""
+    template = _Template(values, subcharts)
     out: list[str] = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
+        template.line = number
         indent = line[: len(line) - len(line.lstrip())].replace("\t", " " * 8)
         actions = list(_ACTION.finditer(line))
         was = template.state
@@ -467,4 +578,4 @@ def evaluate(text: str, values: dict[str, Any]) -> str:
         elif only_actions and "{{" not in rendered:
             rendered = _nindent(actions, indent, out) + rendered.strip()
         out.append(rendered)
-    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+    return "\n".join(out) + ("\n" if text.endswith("\n") else ""), template.failure

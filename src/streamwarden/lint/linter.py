@@ -57,6 +57,16 @@ NOT_RENDERED = helm.note(
     "`ingress.enabled: false`) renders nothing. Lint it with the values you deploy: "
     "`helm template CHART -f VALUES | streamwarden lint -`.",
 )
+RENDER_ERROR = helm.note(
+    "render-error",
+    "helm cannot render the chart with its default values, so nothing of it installs as is",
+    Severity.INFO,
+    "A template that reads a field through a map its chart's values.yaml does not hold "
+    "(`.Values.autoscaling.enabled` with no `autoscaling`) stops `helm template` and "
+    '`helm install` with "nil pointer evaluating interface {}.enabled". Reported only where '
+    "the read surely runs and the map is not a dependency's (whose values helm merges in); "
+    "the template's own settings are then not judged.",
+)
 UNREAD_CONFIG = gunicorn.rules.note(
     "unread-config",
     "the config file a gunicorn command names could not be read",
@@ -105,6 +115,21 @@ class Result:
         return 1 if any(f.severity == "error" for f in self.findings) else 0
 
 
+def _render_error(path: str, line: int, field: str) -> Finding:
+    holder, _, name = field.rpartition(".")
+    top = field.split(".")[2] if field.count(".") >= 2 else holder
+    return RENDER_ERROR.finding(
+        f"With the chart's default values helm stops here: `{field}` reads `{name}` of "
+        f"`{holder}`, which values.yaml does not hold (nil pointer evaluating interface "
+        f"{{}}.{name}). The chart does not install as is, so this template's settings were "
+        "not judged.",
+        f"Add `{top}:` to values.yaml with the fields the templates read, or guard the read "
+        f"(`{{{{- if {holder} }}}}`), then lint again.",
+        path,
+        line,
+    )
+
+
 def _read_disk(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -121,6 +146,8 @@ def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
         text = rendered
     elif templates.is_template(text):
         stripped = templates.read(path, text)
+        if stripped.fails is not None:
+            return [_render_error(path, *stripped.fails)]
         text, injected, dropped = stripped.text, stripped.injected, stripped.dropped
     file = y.YamlFile(path, y.documents(text, path), injected)
     if dropped is not None:

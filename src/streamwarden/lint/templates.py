@@ -40,6 +40,9 @@ class Stripped:
     dropped: tuple[str, int] | None = None
     # The chart's values broke the YAML, so the template was read without them.
     without_values: bool = False
+    # Where helm stops with the chart's default values (a field read through a map that
+    # values.yaml does not hold): (line, the field path). Nothing of the chart installs.
+    fails: tuple[int, str] | None = None
 
 
 def is_template(text: str) -> bool:
@@ -52,7 +55,11 @@ def read(path: str, text: str) -> Stripped:
     values = helmvalues.chart_values(path)
     if values is None:
         return strip(text)
-    evaluated = helmvalues.evaluate(text, values)
+    evaluated, fails = helmvalues.evaluation(text, values, helmvalues.chart_dependencies(path))
+    if fails is not None:
+        failed = strip(text)
+        failed.fails = fails
+        return failed
     stripped = strip(evaluated)
     if not _parses(stripped.text):
         # What the values inserted broke the YAML (a value helm would quote or indent
