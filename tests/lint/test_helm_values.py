@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamwarden.lint import Limits, lint_paths
 from streamwarden.lint.detect import detect
-from streamwarden.lint.helmvalues import chart_values, evaluate, evaluation
+from streamwarden.lint.helmvalues import Failure, chart_values, evaluate, evaluation
 
 INGRESS = (
     "{{- if .Values.ingress.enabled }}\n"
@@ -218,7 +218,9 @@ def test_an_include_under_labels_fills_labels_not_its_siblings(tmp_path: Path) -
 def test_a_field_of_a_missing_map_is_where_helm_stops() -> None:
     template = "{{- if .Values.autoscaling.enabled }}\nreplicas: 1\n{{- end }}\n"
     none: frozenset[str] = frozenset()
-    assert evaluation(template, {}, none)[1] == (1, ".Values.autoscaling.enabled")
+    assert evaluation(template, {}, none)[1] == Failure(
+        1, ".Values.autoscaling.enabled", ".Values.autoscaling", "enabled"
+    )
     # Not where helm would not stop: a guard (`and` reads lazily, as Go does), a branch
     # that may not run, a dependency's values (merged in by helm), or no Chart.yaml read.
     guarded = "{{- if and .Values.autoscaling .Values.autoscaling.enabled }}\na: 1\n{{- end }}\n"
@@ -230,7 +232,9 @@ def test_a_field_of_a_missing_map_is_where_helm_stops() -> None:
     # helm gives every chart an empty `global`; a field of a field of it is still missing.
     deeper = "a: {{ .Values.global.app.name }}\n"
     assert evaluation("a: {{ .Values.global.name }}\n", {}, none)[1] is None
-    assert evaluation(deeper, {}, none)[1] == (1, ".Values.global.app.name")
+    assert evaluation(deeper, {}, none)[1] == Failure(
+        1, ".Values.global.app.name", ".Values.global.app", "name"
+    )
 
 
 def test_a_chart_that_does_not_render_says_so_instead_of_judging(tmp_path: Path) -> None:
@@ -244,3 +248,26 @@ def test_a_chart_that_does_not_render_says_so_instead_of_judging(tmp_path: Path)
     assert "`.Values.autoscaling.enabled`" in note.summary
     (root / "values.yaml").write_text(values + "autoscaling: {enabled: false}\n")
     assert [f.id for f in lint_paths([str(root)]).findings] == ["k8s/termination-grace"]
+
+
+def test_go_semantics_the_review_found_wrong() -> None:
+    # Each checked against Helm's engine (helm-python-sdk) when written.
+    lines = (
+        '{{- if eq .Values.mode "ingress" "both" }}\na: 1\n{{- end }}\n'  # eq: any of them
+        'b: {{ or (include "x" .) .Values.t }}\n'  # which renders is unknown
+        "c: {{ .Values.big }}\n"  # a float64: 1e+06
+        "d: {{ .Values.missing | quote }}\n"  # nil quotes to nothing
+        'e: {{ "3.5" | int }}\n'  # cast.ToInt of a non-integer string: 0
+        "f: {{ .Values.m }}\n"  # a map without toYaml prints map[x:1]
+        "g: {{ .Values.banner }}\n"  # two lines would shift the rest
+        '{{- if and (include "x" .) .Values.tls.enabled }}\nh: 1\n{{- end }}\n'
+    )
+    values = {"mode": "both", "t": 20, "big": 1000000, "m": {"x": 1}, "banner": "a\nb: 1"}
+    out, failure = evaluation(lines, values, frozenset())
+    rendered = out.splitlines()
+    assert len(rendered) == len(lines.splitlines())
+    assert rendered[1] == "a: 1"
+    assert rendered[3] == 'b: {{ or (include "x" .) .Values.t }}'
+    assert rendered[4:7] == ["c: 1e+06", "d: {{ .Values.missing | quote }}", "e: 0"]
+    assert rendered[7:9] == ["f: {{ .Values.m }}", "g: {{ .Values.banner }}"]
+    assert failure is None  # `and` may stop at the unknown include before `.tls.enabled`

@@ -19,12 +19,14 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import yaml
 
 __all__ = [
     "UNKNOWN",
+    "Failure",
     "NilPointer",
     "chart_dependencies",
     "chart_values",
@@ -140,6 +142,8 @@ def _truthy(value: Any) -> bool | None:
     """Go template truth: false, 0, nil and empty are false. None: unknown."""
     if value is UNKNOWN:
         return None
+    if isinstance(value, Truth):
+        return value.truth
     return bool(value) if value is not None else False
 
 
@@ -150,22 +154,41 @@ class _Scope:
     variables: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Where helm stops rendering: `path` reads `field` of `holder`, a map that is not there."""
+
+    line: int
+    path: str  # `.Values.autoscaling.enabled`
+    holder: str  # `.Values.autoscaling`
+    field: str  # `enabled`
+
+
 class NilPointer(Exception):
     """A field of a value that is not there (`.Values.autoscaling.enabled` where values.yaml
     has no `autoscaling`): helm stops with "nil pointer evaluating interface {}.enabled"."""
 
-    def __init__(self, field: str, path: str = "") -> None:
+    def __init__(self, field: str, depth: int, path: str = "", rooted: bool = False) -> None:
         super().__init__(field)
-        self.field = field
+        self.field = field  # the field read of nothing: `enabled`
+        self.depth = depth  # how many fields of the path were read before it
         self.path = path  # the expression's field path, `.Values.autoscaling.enabled`
+        self.rooted = rooted  # read from the template's root (`$`, or `.` at the top)
+
+    @property
+    def holder(self) -> str:
+        """The missing map: `.Values.autoscaling`."""
+        head = "$" if self.path.startswith("$") else ""
+        fields = self.path.lstrip("$").lstrip(".").split(".")
+        return head + "." + ".".join(fields[: self.depth])
 
 
 def _lookup(base: Any, fields: list[str]) -> Any:
-    for name in fields:
+    for depth, name in enumerate(fields):
         if base is UNKNOWN:
             return UNKNOWN
         if base is None:
-            raise NilPointer(name)
+            raise NilPointer(name, depth)
         if not isinstance(base, Mapping):
             return UNKNOWN  # a method or a field of a non-map: not evaluated
         base = base.get(name)
@@ -190,23 +213,35 @@ def _operand(token: str, scope: _Scope) -> Any:
         return float(token)
     if token == ".":
         return scope.dot
+    name, _, rest = token.partition(".")
+    if token.startswith("$"):
+        base = scope.root if name == "$" else scope.variables.get(name, UNKNOWN)
+        rooted, fields = name == "$", rest.split(".") if rest else []
+    elif token.startswith("."):
+        base, rooted, fields = scope.dot, scope.dot is scope.root, token[1:].split(".")
+    else:
+        return UNKNOWN
     try:
-        if token.startswith("$"):
-            name, _, rest = token.partition(".")
-            base = scope.root if name == "$" else scope.variables.get(name, UNKNOWN)
-            return _lookup(base, rest.split(".") if rest else [])
-        if token.startswith("."):
-            return _lookup(scope.dot, token[1:].split("."))
+        return _lookup(base, fields)
     except NilPointer as nil:
-        raise NilPointer(nil.field, token) from None
-    return UNKNOWN
+        raise NilPointer(nil.field, nil.depth, token, rooted) from None
 
 
 def _to_int(value: Any) -> Any:
-    try:
-        return int(float(value)) if value not in (None, "") else 0
-    except (TypeError, ValueError):
-        return UNKNOWN
+    """sprig's `int` (spf13/cast): a number truncates, a string of digits parses, and any
+    other string, nil included, is 0."""
+    if value is None or isinstance(value, bool):
+        return int(bool(value))
+    if isinstance(value, (int, float)):
+        try:
+            return int(value)
+        except (OverflowError, ValueError):
+            return UNKNOWN  # inf and nan: Go's conversion is platform-defined
+    if isinstance(value, str):
+        if re.fullmatch(r"[+-]?(0|[1-9]\d*)", value):
+            return int(value)
+        return UNKNOWN if re.fullmatch(r"[+-]?0\d+|[+-]?0[xXoObB]\w+", value) else 0
+    return UNKNOWN
 
 
 def _default(fallback: Any, value: Any = None) -> Any:
@@ -216,18 +251,33 @@ def _default(fallback: Any, value: Any = None) -> Any:
     return value if truth else fallback
 
 
+class Truth:
+    """A value whose truth is known but not the value itself (`or X .Values.y` with X
+    unknown and y set: true either way, but which one renders is not known)."""
+
+    def __init__(self, truth: bool) -> None:
+        self.truth = truth
+
+
 def _and(*args: Any) -> Any:
-    truths = [_truthy(a) for a in args]
-    if False in truths:
-        return args[truths.index(False)]
-    return UNKNOWN if None in truths else args[-1]
+    """Go's `and`: the first false argument, else the last; by truth alone when an unknown
+    argument comes before the one that decides."""
+    return _decided(args, False)
 
 
 def _or(*args: Any) -> Any:
+    """Go's `or`: the first true argument, else the last."""
+    return _decided(args, True)
+
+
+def _decided(args: tuple[Any, ...], stop: bool) -> Any:
     truths = [_truthy(a) for a in args]
-    if True in truths:
-        return args[truths.index(True)]
-    return UNKNOWN if None in truths else args[-1]
+    if stop in truths:
+        at = truths.index(stop)
+        return args[at] if None not in truths[:at] else Truth(stop)
+    if None in truths:
+        return UNKNOWN
+    return args[-1]
 
 
 def _not(value: Any) -> Any:
@@ -245,22 +295,58 @@ def _flow(value: Any) -> _Flow:
 
 
 def _quote(value: Any) -> Any:
-    return json.dumps("" if value is None else _text(value))
+    return UNKNOWN if value is None else json.dumps(_text(value))
 
 
 def _text(value: Any) -> str:
+    """A value as Go's fmt prints it: helm reads every values.yaml number as a float64, so
+    60 prints `60` and 1000000 prints `1e+06`."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _go_float(float(value))
     return str(value)
+
+
+def _go_float(number: float) -> str:
+    """strconv.FormatFloat(f, 'g', -1, 64): the shortest digits, in exponent form from 1e6
+    up or below 1e-4."""
+    if number != number or number in (float("inf"), float("-inf")):
+        return {"inf": "+Inf", "-inf": "-Inf"}.get(str(number), "NaN")
+    if number == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(str(d) for d in digits)
+    point = len(text) + exponent  # where the decimal point falls in `text`
+    exp = point - 1
+    minus = "-" if sign else ""
+    if exp < -4 or exp >= 6:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{minus}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{minus}0.{'0' * -point}{text}"
+    if point >= len(text):
+        return minus + text + "0" * (point - len(text))
+    return f"{minus}{text[:point]}.{text[point:]}"
+
+
+def _eq(first: Any, *others: Any) -> Any:
+    """Go's `eq`: true when the first equals any other. Numbers are left unknown: values.yaml
+    numbers are float64 and template literals int, which Go refuses to compare."""
+    values = (first, *others)
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return UNKNOWN
+    return any(first == other for other in others)
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "default": _default,
     "quote": _quote,
-    "squote": lambda v: "'" + _text(v) + "'",
+    "squote": lambda v: UNKNOWN if v is None else "'" + _text(v) + "'",
     "int": _to_int,
     "int64": _to_int,
-    "toString": lambda v: _text(v),
+    "toString": lambda v: UNKNOWN if v is None else _text(v),
     "toYaml": _flow,
     "toJson": _flow,
     "nindent": lambda _n, v: v,
@@ -271,8 +357,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "not": _not,
     "and": _and,
     "or": _or,
-    "eq": lambda a, *b: all(a == x for x in b),
-    "ne": lambda a, b: a != b,
+    "eq": _eq,
+    "ne": lambda a, b: _not(_eq(a, b)),
     "empty": lambda v: _not(v),
     "required": lambda _msg, v: v,
 }
@@ -320,7 +406,7 @@ def _run(pipeline: list[list[Any]], scope: _Scope) -> Any:
                 return UNKNOWN
             try:
                 value = _FUNCTIONS[head](*args)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return UNKNOWN
         elif not rest and not piped:
             value = _operand(head, scope)
@@ -337,7 +423,12 @@ def _lazily(head: str, rest: list[Any], scope: _Scope) -> Any:
     guard (`and .Values.a .Values.a.b`) keeps the nil field from being read."""
     done: list[Any] = []
     for arg in rest:
-        value = _run(arg, scope) if isinstance(arg, list) else _operand(arg, scope)
+        try:
+            value = _run(arg, scope) if isinstance(arg, list) else _operand(arg, scope)
+        except NilPointer:
+            if any(_truthy(d) is None for d in done):
+                return UNKNOWN  # an unknown guard before it may have stopped Go here
+            raise
         done.append(value)
         truth = _truthy(value)
         if truth is (head == "or"):
@@ -379,7 +470,7 @@ class _Template:
         self.frames: list[_Frame] = []
         self.variables: dict[str, Any] = {}
         self.line = 0
-        self.failure: tuple[int, str] | None = None  # (line, field): helm stops there
+        self.failure: Failure | None = None  # where helm stops
         # The chart's dependencies, whose values helm merges in from their own charts
         # (None: no Chart.yaml read, so no failure is claimed).
         self.subcharts = subcharts
@@ -393,13 +484,14 @@ class _Template:
             top = re.match(r"^\$?\.Values\.(\w+)", nil.path)
             surely = (
                 runs
+                and nil.rooted
                 and self.failure is None
                 and self.subcharts is not None
                 and top is not None
                 and top.group(1) not in self.subcharts
             )
             if surely:
-                self.failure = (self.line, nil.path)
+                self.failure = Failure(self.line, nil.path, nil.holder, nil.field)
             return UNKNOWN
 
     def _dot(self, below: int | None = None) -> Any:
@@ -486,15 +578,19 @@ def _inserted(value: Any, alone: bool, above: list[str], action: str) -> str | N
     has none (`annotations:` then `{{- toYaml … | nindent 4 }}`), or after the key on its
     own line. Merged into a mapping or sequence already open, it would need lines of its
     own, so it stays unknown."""
-    if value is UNKNOWN:
+    if value is UNKNOWN or isinstance(value, Truth):
         return None
-    if not isinstance(value, (dict, list, _Flow)):
-        return None if alone else _text(value)
+    if isinstance(value, (dict, list)):
+        return None  # printed without toYaml, Go writes `map[a:1]`: not what a rule reads
+    if not isinstance(value, _Flow):
+        text = _text(value)
+        # A value of several lines would shift every line below it.
+        return None if alone or len(text.splitlines()) > 1 or "\r" in text else text
     if not alone:
-        return _flow(value)
+        return value
     previous = next((line for line in reversed(above) if line.strip() != "#"), "")
     if _OPEN_KEY.match(previous) and ("nindent" in action or "indent" in action):
-        return _flow(value)
+        return value
     return None
 
 
@@ -526,9 +622,8 @@ def evaluate(text: str, values: dict[str, Any]) -> str:
 
 def evaluation(
     text: str, values: dict[str, Any], subcharts: frozenset[str] | None = None
-) -> tuple[str, tuple[int, str] | None]:
-    """`evaluate`, and where helm would surely stop with a nil pointer: (line, the field
-    path read through a missing map). Claimed only with the chart's dependencies known
+) -> tuple[str, Failure | None]:
+    """`evaluate`, and where helm would surely stop with a nil pointer. Claimed only with the chart's dependencies known
     (`subcharts`), since helm fills `.Values.NAME` from a dependency's own values."""
     template = _Template(values, subcharts)
     out: list[str] = []

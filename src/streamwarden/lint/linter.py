@@ -17,6 +17,7 @@ from streamwarden.lint import (
     envoy,
     gunicorn,
     haproxy,
+    helmvalues,
     ingress,
     nginx,
     routetimeouts,
@@ -115,18 +116,18 @@ class Result:
         return 1 if any(f.severity == "error" for f in self.findings) else 0
 
 
-def _render_error(path: str, line: int, field: str) -> Finding:
-    holder, _, name = field.rpartition(".")
-    top = field.split(".")[2] if field.count(".") >= 2 else holder
+def _render_error(path: str, failure: helmvalues.Failure) -> Finding:
+    holder, name = failure.holder, failure.field
+    top = holder.split(".")[2] if holder.count(".") >= 2 else holder
     return RENDER_ERROR.finding(
-        f"With the chart's default values helm stops here: `{field}` reads `{name}` of "
-        f"`{holder}`, which values.yaml does not hold (nil pointer evaluating interface "
+        f"With the chart's default values helm stops here: `{failure.path}` reads `{name}` "
+        f"of `{holder}`, which values.yaml does not hold (nil pointer evaluating interface "
         f"{{}}.{name}). The chart does not install as is, so this template's settings were "
         "not judged.",
         f"Add `{top}:` to values.yaml with the fields the templates read, or guard the read "
         f"(`{{{{- if {holder} }}}}`), then lint again.",
         path,
-        line,
+        failure.line,
     )
 
 
@@ -147,7 +148,7 @@ def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
     elif templates.is_template(text):
         stripped = templates.read(path, text)
         if stripped.fails is not None:
-            return [_render_error(path, *stripped.fails)]
+            return [_render_error(path, stripped.fails)]
         text, injected, dropped = stripped.text, stripped.injected, stripped.dropped
     file = y.YamlFile(path, y.documents(text, path), injected)
     if dropped is not None:

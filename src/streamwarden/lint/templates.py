@@ -42,7 +42,7 @@ class Stripped:
     without_values: bool = False
     # Where helm stops with the chart's default values (a field read through a map that
     # values.yaml does not hold): (line, the field path). Nothing of the chart installs.
-    fails: tuple[int, str] | None = None
+    fails: helmvalues.Failure | None = None
 
 
 def is_template(text: str) -> bool:
