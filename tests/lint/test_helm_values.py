@@ -271,3 +271,46 @@ def test_go_semantics_the_review_found_wrong() -> None:
     assert rendered[4:7] == ["c: 1e+06", "d: {{ .Values.missing | quote }}", "e: 0"]
     assert rendered[7:9] == ["f: {{ .Values.m }}", "g: {{ .Values.banner }}"]
     assert failure is None  # `and` may stop at the unknown include before `.tls.enabled`
+
+
+def test_variables_blocks_and_mutations_follow_go_scoping() -> None:
+    template = (
+        '{{- $t := "3600" }}\n'
+        '{{- if include "x" . }}\n{{- $t = .Values.short }}\n{{- end }}\n'  # may run
+        "a: {{ $t }}\n"
+        '{{- $u := "outer" }}\n{{- if .Values.on }}\n{{- $u := "inner" }}\n{{- end }}\n'
+        "b: {{ $u }}\n"  # `:=` inside the if declares its own
+        "{{- range $k, $v := .Values.m }}\nc: {{ $v }}\n{{- end }}\n"  # bound by range
+        "{{- if .Values.off }}\nd: 1\n{{- else\tif .Values.on }}\ne: 2\n{{- end }}\n"  # a tab
+        '{{- $_ := set .Values "on" false }}\n'  # values change as the template runs
+        "f: {{ .Values.on }}\n"
+    )
+    values = {"short": "20", "on": True, "off": False, "m": {"x": 1}}
+    out = evaluate(template, values).splitlines()
+    assert len(out) == len(template.splitlines())
+    assert out[4] == "a: {{ $t }}"
+    assert out[9] == "b: outer"
+    assert out[11] == "c: {{ $v }}"
+    assert [out[14], out[16]] == ["#", "e: 2"]
+    assert out[19] == "f: {{ .Values.on }}"
+
+
+def test_actions_across_lines_keep_blocks_balanced() -> None:
+    # A comment with an action in it is not evaluated (helm skips it), and an `if` whose
+    # condition spans lines still opens one block.
+    template = (
+        "{{/*\nExample: {{ .Values.tls.secretName }}\n*/}}\n"
+        "{{- if .Values.ing }}\n{{- if or .Values.a\n      .Values.b }}\nx: 1\n{{- end }}\n"
+        "y: 2\n{{- end }}\nz: 3\n"
+    )
+    out, failure = evaluation(template, {"ing": False, "a": True}, frozenset())
+    assert failure is None
+    lines = out.splitlines()
+    assert len(lines) == len(template.splitlines())
+    assert [line for line in lines if line.strip() not in ("", "#")] == ["z: 3"]
+
+
+def test_a_long_line_with_no_closing_braces_is_read_quickly() -> None:
+    # The old pattern backtracked cubically here (about a minute at this size).
+    line = "a: {{" + " " * 3000 + "\n"
+    assert evaluate(line, {}) == line

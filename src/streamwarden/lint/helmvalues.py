@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -42,9 +42,16 @@ class _Unknown:
 
 UNKNOWN: Any = _Unknown()
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+_TRIM = re.compile(r"^-(?=\s)|(?<=\s)-$")
+# An action or a comment (which may hold `}}` itself: `{{/* e.g. {{ .Values.x }} */}}`),
+# trim markers and spaces left to `_body`: a pattern that trims them itself backtracks
+# cubically on a long line with no `}}`.
+_WHOLE_ACTION = re.compile(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}|\{\{.*?\}\}", re.DOTALL)
 _CONTROL = re.compile(r"^(if|else|with|range|end|define|block)\b")
-_ASSIGN = re.compile(r"^(\$[A-Za-z_]\w*)\s*:?=\s*(.+)$", re.DOTALL)
+_ASSIGN = re.compile(r"^(\$[A-Za-z_]\w*)\s*(:?=)\s*(.+)$", re.DOTALL)
+# `range $k, $v := …`, `with $x := …`: the variables a block declares, and its pipeline.
+_DECLARE = re.compile(r"^(\$\w+)\s*(?:,\s*(\$\w+)\s*)?:=\s*(.+)$", re.DOTALL)
+_MUTATES = re.compile(r"\b(set|unset|merge|mergeOverwrite|mustMerge|mustMergeOverwrite)\b")
 _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|\(|\)|\||[^\s()|]+')
 
 
@@ -461,6 +468,7 @@ class _Frame:
     state: bool | None  # this branch renders, does not, or unknown
     taken: bool | None  # an earlier branch of this if/with rendered (for else)
     dot: Any  # what `.` is inside the branch
+    variables: dict[str, Any] = field(default_factory=dict)  # declared (`:=`) inside it
 
 
 class _Template:
@@ -500,7 +508,14 @@ class _Template:
 
     @property
     def scope(self) -> _Scope:
-        return _Scope(self.root, self._dot(), self.variables)
+        return _Scope(self.root, self._dot(), self._visible())
+
+    def _visible(self) -> dict[str, Any]:
+        """The variables in scope: the template's, then each open block's, inner ones last."""
+        seen = dict(self.variables)
+        for frame in self.frames:
+            seen.update(frame.variables)
+        return seen
 
     @property
     def state(self) -> bool | None:
@@ -510,23 +525,28 @@ class _Template:
         return None if None in states else True
 
     def control(self, action: str) -> None:
-        word, _, rest = action.partition(" ")
+        word, rest = [*action.split(None, 1), ""][:2]
         rest = rest.strip()
+        declared = _DECLARE.match(rest)
+        names = [n for n in declared.group(1, 2) if n] if declared else []
+        if declared:
+            rest = declared.group(3)
         if word == "end":
             if self.frames:
                 self.frames.pop()
         elif word == "else":
             self._otherwise(rest)
-        elif word in ("define", "block"):
+        elif word == "define":
             self.frames.append(_Frame(word, False, None, UNKNOWN))
-        elif word == "range":
-            self.frames.append(_Frame(word, None, None, UNKNOWN))
+        elif word in ("range", "block"):  # a block renders in place, with its own `.`
+            self.frames.append(_Frame(word, None, None, UNKNOWN, dict.fromkeys(names, UNKNOWN)))
         else:
             state = self.state
             value = self._value(rest, runs=state is True) if state is not False else UNKNOWN
             truth = _truthy(value)
             dot = value if word == "with" and truth else UNKNOWN
-            self.frames.append(_Frame(word, truth, truth, dot))
+            bound = {name: value if truth else UNKNOWN for name in names}
+            self.frames.append(_Frame(word, truth, truth, dot, bound))
 
     def _otherwise(self, rest: str) -> None:
         """`else`, `else if X`, `else with X`: this branch renders when no earlier one did."""
@@ -542,10 +562,10 @@ class _Template:
         if not rest:
             frame.state = None if frame.taken is None else True
             return
-        word, _, condition = rest.partition(" ")
+        word, condition = [*rest.split(None, 1), ""][:2]
         above = [f.state for f in self.frames[:-1]]
         runs = frame.taken is False and all(state is True for state in above)
-        value = self._value(condition, _Scope(self.root, outer, self.variables), runs)
+        value = self._value(condition, _Scope(self.root, outer, self._visible()), runs)
         truth = _truthy(value) if word in ("if", "with") else None
         if word == "with" and truth:
             frame.dot = value
@@ -556,9 +576,32 @@ class _Template:
             frame.state = frame.taken = truth
 
     def assign(self, action: str) -> None:
+        """`$x := v` declares in the innermost open block; `$x = v` sets the nearest
+        declaration. Where the block may not run, the variable is unknown after it."""
         match = _ASSIGN.match(action)
-        if match and self.state is not False:
-            self.variables[match.group(1)] = self._value(match.group(2), runs=self.state is True)
+        state = self.state
+        if match is None or state is False:
+            return
+        name, declares, expression = match.group(1), match.group(2) == ":=", match.group(3)
+        value = self._value(expression, runs=state is True)
+        if state is None:
+            value = UNKNOWN
+        if declares:
+            (self.frames[-1].variables if self.frames else self.variables)[name] = value
+            return
+        for scope in [f.variables for f in reversed(self.frames)] + [self.variables]:
+            if name in scope:
+                scope[name] = value
+                return
+
+    def mutate(self, action: str) -> None:
+        """`set`/`unset`/`merge` on the values change them as the template runs: from here on
+        nothing read from them, or from variables, is known."""
+        if self.state is not False and _MUTATES.search(action):
+            self.root["Values"] = UNKNOWN
+            for scope in [self.variables] + [f.variables for f in self.frames]:
+                for name in scope:
+                    scope[name] = UNKNOWN
 
     def output(self, action: str) -> Any:
         """What an output action inserts (UNKNOWN when it cannot be known)."""
@@ -597,12 +640,32 @@ def _inserted(value: Any, alone: bool, above: list[str], action: str) -> str | N
 def _nindent(actions: list[re.Match[str]], indent: str, above: list[str]) -> str:
     """Where inserted flow text goes: `nindent N`'s column, deeper than the key it belongs
     to (helm may put a block sequence at the key's own column; a flow one must be deeper)."""
-    match = re.search(r"\bn?indent\s+(\d+)", actions[-1].group(1))
+    match = re.search(r"\bn?indent\s+(\d+)", _body(actions[-1]))
     width = int(match.group(1)) if match else len(indent)
     key = next((line for line in reversed(above) if line.strip() != "#"), "")
     if _OPEN_KEY.match(key):
         width = max(width, len(key) - len(key.lstrip()) + 2)
     return " " * width
+
+
+def _body(action: re.Match[str]) -> str:
+    """An action's text without its `{{-`/`-}}` trim markers and surrounding spaces."""
+    return _TRIM.sub("", action.group(0)[2:-2].strip()).strip()
+
+
+def _one_line_actions(text: str) -> str:
+    """Actions and comments that span lines (`{{/*` … `*/}}`, a long `if or …`) put on their
+    first line, with the lines they covered left empty, so each line's actions are whole and
+    line numbers stay."""
+    out: list[str] = []
+    at = 0
+    for match in _WHOLE_ACTION.finditer(text):
+        breaks = match.group(0).count("\n")
+        if not breaks:
+            continue
+        out += [text[at : match.start()], match.group(0).replace("\n", " "), "\n" * breaks]
+        at = match.end()
+    return "".join(out) + text[at:]
 
 
 def _kind(action: str) -> str:
@@ -627,22 +690,24 @@ def evaluation(
     (`subcharts`), since helm fills `.Values.NAME` from a dependency's own values."""
     template = _Template(values, subcharts)
     out: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_one_line_actions(text).splitlines(), start=1):
         template.line = number
+        for action in _WHOLE_ACTION.finditer(line):
+            template.mutate(_body(action))
         indent = line[: len(line) - len(line.lstrip())].replace("\t", " " * 8)
-        actions = list(_ACTION.finditer(line))
+        actions = list(_WHOLE_ACTION.finditer(line))
         was = template.state
         if not actions:
             out.append(indent + "#" if was is False else line)
             continue
-        kinds = [_kind(a.group(1)) for a in actions]
-        only_actions = not _ACTION.sub("", line).strip()
+        kinds = [_kind(_body(a)) for a in actions]
+        only_actions = not _WHOLE_ACTION.sub("", line).strip()
         if any(k == "control" for k in kinds):
             for action, kind in zip(actions, kinds, strict=True):
                 if kind == "control":
-                    template.control(action.group(1))
+                    template.control(_body(action))
                 elif kind == "assign":
-                    template.assign(action.group(1))
+                    template.assign(_body(action))
             outputs = [a for a, k in zip(actions, kinds, strict=True) if k == "output"]
             if only_actions and not outputs:
                 out.append(indent + "#")
@@ -657,13 +722,13 @@ def evaluation(
         replacements: list[str | None] = []
         for action, kind in zip(actions, kinds, strict=True):
             if kind == "assign":
-                template.assign(action.group(1))
+                template.assign(_body(action))
                 replacements.append("" if only_actions else None)
             elif kind == "comment":
                 replacements.append("")
             else:
-                value = template.output(action.group(1))
-                replacements.append(_inserted(value, only_actions, out, action.group(1)))
+                value = template.output(_body(action))
+                replacements.append(_inserted(value, only_actions, out, _body(action)))
         rendered = line
         for action, replacement in reversed(list(zip(actions, replacements, strict=True))):
             if replacement is not None:
