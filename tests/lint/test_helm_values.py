@@ -314,3 +314,11 @@ def test_a_long_line_with_no_closing_braces_is_read_quickly() -> None:
     # The old pattern backtracked cubically here (about a minute at this size).
     line = "a: {{" + " " * 3000 + "\n"
     assert evaluate(line, {}) == line
+
+
+def test_a_helper_named_merge_does_not_change_the_values() -> None:
+    # ai-dial's `include "common.tplvalues.merge" …` is a helper's name, not sprig's merge.
+    template = (
+        '{{- $l := include "common.tplvalues.merge" (dict "v" .Values.x) }}\na: {{ .Values.y }}\n'
+    )
+    assert evaluate(template, {"x": 1, "y": "z"}).splitlines()[1] == "a: z"

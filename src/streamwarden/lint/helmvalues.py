@@ -51,7 +51,7 @@ _CONTROL = re.compile(r"^(if|else|with|range|end|define|block)\b")
 _ASSIGN = re.compile(r"^(\$[A-Za-z_]\w*)\s*(:?=)\s*(.+)$", re.DOTALL)
 # `range $k, $v := …`, `with $x := …`: the variables a block declares, and its pipeline.
 _DECLARE = re.compile(r"^(\$\w+)\s*(?:,\s*(\$\w+)\s*)?:=\s*(.+)$", re.DOTALL)
-_MUTATES = re.compile(r"\b(set|unset|merge|mergeOverwrite|mustMerge|mustMergeOverwrite)\b")
+_MUTATES = {"set", "unset", "merge", "mergeOverwrite", "mustMerge", "mustMergeOverwrite"}
 _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|\(|\)|\||[^\s()|]+')
 
 
@@ -597,7 +597,7 @@ class _Template:
     def mutate(self, action: str) -> None:
         """`set`/`unset`/`merge` on the values change them as the template runs: from here on
         nothing read from them, or from variables, is known."""
-        if self.state is not False and _MUTATES.search(action):
+        if self.state is not False and _MUTATES & set(_TOKEN.findall(action)):
             self.root["Values"] = UNKNOWN
             for scope in [self.variables] + [f.variables for f in self.frames]:
                 for name in scope:
