@@ -6,7 +6,13 @@ from pathlib import Path
 
 from streamwarden.lint import Limits, lint_paths
 from streamwarden.lint.detect import detect
-from streamwarden.lint.helmvalues import Failure, chart_values, evaluate, evaluation
+from streamwarden.lint.helmvalues import (
+    Failure,
+    chart_dependencies,
+    chart_values,
+    evaluate,
+    evaluation,
+)
 
 INGRESS = (
     "{{- if .Values.ingress.enabled }}\n"
@@ -322,3 +328,46 @@ def test_a_helper_named_merge_does_not_change_the_values() -> None:
         '{{- $l := include "common.tplvalues.merge" (dict "v" .Values.x) }}\na: {{ .Values.y }}\n'
     )
     assert evaluate(template, {"x": 1, "y": "z"}).splitlines()[1] == "a: z"
+
+
+def test_what_helm_fills_from_elsewhere_is_never_a_render_error(tmp_path: Path) -> None:
+    deployment = "{{- if .Values.redis.master.port }}\n" + DEPLOYMENT + "{{- end }}\n"
+    values = "image: {repository: app}\nport: 8080\n"
+    root = chart(tmp_path, values, deployment=deployment)
+    template = str(root / "templates" / "deployment.yaml")
+    assert chart_dependencies(template) == frozenset()
+    # A chart in charts/, a v1 requirements.yaml, or imported values: `redis` may be filled.
+    (root / "charts" / "redis").mkdir(parents=True)
+    assert chart_dependencies(template) == frozenset({"redis"})
+    (root / "charts" / "redis").rmdir()
+    (root / "requirements.yaml").write_text("dependencies:\n  - name: redis\n")
+    assert chart_dependencies(template) == frozenset({"redis"})
+    (root / "requirements.yaml").unlink()
+    (root / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: chat\nversion: 0.1.0\n"
+        "dependencies:\n  - name: cache\n    import-values: [data]\n"
+    )
+    assert chart_dependencies(template) is None
+    assert [f.id for f in lint_paths([str(root)]).findings] == ["k8s/termination-grace"]
+
+
+def test_only_templates_helm_renders_are_evaluated(tmp_path: Path) -> None:
+    # values.yaml may hold `tpl` strings; helm renders only templates/, never `_` files.
+    values = 'secret: "{{ .Values.auth.name }}"\nimage: {repository: app}\nport: 8080\n'
+    root = chart(tmp_path, values, deployment=DEPLOYMENT)
+    assert chart_values(str(root / "values.yaml")) is None
+    assert chart_values(str(root / "templates" / "_partial.yaml")) is None
+    assert chart_values(str(root / "templates" / "deployment.yaml")) is not None
+    assert all(f.id != "helm/render-error" for f in lint_paths([str(root)]).findings)
+
+
+def test_a_subchart_under_an_alias_takes_the_alias_s_values(tmp_path: Path) -> None:
+    parent = tmp_path / "app"
+    (parent / "charts").mkdir(parents=True)
+    (parent / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: chat\n    alias: api\n"
+    )
+    (parent / "values.yaml").write_text("api:\n  ingress:\n    enabled: true\n")
+    sub = chart(parent / "charts", "ingress:\n  enabled: false\n", ingress=INGRESS)
+    values = chart_values(str(sub / "templates" / "ingress.yaml"))
+    assert values is not None and values["ingress"]["enabled"] is True

@@ -57,45 +57,58 @@ _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|\(|\)|\||[^\s()|]+')
 
 def chart_values(path: str) -> dict[str, Any] | None:
     """The default values of the chart a template belongs to: `values.yaml` beside the
-    `templates/` folder (or beside Chart.yaml above it), with what a parent chart sets for it
-    (a subchart in the parent's `charts/NAME/` takes the parent's `NAME:` and `global:`
-    values, as helm does). None when there is none or it does not parse."""
+    `templates/` folder that holds it, with what a parent chart sets for it (a subchart in
+    the parent's `charts/NAME/` takes the parent's `NAME:` (or its alias's) and `global:`
+    values, as helm does). None for a file helm does not render as a template (outside
+    `templates/`, or named `_…`), or when values.yaml is missing or does not parse."""
+    chart = _chart_of(path)
+    return _values_of(chart) if chart is not None else None
+
+
+def _chart_of(path: str) -> str | None:
+    """The chart folder of a template helm renders: one whose `templates/` holds `path`."""
+    if os.path.basename(path).startswith("_"):
+        return None
     here = os.path.dirname(os.path.abspath(path))
     for _ in range(4):
-        is_chart = os.path.isfile(os.path.join(here, "Chart.yaml"))
-        if os.path.isfile(os.path.join(here, "values.yaml")) and (
-            is_chart or _holds_templates(here, path)
-        ):
-            return _values_of(here)
-        if is_chart:
-            return None
+        if os.path.isfile(os.path.join(here, "values.yaml")) and _holds_templates(here, path):
+            return here
         here = os.path.dirname(here)
     return None
 
 
 def chart_dependencies(path: str) -> frozenset[str] | None:
-    """The names (and aliases) of the dependencies in the Chart.yaml of a template's chart;
-    None when there is no Chart.yaml to read."""
-    here = os.path.dirname(os.path.abspath(path))
-    for _ in range(4):
-        chart = os.path.join(here, "Chart.yaml")
-        if os.path.isfile(chart):
-            try:
-                with open(chart, encoding="utf-8", errors="replace") as fh:
-                    meta = yaml.safe_load(fh)
-            except (OSError, yaml.YAMLError, RecursionError):
+    """What helm fills `.Values.NAME` from besides values.yaml: the chart's dependencies by
+    name and alias (Chart.yaml, or requirements.yaml for apiVersion v1) and the charts in its
+    `charts/` folder. None when the chart has no Chart.yaml to read, or imports values from
+    a dependency (`import-values`), since then any key may come from elsewhere."""
+    chart = _chart_of(path)
+    if chart is None or not os.path.isfile(os.path.join(chart, "Chart.yaml")):
+        return None
+    names: set[str] = set()
+    for file in ("Chart.yaml", "requirements.yaml"):
+        deps = _yaml_file(os.path.join(chart, file)).get("dependencies")
+        for dep in deps if isinstance(deps, list) else []:
+            if not isinstance(dep, dict):
+                continue
+            if dep.get("import-values"):
                 return None
-            deps = meta.get("dependencies") if isinstance(meta, dict) else None
-            names = {
-                str(d.get(key))
-                for d in (deps if isinstance(deps, list) else [])
-                if isinstance(d, dict)
-                for key in ("name", "alias")
-                if d.get(key)
-            }
-            return frozenset(names)
-        here = os.path.dirname(here)
-    return None
+            names |= {str(dep[key]) for key in ("name", "alias") if dep.get(key)}
+    folder = os.path.join(chart, "charts")
+    if os.path.isdir(folder):
+        for entry in os.listdir(folder):
+            # `redis/`, or a packaged `redis-17.3.2.tgz`
+            names.add(re.sub(r"-v?\d[\w.+-]*\.tgz$", "", entry).removesuffix(".tgz"))
+    return frozenset(names)
+
+
+def _yaml_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            loaded = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError, RecursionError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _load(chart: str) -> dict[str, Any] | None:
@@ -120,11 +133,25 @@ def _values_of(chart: str, depth: int = 0) -> dict[str, Any] | None:
             else None
         )
         if above:
-            mine = above.get(os.path.basename(chart))
+            keys = _keys_for(parent, os.path.basename(chart))
+            if len(keys) != 1:
+                return None  # several aliases: which one's values is not known
+            mine = above.get(keys[0])
             values = _merged(values, mine if isinstance(mine, dict) else {})
             if isinstance(above.get("global"), dict):
                 values = _merged(values, {"global": above["global"]})
     return values
+
+
+def _keys_for(parent: str, name: str) -> list[str]:
+    """The keys of a parent's values that feed subchart `name`: its aliases, or its name."""
+    deps = _yaml_file(os.path.join(parent, "Chart.yaml")).get("dependencies")
+    aliases = [
+        str(dep.get("alias") or name)
+        for dep in (deps if isinstance(deps, list) else [])
+        if isinstance(dep, dict) and dep.get("name") == name
+    ]
+    return aliases or [name]
 
 
 def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
