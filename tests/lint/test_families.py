@@ -274,3 +274,27 @@ def test_haproxy_stats_and_static_backends_are_not_streams() -> None:
     api = cfg + "backend api\n    server s3 127.0.0.1:8001\n"
     found = lint_text("haproxy.cfg", api, Kind.HAPROXY, Limits())
     assert [(f.id, f.line) for f in found] == [("haproxy/timeout-server", 4)]
+    # A listen section that serves the stats page and an app is judged.
+    both = cfg.replace("backend stats\n", "backend web\n").replace(
+        "    stats enable\n", "    stats enable\n    server s4 127.0.0.1:8002\n"
+    )
+    found = lint_text("haproxy.cfg", both, Kind.HAPROXY, Limits())
+    assert [(f.id, f.line) for f in found] == [("haproxy/timeout-server", 4)]
+
+
+def test_an_upgrade_on_one_envoy_route_leaves_the_others_errors() -> None:
+    # A route-level WebSocket upgrade on /ws says nothing of /v1/chat/completions beside it.
+    routes = (
+        "static_resources:\n  listeners:\n    - name: l\n      filter_chains:\n"
+        "        - filters:\n            - name: envoy.filters.network.http_connection_manager\n"
+        "              typed_config:\n                route_config:\n                  virtual_hosts:\n"
+        "                    - name: v\n                      domains: ['*']\n"
+        "                      routes:\n"
+        "                        - match: {prefix: /ws}\n"
+        "                          route:\n                            cluster: c\n"
+        "                            upgrade_configs: [{upgrade_type: websocket}]\n"
+        "                        - match: {prefix: /v1/chat/completions}\n"
+        "                          route: {cluster: c}\n"
+    )
+    found = lint_text("envoy.yaml", routes, Kind.YAML, Limits())
+    assert sorted((f.line, f.severity) for f in found) == [(14, "warning"), (18, "error")]

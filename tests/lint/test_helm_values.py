@@ -371,3 +371,11 @@ def test_a_subchart_under_an_alias_takes_the_alias_s_values(tmp_path: Path) -> N
     sub = chart(parent / "charts", "ingress:\n  enabled: false\n", ingress=INGRESS)
     values = chart_values(str(sub / "templates" / "ingress.yaml"))
     assert values is not None and values["ingress"]["enabled"] is True
+
+
+def test_the_not_rendered_note_quotes_the_condition(tmp_path: Path) -> None:
+    ingress = '{{- $fullName := include "chat.fullname" . -}}\n' + INGRESS
+    root = chart(tmp_path, "ingress:\n  enabled: false\n", ingress=ingress)
+    [note] = lint_paths([str(root)]).findings
+    assert (note.id, note.line) == ("helm/not-rendered", 2)
+    assert "`{{- if .Values.ingress.enabled }}` is false" in note.summary

@@ -66,8 +66,9 @@ def _routes(file: y.YamlFile) -> list[tuple[yaml.Node, yaml.Node, str]]:
 )
 def route_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
-    websocket = _upgrades_websockets(file)
+    upgraded = _websocket_scopes(file)
     for mapping, route, what in _routes(file):
+        websocket = id(route) in upgraded
         timeout = y.get(route, "timeout")
         seconds = _seconds(timeout) if timeout is not None else DEFAULT_ROUTE_TIMEOUT
         if seconds is None or seconds == 0 or seconds >= limits.max_duration:
@@ -100,12 +101,19 @@ _WEBSOCKETS = (
 )
 
 
-def _upgrades_websockets(file: y.YamlFile) -> bool:
-    return any(
-        (y.scalar(y.get(node, "upgrade_type")) or "").lower() == "websocket"
-        for doc in file.docs
-        for node in y.walk(doc)
-    )
+def _websocket_scopes(file: y.YamlFile) -> set[int]:
+    """The nodes under an `upgrade_configs` that upgrades WebSockets: a connection manager's
+    (every route it holds) or a route action's own."""
+    out: set[int] = set()
+    for doc in file.docs:
+        for node in y.walk(doc):
+            upgrades = y.get(node, "upgrade_configs")
+            if isinstance(upgrades, yaml.SequenceNode) and any(
+                (y.scalar(y.get(item, "upgrade_type")) or "").lower() == "websocket"
+                for item in upgrades.value
+            ):
+                out |= {id(inner) for inner in y.walk(node)}
+    return out
 
 
 @rules.rule(

@@ -26,12 +26,13 @@ class Section:
     timeouts: dict[str, tuple[float, int]] = field(default_factory=dict)
     parent: Section | None = None
     stats: bool = False  # serves HAProxy's statistics page
+    servers: int = 0  # `server` lines: an app behind it
 
     @property
     def streams(self) -> bool:
-        """False for a section that clearly serves no stream: the stats page, or a backend
-        named for static files."""
-        return not (self.stats or _NOT_STREAMS.search(self.name))
+        """False for a section that clearly serves no stream: only the stats page, or a
+        backend named for static files."""
+        return not ((self.stats and not self.servers) or _NOT_STREAMS.search(self.name))
 
     def timeout(self, which: str) -> tuple[float, int] | None:
         if which in self.timeouts:
@@ -64,6 +65,8 @@ def parse(text: str, file: str) -> list[Section]:
             raise ConfigError(file, f"`{words[0]}` outside any section", number)
         if words[0] == "stats" and len(words) >= 2 and words[1] in {"enable", "uri"}:
             current.stats = True
+        elif words[0] == "server":
+            current.servers += 1
         if words[0] == "timeout" and len(words) >= 3:
             seconds = haproxy_seconds(words[2])
             if seconds is None:
@@ -80,7 +83,7 @@ def parse(text: str, file: str) -> list[Section]:
 
 
 DOCS = "https://docs.haproxy.org/2.8/configuration.html#4.2-timeout%20server"
-_NOT_STREAMS = re.compile(r"(^|[-_.])(static|assets?|stats|images?|media|cdn|files)($|[-_.])", re.I)
+_NOT_STREAMS = re.compile(r"(^|[-_.])(static|assets?|stats|images?|cdn)($|[-_.])", re.I)
 Check = Callable[[list[Section], str, Limits], list[Finding]]
 rules: Registry[Check] = Registry("haproxy")
 

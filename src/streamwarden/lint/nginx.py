@@ -167,8 +167,9 @@ class _Source:
         # This machine's files belong to the config only when it lives among them (linting
         # /etc/nginx/nginx.conf in place); a repository's copy would otherwise pull in
         # whatever nginx the linting machine happens to have installed.
-        if os.path.commonpath([self.base, pattern]) == os.path.sep:
-            return []
+        shared = os.path.commonpath([self.base, pattern])
+        if shared.count(os.path.sep) < 2 and shared != self.base:
+            return []  # only `/` or one top folder (`/usr`) in common: not the same install
         return [pattern]
 
     def _relative(self, pattern: str) -> list[str]:

@@ -21,6 +21,7 @@ import yaml
 from streamwarden.lint import helmvalues
 
 PLACEHOLDER = "__helm__"
+_CONDITION = re.compile(r"\{\{-?\s*(if|with)\s")
 # Go template actions (`{{ … }}`), and Jinja statements (`{% … %}`: a YAML template that a
 # tool renders, like archgw's envoy.template.yaml).
 _ACTION = re.compile(r"\{\{-?.*?-?\}\}|\{%-?.*?-?%\}")
@@ -68,10 +69,10 @@ def read(path: str, text: str) -> Stripped:
         plain.without_values = True
         return plain
     if _is_empty(evaluated) and not _is_empty(text):
-        first = next(
-            (n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if "{{" in line
-        )
-        stripped.dropped = (first[1], first[0])
+        lines = list(enumerate(text.splitlines(), 1))
+        condition = [(n, line) for n, line in lines if _CONDITION.search(line)]
+        n, line = (condition or [(n, line) for n, line in lines if "{{" in line])[0]
+        stripped.dropped = (line.strip(), n)
     return stripped
 
 
