@@ -62,7 +62,7 @@ def _routes(file: y.YamlFile) -> list[tuple[yaml.Node, yaml.Node, str]]:
     Severity.ERROR,
     f"A route's `timeout` spans the whole response and defaults to 15 s ({TIMEOUTS}); `0s` "
     "turns it off. A WebSocket is cut by it only during its upgrade handshake "
-    "(envoyproxy/envoy#41068), so in a config that upgrades WebSockets it is a warning.",
+    "(envoyproxy/envoy#41068), so on a route a WebSocket upgrade covers it is a warning.",
 )
 def route_timeout(file: y.YamlFile, limits: Limits) -> list[Finding]:
     out: list[Finding] = []
