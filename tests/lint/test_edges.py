@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,6 +131,18 @@ def test_a_repository_s_absolute_include_never_reads_the_linting_machine(
     result = lint_paths([str(tmp_path / "nginx.conf")])
     assert result.errors == []
     assert [(f.id, f.line) for f in result.findings] == [("nginx/missing-include", 3)]
+
+
+def test_an_include_sharing_one_top_folder_is_not_the_same_install(tmp_path: Path) -> None:
+    # A repository in /tmp/… that includes /tmp/other.conf (or /usr/src/app and /usr/local/…):
+    # one top folder in common is not the server's tree, so this machine's file stays unread.
+    with tempfile.NamedTemporaryFile("w", dir="/tmp", suffix=".conf") as other:
+        other.write("this is not nginx {\n")
+        other.flush()
+        (tmp_path / "nginx.conf").write_text(f"events {{}}\nhttp {{\n include {other.name};\n}}\n")
+        result = lint_paths([str(tmp_path / "nginx.conf")])
+    assert result.errors == []
+    assert [f.id for f in result.findings] == ["nginx/missing-include"]
 
 
 def test_a_config_linted_in_place_reads_its_absolute_includes(tmp_path: Path) -> None:
