@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
+from conftest import Ran
 from streamwarden.lint import Limits, lint_paths
 from streamwarden.lint.detect import detect
 from streamwarden.lint.helmvalues import (
@@ -379,3 +382,37 @@ def test_the_not_rendered_note_quotes_the_condition(tmp_path: Path) -> None:
     [note] = lint_paths([str(root)]).findings
     assert (note.id, note.line) == ("helm/not-rendered", 2)
     assert "`{{- if .Values.ingress.enabled }}` is false" in note.summary
+
+
+def test_the_values_a_user_deploys_with_are_read_over_the_chart_s(
+    cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    root = chart(tmp_path, "ingress:\n  enabled: false\n", ingress=INGRESS)
+    prod = tmp_path / "prod.yaml"
+    prod.write_text(
+        "ingress:\n  enabled: true\n  className: nginx\n  annotations:\n"
+        '    nginx.ingress.kubernetes.io/proxy-read-timeout: "20"\n'
+    )
+    ran = cli("lint", "--format", "json", str(root))
+    assert [f["rule"] for f in json.loads(ran.stdout)["findings"]] == ["helm/not-rendered"]
+    ran = cli("lint", "--format", "json", "--helm-values", str(prod), str(root))
+    assert [(f["rule"], f["line"]) for f in json.loads(ran.stdout)["findings"]] == [
+        ("ingress/read-timeout", 8)
+    ]
+    assert ran.exit_code == 1
+
+
+def test_a_helm_values_file_that_does_not_parse_is_one_line_and_loses_nothing(
+    cli: Callable[..., Ran], tmp_path: Path
+) -> None:
+    root = chart(tmp_path, "ingress:\n  enabled: false\n", ingress=INGRESS)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ingress: [unclosed\n")
+    ran = cli(
+        "lint", "--helm-values", str(bad), "--helm-values", str(tmp_path / "nope.yaml"), str(root)
+    )
+    assert ran.exit_code == 2
+    errors = ran.stderr.strip().splitlines()
+    assert len(errors) == 2 and "cannot parse Helm values" in errors[0]
+    assert "cannot read the Helm values file" in errors[1]
+    assert "helm/not-rendered" in ran.stdout  # the chart was still linted

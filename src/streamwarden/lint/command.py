@@ -124,6 +124,14 @@ def lint(
         list[str] | None,
         typer.Option("--exclude", help="Glob of files or directories to skip (repeatable)."),
     ] = None,
+    helm_values: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--helm-values",
+            help="A values file Helm charts are deployed with, as `helm install -f` takes it, "
+            "read over each chart's values.yaml (repeatable; later files win).",
+        ),
+    ] = None,
 ) -> None:
     """Check proxy, server and load-balancer configs for settings that break streams.
 
@@ -139,7 +147,9 @@ def lint(
         app_sends_accel_buffering,
         app_server=appservers.named(app_server) if app_server else None,
     )
-    result = lint_paths(paths, limits, kind, _roots(root or []), list(exclude or []))
+    result = lint_paths(
+        paths, limits, kind, _roots(root or []), list(exclude or []), list(helm_values or [])
+    )
     for error in result.errors:
         typer.echo(report.error_line(error), err=True)
     if not result.files and not result.errors:

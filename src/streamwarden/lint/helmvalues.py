@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -55,14 +55,16 @@ _MUTATES = {"set", "unset", "merge", "mergeOverwrite", "mustMerge", "mustMergeOv
 _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|\(|\)|\||[^\s()|]+')
 
 
-def chart_values(path: str) -> dict[str, Any] | None:
+def chart_values(path: str, overrides: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any] | None:
     """The default values of the chart a template belongs to: `values.yaml` beside the
     `templates/` folder that holds it, with what a parent chart sets for it (a subchart in
     the parent's `charts/NAME/` takes the parent's `NAME:` (or its alias's) and `global:`
     values, as helm does). None for a file helm does not render as a template (outside
-    `templates/`, or named `_…`), or when values.yaml is missing or does not parse."""
+    `templates/`, or named `_…`), or when values.yaml is missing or does not parse.
+    `overrides` are the values files a user deploys with (`helm install -f`), merged in
+    order over the values of the chart being installed: the outermost one."""
     chart = _chart_of(path)
-    return _values_of(chart) if chart is not None else None
+    return _values_of(chart, overrides=overrides) if chart is not None else None
 
 
 def _chart_of(path: str) -> str | None:
@@ -120,18 +122,21 @@ def _load(chart: str) -> dict[str, Any] | None:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def _values_of(chart: str, depth: int = 0) -> dict[str, Any] | None:
+def _values_of(
+    chart: str, depth: int = 0, overrides: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any] | None:
     values = _load(chart)
     if values is None:
         return None
     folder = os.path.dirname(chart)
     parent = os.path.dirname(folder)
-    if depth < 3 and os.path.basename(folder) == "charts":
-        above = (
-            _values_of(parent, depth + 1)
-            if os.path.isfile(os.path.join(parent, "values.yaml"))
-            else None
-        )
+    is_subchart = depth < 3 and os.path.basename(folder) == "charts"
+    if not (is_subchart and os.path.isfile(os.path.join(parent, "values.yaml"))):
+        for override in overrides:  # the chart being installed takes the user's values
+            values = _merged(values, dict(override))
+        return values
+    if is_subchart:
+        above = _values_of(parent, depth + 1, overrides)
         if above:
             keys = _keys_for(parent, os.path.basename(chart))
             if len(keys) != 1:

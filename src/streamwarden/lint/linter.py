@@ -7,6 +7,9 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
 
 from streamwarden.lint import (
     apigateway,
@@ -131,6 +134,38 @@ def _render_error(path: str, failure: helmvalues.Failure) -> Finding:
     )
 
 
+def _values_named(user: templates.UserValues) -> str:
+    return ", ".join(("values.yaml", *user.files))
+
+
+def _user_values(files: list[str], result: Result) -> templates.UserValues:
+    """The `--helm-values` files that parse as a YAML mapping; each other one is an error
+    (exit 2), and the charts are read without it."""
+    good: list[str] = []
+    values: list[dict[str, Any]] = []
+    for file in files:
+        text = _read_disk(file)
+        if text is None:
+            result.errors.append(ConfigError(file, "cannot read the Helm values file"))
+            continue
+        try:
+            loaded = yaml.safe_load(text)
+        except (yaml.YAMLError, RecursionError) as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or "not YAML"
+            line = mark.line + 1 if mark else None
+            result.errors.append(ConfigError(file, f"cannot parse Helm values: {problem}", line))
+            continue
+        if not isinstance(loaded, dict):
+            result.errors.append(
+                ConfigError(file, "Helm values must be a YAML mapping (key: value lines)")
+            )
+            continue
+        good.append(file)
+        values.append(loaded)
+    return templates.UserValues(tuple(good), tuple(values))
+
+
 def _read_disk(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -139,14 +174,16 @@ def _read_disk(path: str) -> str | None:
         return None
 
 
-def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
-    rendered = templates.render(path) if templates.is_template(text) else None
+def _yaml(
+    path: str, text: str, limits: Limits, user: templates.UserValues = templates.NO_USER_VALUES
+) -> list[Finding]:
+    rendered = templates.render(path, user.files) if templates.is_template(text) else None
     injected: dict[int, str] = {}
     dropped: tuple[str, int] | None = None
     if rendered is not None:
         text = rendered
     elif templates.is_template(text):
-        stripped = templates.read(path, text)
+        stripped = templates.read(path, text, user.values)
         if stripped.fails is not None:
             return [_render_error(path, stripped.fails)]
         text, injected, dropped = stripped.text, stripped.injected, stripped.dropped
@@ -155,10 +192,10 @@ def _yaml(path: str, text: str, limits: Limits) -> list[Finding]:
         action, line = dropped
         return [
             NOT_RENDERED.finding(
-                f"With the chart's default values (values.yaml) `{action}` is false, so this "
-                "template renders nothing and none of its settings were checked.",
-                "Lint it rendered with the values you deploy: "
-                "`helm template CHART -f VALUES | streamwarden lint -`.",
+                f"With the chart's values ({_values_named(user)}) `{action}` is false, so "
+                "this template renders nothing and none of its settings were checked.",
+                "Lint it with the values you deploy: `streamwarden lint CHART --helm-values "
+                "VALUES`, or `helm template CHART -f VALUES | streamwarden lint -`.",
                 path,
                 line,
             )
@@ -258,8 +295,10 @@ def lint_text(
     limits: Limits,
     read: Reader = _read_disk,
     merged: set[str] | None = None,
+    user: templates.UserValues = templates.NO_USER_VALUES,
 ) -> list[Finding]:
-    """Check one file's text. Raises ConfigError when it cannot be parsed."""
+    """Check one file's text (`user`: the values files a Helm template is deployed with).
+    Raises ConfigError when it cannot be parsed."""
     if kind is Kind.NGINX:
         return nginx.check(nginx.load(path, text), limits)
     if kind is Kind.GUNICORN:
@@ -274,7 +313,7 @@ def lint_text(
         return haproxy.check(haproxy.parse(text, path), path, limits)
     if kind is Kind.TERRAFORM:
         return terraform.check(terraform.parse(text, path), path, limits)
-    return _yaml(path, text, limits)
+    return _yaml(path, text, limits, user)
 
 
 def _mismatch(path: str, text: str, kind: Kind) -> ConfigError | None:
@@ -300,11 +339,14 @@ def lint_paths(
     kind: Kind | None = None,
     roots: list[tuple[str, str]] | None = None,
     excludes: list[str] | None = None,
+    helm_values: list[str] | None = None,
 ) -> Result:
     """Lint files and directories (`-`: standard input). Directories are walked; unknown
-    files in them are skipped."""
+    files in them are skipped. `helm_values` are the values files Helm charts are deployed
+    with (`helm install -f`), read over each chart's own values.yaml."""
     limits = limits or Limits()
     result = Result()
+    user = _user_values(helm_values or [], result)
     files, missing = expand(paths, excludes)
     result.errors += [ConfigError(p, "no such file or directory") for p in missing]
     named = {os.path.normpath(p) for p in paths}
@@ -343,7 +385,7 @@ def lint_paths(
 
     requirements = [p for p in files if appservers.is_requirements(p)]
     spring = [p for p in files if sourceservers.is_spring_build(p)]
-    result.app_servers, hosts, from_code = _app_servers(texts, requirements, starting, spring)
+    result.app_servers, hosts, from_code = _app_servers(texts, requirements, starting, spring, user)
     if result.app_servers:
         limits = dataclasses.replace(
             limits, app_servers=tuple(result.app_servers), service_hosts=hosts
@@ -385,12 +427,12 @@ def lint_paths(
         if found is Kind.GUNICORN:
             later.append((path, text, found))  # after the commands that may read it
             continue
-        _one(result, path, text, found, limits, merged)
+        _one(result, path, text, found, limits, merged, user)
     for path, text, found in later:
         if os.path.abspath(path) in merged and os.path.normpath(path) not in named:
             result.files.append(path)  # checked through the command that reads it
             continue
-        _one(result, path, text, found, limits, merged)
+        _one(result, path, text, found, limits, merged, user)
 
     seen: set[tuple[str, str | None, int | None]] = set()
     unique = []
@@ -442,6 +484,7 @@ def _app_servers(
     requirements: list[str],
     sources: dict[str, str],
     spring: list[str],
+    user: templates.UserValues = templates.NO_USER_VALUES,
 ) -> tuple[list[AppServer], frozenset[str], list[tuple[str, Command]]]:
     """The app servers the linted start commands run (Dockerfiles, Procfiles, scripts,
     Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known, then
@@ -463,7 +506,7 @@ def _app_servers(
         elif found is Kind.YAML:
             try:
                 if templates.is_template(text):
-                    text = templates.read(path, text).text
+                    text = templates.read(path, text, user.values).text
                 file = y.YamlFile(path, y.documents(text, path), {})
                 started = workloads.started(file)
                 found_services = workloads.services(file)
@@ -532,10 +575,16 @@ def _built_by(path: str, contexts: dict[str, str], dockerfiles: dict[str, str]) 
 
 
 def _one(
-    result: Result, path: str, text: str, found: Kind, limits: Limits, merged: set[str]
+    result: Result,
+    path: str,
+    text: str,
+    found: Kind,
+    limits: Limits,
+    merged: set[str],
+    user: templates.UserValues,
 ) -> None:
     try:
-        result.findings += lint_text(path, text, found, limits, merged=merged)
+        result.findings += lint_text(path, text, found, limits, merged=merged, user=user)
         result.files.append(path)
     except ConfigError as exc:
         result.errors.append(exc)

@@ -14,7 +14,9 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -46,14 +48,26 @@ class Stripped:
     fails: helmvalues.Failure | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UserValues:
+    """The values files a user deploys a chart with (`helm install -f FILE`): their paths,
+    for helm, and what they hold, for the linter's own reading."""
+
+    files: tuple[str, ...] = ()
+    values: tuple[dict[str, Any], ...] = ()
+
+
+NO_USER_VALUES = UserValues()
+
+
 def is_template(text: str) -> bool:
     return ("{{" in text and "}}" in text) or ("{%" in text and "%}" in text)
 
 
-def read(path: str, text: str) -> Stripped:
-    """A template without helm: its chart's default values evaluated where they decide, the
-    rest stripped."""
-    values = helmvalues.chart_values(path)
+def read(path: str, text: str, overrides: Sequence[Mapping[str, Any]] = ()) -> Stripped:
+    """A template without helm: its chart's values (the defaults, with a user's `overrides`
+    over them) evaluated where they decide, the rest stripped."""
+    values = helmvalues.chart_values(path, overrides)
     if values is None:
         return strip(text)
     evaluated, fails = helmvalues.evaluation(text, values, helmvalues.chart_dependencies(path))
@@ -127,17 +141,19 @@ def chart_root(path: str) -> str | None:
     return None
 
 
-def render(path: str, timeout: float = 30.0) -> str | None:
-    """`helm template CHART --show-only TEMPLATE` with the chart's default values; None when
-    helm is not installed, the file is not in a chart, or helm fails (then we strip)."""
+def render(path: str, values_files: Sequence[str] = (), timeout: float = 30.0) -> str | None:
+    """`helm template CHART --show-only TEMPLATE [-f FILE…]`: the chart's default values,
+    with the user's values files over them; None when helm is not installed, the file is not
+    in a chart, or helm fails (then we strip)."""
     helm = shutil.which("helm")
     chart = chart_root(path)
     if helm is None or chart is None:
         return None
     relative = os.path.relpath(os.path.abspath(path), chart)
+    files = [arg for file in values_files for arg in ("-f", os.path.abspath(file))]
     try:
         done = subprocess.run(
-            [helm, "template", chart, "--show-only", relative],
+            [helm, "template", chart, "--show-only", relative, *files],
             capture_output=True,
             text=True,
             timeout=timeout,
