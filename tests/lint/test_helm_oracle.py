@@ -42,15 +42,3 @@ def test_the_linter_knows_most_of_what_helm_renders(compared: dict[Path, Compari
     failing = sorted(Path(c.chart).name for c in rendered if c.claimed_failures)
     assert failing == ["h2ogpt-chart", "librechat-rag-api", "qdrant"], failing
     assert agreed >= 40 and agreed >= 10 * unknown, (agreed, unknown)
-
-
-def test_sources_name_every_chart_file() -> None:
-    base = HERE / "real_charts"
-    named = {
-        line.split(" | ")[0]
-        for line in (base / "SOURCES").read_text().splitlines()
-        if line and not line.startswith("#")
-    }
-    stored = {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()} - {"SOURCES"}
-    assert named == stored
-    assert len({name.split("/")[0] for name in named}) >= 10

@@ -29,9 +29,12 @@ __all__ = [
     "Failure",
     "NilPointer",
     "chart_dependencies",
+    "chart_of",
     "chart_values",
+    "dependencies_of",
     "evaluate",
     "evaluation",
+    "values_of",
 ]
 
 
@@ -56,19 +59,22 @@ _TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|\(|\)|\||[^\s()|]+')
 
 
 def chart_values(path: str, overrides: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any] | None:
-    """The default values of the chart a template belongs to: `values.yaml` beside the
-    `templates/` folder that holds it, with what a parent chart sets for it (a subchart in
-    the parent's `charts/NAME/` takes the parent's `NAME:` (or its alias's) and `global:`
-    values, as helm does). None for a file helm does not render as a template (outside
-    `templates/`, or named `_…`), or when values.yaml is missing or does not parse.
-    `overrides` are the values files a user deploys with (`helm install -f`), merged in
-    order over the values of the chart being installed: the outermost one."""
-    chart = _chart_of(path)
-    return _values_of(chart, overrides=overrides) if chart is not None else None
+    """The values of the chart that renders template `path` (see `chart_of` and
+    `values_of`); None for a file helm does not render as a template."""
+    chart = chart_of(path)
+    return values_of(chart, overrides) if chart is not None else None
 
 
-def _chart_of(path: str) -> str | None:
-    """The chart folder of a template helm renders: one whose `templates/` holds `path`."""
+def chart_dependencies(path: str) -> frozenset[str] | None:
+    """`dependencies_of` the chart that renders template `path`."""
+    chart = chart_of(path)
+    return dependencies_of(chart) if chart is not None else None
+
+
+def chart_of(path: str) -> str | None:
+    """The chart folder of a template helm renders: one whose `templates/` holds `path` and
+    that has a values.yaml. None outside `templates/` and for `_…` files, which helm does not
+    render."""
     if os.path.basename(path).startswith("_"):
         return None
     here = os.path.dirname(os.path.abspath(path))
@@ -79,17 +85,16 @@ def _chart_of(path: str) -> str | None:
     return None
 
 
-def chart_dependencies(path: str) -> frozenset[str] | None:
+def dependencies_of(chart: str) -> frozenset[str] | None:
     """What helm fills `.Values.NAME` from besides values.yaml: the chart's dependencies by
     name and alias (Chart.yaml, or requirements.yaml for apiVersion v1) and the charts in its
     `charts/` folder. None when the chart has no Chart.yaml to read, or imports values from
     a dependency (`import-values`), since then any key may come from elsewhere."""
-    chart = _chart_of(path)
-    if chart is None or not os.path.isfile(os.path.join(chart, "Chart.yaml")):
+    if not os.path.isfile(os.path.join(chart, "Chart.yaml")):
         return None
     names: set[str] = set()
     for file in ("Chart.yaml", "requirements.yaml"):
-        deps = _yaml_file(os.path.join(chart, file)).get("dependencies")
+        deps = (_mapping(os.path.join(chart, file)) or {}).get("dependencies")
         for dep in deps if isinstance(deps, list) else []:
             if not isinstance(dep, dict):
                 continue
@@ -104,28 +109,26 @@ def chart_dependencies(path: str) -> frozenset[str] | None:
     return frozenset(names)
 
 
-def _yaml_file(path: str) -> dict[str, Any]:
+def _mapping(path: str) -> dict[str, Any] | None:
+    """A YAML file's top mapping ({} for an empty or non-mapping file); None when it cannot
+    be read or parsed."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            loaded = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError, RecursionError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _load(chart: str) -> dict[str, Any] | None:
-    try:
-        with open(os.path.join(chart, "values.yaml"), encoding="utf-8", errors="replace") as fh:
             loaded = yaml.safe_load(fh)
     except (OSError, yaml.YAMLError, RecursionError):
         return None
     return loaded if isinstance(loaded, dict) else {}
 
 
-def _values_of(
-    chart: str, depth: int = 0, overrides: Sequence[Mapping[str, Any]] = ()
+def values_of(
+    chart: str, overrides: Sequence[Mapping[str, Any]] = (), depth: int = 0
 ) -> dict[str, Any] | None:
-    values = _load(chart)
+    """A chart's values.yaml, with what a parent chart sets for it (a subchart in the
+    parent's `charts/NAME/` takes the parent's `NAME:` (or its alias's) and `global:`
+    values, as helm does). `overrides` are the values files a user deploys with (`helm
+    install -f`), merged in order over the values of the chart being installed: the
+    outermost one. None when values.yaml is missing or does not parse."""
+    values = _mapping(os.path.join(chart, "values.yaml"))
     if values is None:
         return None
     folder = os.path.dirname(chart)
@@ -135,22 +138,21 @@ def _values_of(
         for override in overrides:  # the chart being installed takes the user's values
             values = _merged(values, dict(override))
         return values
-    if is_subchart:
-        above = _values_of(parent, depth + 1, overrides)
-        if above:
-            keys = _keys_for(parent, os.path.basename(chart))
-            if len(keys) != 1:
-                return None  # several aliases: which one's values is not known
-            mine = above.get(keys[0])
-            values = _merged(values, mine if isinstance(mine, dict) else {})
-            if isinstance(above.get("global"), dict):
-                values = _merged(values, {"global": above["global"]})
+    above = values_of(parent, overrides, depth + 1)
+    if above:
+        keys = _keys_for(parent, os.path.basename(chart))
+        if len(keys) != 1:
+            return None  # several aliases: which one's values is not known
+        mine = above.get(keys[0])
+        values = _merged(values, mine if isinstance(mine, dict) else {})
+        if isinstance(above.get("global"), dict):
+            values = _merged(values, {"global": above["global"]})
     return values
 
 
 def _keys_for(parent: str, name: str) -> list[str]:
     """The keys of a parent's values that feed subchart `name`: its aliases, or its name."""
-    deps = _yaml_file(os.path.join(parent, "Chart.yaml")).get("dependencies")
+    deps = (_mapping(os.path.join(parent, "Chart.yaml")) or {}).get("dependencies")
     aliases = [
         str(dep.get("alias") or name)
         for dep in (deps if isinstance(deps, list) else [])
@@ -181,7 +183,7 @@ def _truthy(value: Any) -> bool | None:
     """Go template truth: false, 0, nil and empty are false. None: unknown."""
     if value is UNKNOWN:
         return None
-    if isinstance(value, Truth):
+    if isinstance(value, _Truth):
         return value.truth
     return bool(value) if value is not None else False
 
@@ -290,7 +292,7 @@ def _default(fallback: Any, value: Any = None) -> Any:
     return value if truth else fallback
 
 
-class Truth:
+class _Truth:
     """A value whose truth is known but not the value itself (`or X .Values.y` with X
     unknown and y set: true either way, but which one renders is not known)."""
 
@@ -313,7 +315,7 @@ def _decided(args: tuple[Any, ...], stop: bool) -> Any:
     truths = [_truthy(a) for a in args]
     if stop in truths:
         at = truths.index(stop)
-        return args[at] if None not in truths[:at] else Truth(stop)
+        return args[at] if None not in truths[:at] else _Truth(stop)
     if None in truths:
         return UNKNOWN
     return args[-1]
@@ -653,7 +655,7 @@ def _inserted(value: Any, alone: bool, above: list[str], action: str) -> str | N
     has none (`annotations:` then `{{- toYaml … | nindent 4 }}`), or after the key on its
     own line. Merged into a mapping or sequence already open, it would need lines of its
     own, so it stays unknown."""
-    if value is UNKNOWN or isinstance(value, Truth):
+    if value is UNKNOWN or isinstance(value, _Truth):
         return None
     if isinstance(value, (dict, list)):
         return None  # printed without toYaml, Go writes `map[a:1]`: not what a rule reads

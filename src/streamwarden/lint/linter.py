@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from streamwarden.lint import (
     apigateway,
     appheaders,
@@ -134,13 +132,9 @@ def _render_error(path: str, failure: helmvalues.Failure) -> Finding:
     )
 
 
-def _values_named(user: templates.UserValues) -> str:
-    return ", ".join(("values.yaml", *user.files))
-
-
-def _user_values(files: list[str], result: Result) -> templates.UserValues:
-    """The `--helm-values` files that parse as a YAML mapping; each other one is an error
-    (exit 2), and the charts are read without it."""
+def _charts(files: list[str], result: Result) -> templates.Charts:
+    """The run's Helm reader, with the `--helm-values` files that parse as a YAML mapping;
+    each other one is an error (exit 2), and the charts are read without it."""
     good: list[str] = []
     values: list[dict[str, Any]] = []
     for file in files:
@@ -149,13 +143,14 @@ def _user_values(files: list[str], result: Result) -> templates.UserValues:
             result.errors.append(ConfigError(file, "cannot read the Helm values file"))
             continue
         try:
-            loaded = yaml.safe_load(text)
-        except (yaml.YAMLError, RecursionError) as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or "not YAML"
-            line = mark.line + 1 if mark else None
-            result.errors.append(ConfigError(file, f"cannot parse Helm values: {problem}", line))
+            docs = y.documents(text, file)
+        except ConfigError as exc:
+            problem = exc.problem.removeprefix("cannot parse YAML: ")
+            result.errors.append(
+                ConfigError(file, f"cannot parse Helm values: {problem}", exc.line)
+            )
             continue
+        loaded = y.to_python(docs[0]) if docs else None
         if not isinstance(loaded, dict):
             result.errors.append(
                 ConfigError(file, "Helm values must be a YAML mapping (key: value lines)")
@@ -163,7 +158,7 @@ def _user_values(files: list[str], result: Result) -> templates.UserValues:
             continue
         good.append(file)
         values.append(loaded)
-    return templates.UserValues(tuple(good), tuple(values))
+    return templates.Charts(good, values)
 
 
 def _read_disk(path: str) -> str | None:
@@ -174,25 +169,27 @@ def _read_disk(path: str) -> str | None:
         return None
 
 
-def _yaml(
-    path: str, text: str, limits: Limits, user: templates.UserValues = templates.NO_USER_VALUES
-) -> list[Finding]:
-    rendered = templates.render(path, user.files) if templates.is_template(text) else None
+def _yaml(path: str, text: str, limits: Limits, charts: templates.Charts) -> list[Finding]:
+    templated = templates.is_template(text)
+    rendered = templates.render(path, charts.files) if templated else None
     injected: dict[int, str] = {}
     dropped: tuple[str, int] | None = None
     if rendered is not None:
-        text = rendered
-    elif templates.is_template(text):
-        stripped = templates.read(path, text, user.values)
+        docs = y.documents(rendered, path)
+    elif templated:
+        stripped = charts.read(path, text)
         if stripped.fails is not None:
             return [_render_error(path, stripped.fails)]
-        text, injected, dropped = stripped.text, stripped.injected, stripped.dropped
-    file = y.YamlFile(path, y.documents(text, path), injected)
+        docs, injected, dropped = stripped.documents(path), stripped.injected, stripped.dropped
+    else:
+        docs = y.documents(text, path)
+    file = y.YamlFile(path, docs, injected)
     if dropped is not None:
         action, line = dropped
         return [
             NOT_RENDERED.finding(
-                f"With the chart's values ({_values_named(user)}) `{action}` is false, so "
+                f"With the chart's values ({', '.join(('values.yaml', *charts.files))}) "
+                f"`{action}` is false, so "
                 "this template renders nothing and none of its settings were checked.",
                 "Lint it with the values you deploy: `streamwarden lint CHART --helm-values "
                 "VALUES`, or `helm template CHART -f VALUES | streamwarden lint -`.",
@@ -295,10 +292,10 @@ def lint_text(
     limits: Limits,
     read: Reader = _read_disk,
     merged: set[str] | None = None,
-    user: templates.UserValues = templates.NO_USER_VALUES,
+    charts: templates.Charts | None = None,
 ) -> list[Finding]:
-    """Check one file's text (`user`: the values files a Helm template is deployed with).
-    Raises ConfigError when it cannot be parsed."""
+    """Check one file's text (`charts`: how the run reads Helm templates, with the values
+    files they are deployed with). Raises ConfigError when it cannot be parsed."""
     if kind is Kind.NGINX:
         return nginx.check(nginx.load(path, text), limits)
     if kind is Kind.GUNICORN:
@@ -313,7 +310,7 @@ def lint_text(
         return haproxy.check(haproxy.parse(text, path), path, limits)
     if kind is Kind.TERRAFORM:
         return terraform.check(terraform.parse(text, path), path, limits)
-    return _yaml(path, text, limits, user)
+    return _yaml(path, text, limits, charts or templates.Charts())
 
 
 def _mismatch(path: str, text: str, kind: Kind) -> ConfigError | None:
@@ -346,7 +343,7 @@ def lint_paths(
     with (`helm install -f`), read over each chart's own values.yaml."""
     limits = limits or Limits()
     result = Result()
-    user = _user_values(helm_values or [], result)
+    charts = _charts(helm_values or [], result)
     files, missing = expand(paths, excludes)
     result.errors += [ConfigError(p, "no such file or directory") for p in missing]
     named = {os.path.normpath(p) for p in paths}
@@ -385,7 +382,9 @@ def lint_paths(
 
     requirements = [p for p in files if appservers.is_requirements(p)]
     spring = [p for p in files if sourceservers.is_spring_build(p)]
-    result.app_servers, hosts, from_code = _app_servers(texts, requirements, starting, spring, user)
+    result.app_servers, hosts, from_code = _app_servers(
+        texts, requirements, starting, spring, charts
+    )
     if result.app_servers:
         limits = dataclasses.replace(
             limits, app_servers=tuple(result.app_servers), service_hosts=hosts
@@ -427,12 +426,12 @@ def lint_paths(
         if found is Kind.GUNICORN:
             later.append((path, text, found))  # after the commands that may read it
             continue
-        _one(result, path, text, found, limits, merged, user)
+        _one(result, path, text, found, limits, merged, charts)
     for path, text, found in later:
         if os.path.abspath(path) in merged and os.path.normpath(path) not in named:
             result.files.append(path)  # checked through the command that reads it
             continue
-        _one(result, path, text, found, limits, merged, user)
+        _one(result, path, text, found, limits, merged, charts)
 
     seen: set[tuple[str, str | None, int | None]] = set()
     unique = []
@@ -484,7 +483,7 @@ def _app_servers(
     requirements: list[str],
     sources: dict[str, str],
     spring: list[str],
-    user: templates.UserValues = templates.NO_USER_VALUES,
+    charts: templates.Charts,
 ) -> tuple[list[AppServer], frozenset[str], list[tuple[str, Command]]]:
     """The app servers the linted start commands run (Dockerfiles, Procfiles, scripts,
     Compose services, Kubernetes workloads) whose framing of HTTP/1.0 answers is known, then
@@ -506,8 +505,10 @@ def _app_servers(
         elif found is Kind.YAML:
             try:
                 if templates.is_template(text):
-                    text = templates.read(path, text, user.values).text
-                file = y.YamlFile(path, y.documents(text, path), {})
+                    docs = charts.read(path, text).documents(path)
+                else:
+                    docs = y.documents(text, path)
+                file = y.YamlFile(path, docs, {})
                 started = workloads.started(file)
                 found_services = workloads.services(file)
             except (ConfigError, ValueError, RecursionError):
@@ -581,10 +582,10 @@ def _one(
     found: Kind,
     limits: Limits,
     merged: set[str],
-    user: templates.UserValues,
+    charts: templates.Charts,
 ) -> None:
     try:
-        result.findings += lint_text(path, text, found, limits, merged=merged, user=user)
+        result.findings += lint_text(path, text, found, limits, merged=merged, charts=charts)
         result.files.append(path)
     except ConfigError as exc:
         result.errors.append(exc)

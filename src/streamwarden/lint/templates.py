@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 from streamwarden.lint import helmvalues
+from streamwarden.lint import yamlnodes as y
+from streamwarden.lint.findings import ConfigError
 
 PLACEHOLDER = "__helm__"
 _CONDITION = re.compile(r"\{\{-?\s*(if|with)\s")
@@ -43,21 +45,47 @@ class Stripped:
     dropped: tuple[str, int] | None = None
     # The chart's values broke the YAML, so the template was read without them.
     without_values: bool = False
+    # The YAML documents of `text`, where reading the values has parsed them already.
+    docs: list[yaml.Node] | None = None
+
+    def documents(self, path: str) -> list[yaml.Node]:
+        """The YAML documents of `text`, parsed once."""
+        if self.docs is None:
+            self.docs = y.documents(self.text, path)
+        return self.docs
+
     # Where helm stops with the chart's default values (a field read through a map that
     # values.yaml does not hold): (line, the field path). Nothing of the chart installs.
     fails: helmvalues.Failure | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class UserValues:
-    """The values files a user deploys a chart with (`helm install -f FILE`): their paths,
-    for helm, and what they hold, for the linter's own reading."""
+class Charts:
+    """How one lint run reads Helm templates without helm: the values files it deploys the
+    charts with (`--helm-values`; `files` for helm, `values` for the linter's own reading),
+    and each chart's values and each template's reading, worked out once per run. A chart's
+    templates share its values, and a template is read both for the servers it starts and
+    for its rules."""
 
-    files: tuple[str, ...] = ()
-    values: tuple[dict[str, Any], ...] = ()
+    def __init__(self, files: Sequence[str] = (), values: Sequence[dict[str, Any]] = ()) -> None:
+        self.files = tuple(files)
+        self.values = tuple(values)
+        self._charts: dict[str, tuple[dict[str, Any] | None, frozenset[str] | None]] = {}
+        self._read: dict[str, Stripped] = {}
 
-
-NO_USER_VALUES = UserValues()
+    def read(self, path: str, text: str) -> Stripped:
+        """`read(path, text)` with this run's values, once per template."""
+        if path not in self._read:
+            chart = helmvalues.chart_of(path)
+            if chart is None:
+                self._read[path] = strip(text)
+            else:
+                if chart not in self._charts:
+                    self._charts[chart] = (
+                        helmvalues.values_of(chart, self.values),
+                        helmvalues.dependencies_of(chart),
+                    )
+                self._read[path] = _read(text, *self._charts[chart])
+        return self._read[path]
 
 
 def is_template(text: str) -> bool:
@@ -67,16 +95,25 @@ def is_template(text: str) -> bool:
 def read(path: str, text: str, overrides: Sequence[Mapping[str, Any]] = ()) -> Stripped:
     """A template without helm: its chart's values (the defaults, with a user's `overrides`
     over them) evaluated where they decide, the rest stripped."""
-    values = helmvalues.chart_values(path, overrides)
+    chart = helmvalues.chart_of(path)
+    if chart is None:
+        return strip(text)
+    values = helmvalues.values_of(chart, overrides)
+    return _read(text, values, helmvalues.dependencies_of(chart))
+
+
+def _read(text: str, values: dict[str, Any] | None, subcharts: frozenset[str] | None) -> Stripped:
     if values is None:
         return strip(text)
-    evaluated, fails = helmvalues.evaluation(text, values, helmvalues.chart_dependencies(path))
+    evaluated, fails = helmvalues.evaluation(text, values, subcharts)
     if fails is not None:
         failed = strip(text)
         failed.fails = fails
         return failed
     stripped = strip(evaluated)
-    if not _parses(stripped.text):
+    try:
+        stripped.docs = y.documents(stripped.text, "")
+    except (ConfigError, RecursionError):
         # What the values inserted broke the YAML (a value helm would quote or indent
         # differently): read the template without them, as if there were no values.
         plain = strip(text)
@@ -88,15 +125,6 @@ def read(path: str, text: str, overrides: Sequence[Mapping[str, Any]] = ()) -> S
         n, line = (condition or [(n, line) for n, line in lines if "{{" in line])[0]
         stripped.dropped = (line.strip(), n)
     return stripped
-
-
-def _parses(text: str) -> bool:
-    try:
-        for _ in yaml.compose_all(text, Loader=yaml.SafeLoader):
-            pass
-    except (yaml.YAMLError, RecursionError):
-        return False
-    return True
 
 
 def _is_empty(text: str) -> bool:
